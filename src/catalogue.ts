@@ -1,0 +1,43 @@
+/**
+ * Every metric family the exporter can emit, as data, in exposition order.
+ *
+ * The first nine are the public contract of Loki Mode's metrics guide (names, types, labels and
+ * HELP text as the reference dashboard prints them): dashboards and alerts depend on them, so they
+ * are extended, never renamed. The rest are loki-metrics' own additions.
+ */
+export type MetricType = 'gauge' | 'counter' | 'info';
+
+export interface MetricFamily {
+  /** The sample name as exposed (counters keep `_total`, info families keep `_info`). */
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  /** Label names in the order they are printed. */
+  readonly labels: readonly string[];
+}
+
+export const FAMILIES = [
+  { name: 'loki_session_status', type: 'gauge', help: 'Current session status (0=stopped, 1=running, 2=paused)', labels: [] },
+  { name: 'loki_iteration_current', type: 'gauge', help: 'Current iteration number', labels: [] },
+  { name: 'loki_iteration_max', type: 'gauge', help: 'Maximum configured iterations', labels: [] },
+  // A gauge named `_total` is a known wart of the contract; kept because dashboards query it.
+  { name: 'loki_tasks_total', type: 'gauge', help: 'Number of tasks by status', labels: ['status'] },
+  { name: 'loki_agents_active', type: 'gauge', help: 'Number of currently active agents', labels: [] },
+  { name: 'loki_agents_total', type: 'gauge', help: 'Total number of agents registered', labels: [] },
+  { name: 'loki_cost_usd', type: 'gauge', help: 'Estimated total cost in USD', labels: [] },
+  { name: 'loki_events_total', type: 'counter', help: 'Total number of events recorded', labels: [] },
+  { name: 'loki_uptime_seconds', type: 'gauge', help: 'Seconds since session started', labels: [] },
+  // ---- additions (never part of the reference reader) ----
+  { name: 'loki_up', type: 'gauge', help: 'Whether the Loki state directory could be read (1) or not (0)', labels: [] },
+  { name: 'loki_budget_limit_usd', type: 'gauge', help: 'Budget limit in USD for the session (0 when no limit is set)', labels: [] },
+  { name: 'loki_budget_exceeded', type: 'gauge', help: 'Whether the budget guard has tripped in the current session (1) or not (0)', labels: [] },
+  { name: 'loki_source_ok', type: 'gauge', help: 'Whether a state source was read and validated, or is absent where that is normal (1), or is present but unreadable or invalid (0)', labels: ['source'] },
+  { name: 'loki_source_mtime_seconds', type: 'gauge', help: 'Modification time of a state source in seconds since the epoch (newest file for a directory source)', labels: ['source'] },
+  { name: 'loki_exporter_build_info', type: 'info', help: 'Build information of the loki-metrics exporter', labels: ['version'] },
+] as const satisfies readonly MetricFamily[];
+
+export type FamilyName = (typeof FAMILIES)[number]['name'];
+
+/** The four task states of `loki_tasks_total`, in exposition order. */
+export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'failed'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];

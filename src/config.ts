@@ -1,0 +1,130 @@
+import * as v from 'valibot';
+import { describeIssues } from './schemas/parse.js';
+
+/** Settings shared by every entry point; read from `process.env` on Node, bindings in a Worker. */
+export interface Config {
+  /** State directory as given (the Node entry resolves it against the working directory). */
+  readonly dir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly metricsPath: string;
+  readonly enabled: boolean;
+  readonly maxIterations: number;
+  readonly budgetLimitUsd?: number;
+  readonly token?: string;
+  readonly healthPublic: boolean;
+  readonly cacheTtlMs: number;
+  readonly heartbeatWindowMs: number;
+}
+
+/** Every environment variable the exporter reads, with its default, for docs and `--help`. */
+export const ENV = {
+  LOKI_DIR: '.loki',
+  LOKI_METRICS_HOST: '127.0.0.1',
+  LOKI_METRICS_PORT: '57374',
+  LOKI_METRICS_PATH: '/metrics',
+  LOKI_METRICS_ENABLED: 'true',
+  LOKI_MAX_ITERATIONS: '1000',
+  LOKI_BUDGET_LIMIT: '',
+  LOKI_METRICS_TOKEN: '',
+  LOKI_METRICS_HEALTH_PUBLIC: 'true',
+  LOKI_METRICS_CACHE_SECONDS: '2',
+  LOKI_HEARTBEAT_WINDOW_SECONDS: '30',
+} as const;
+export type EnvName = keyof typeof ENV;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const text = (name: EnvName) => v.pipe(v.optional(v.string(), ENV[name]), v.trim());
+
+const integer = (name: EnvName, min: number, max: number) =>
+  v.pipe(
+    text(name),
+    v.regex(/^\d+$/, `must be a whole number from ${min} to ${max}`),
+    v.transform(Number),
+    v.minValue(min, `must be a whole number from ${min} to ${max}`),
+    v.maxValue(max, `must be a whole number from ${min} to ${max}`),
+  );
+
+const seconds = (name: EnvName, max: number) =>
+  v.pipe(
+    text(name),
+    v.regex(/^\d+(\.\d+)?$/, `must be a number of seconds from 0 to ${max}`),
+    v.transform((s) => Math.round(Number(s) * 1000)),
+    v.maxValue(max * 1000, `must be a number of seconds from 0 to ${max}`),
+  );
+
+const boolean = (name: EnvName) =>
+  v.pipe(
+    text(name),
+    v.transform((s) => s.toLowerCase()),
+    v.picklist(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], 'must be true or false'),
+    v.transform((s) => ['true', '1', 'yes', 'on'].includes(s)),
+  );
+
+const EnvSchema = v.object({
+  LOKI_DIR: v.pipe(text('LOKI_DIR'), v.nonEmpty('must not be empty')),
+  LOKI_METRICS_HOST: v.pipe(text('LOKI_METRICS_HOST'), v.regex(/^[A-Za-z0-9.:\-[\]%]+$/, 'must be a host name or IP address')),
+  LOKI_METRICS_PORT: integer('LOKI_METRICS_PORT', 1, 65535),
+  LOKI_METRICS_PATH: v.pipe(
+    text('LOKI_METRICS_PATH'),
+    v.regex(/^\/[A-Za-z0-9._~\-/]*$/, 'must be an absolute URL path such as /metrics'),
+    v.check((p) => p !== '/' && p !== '/health', 'must not be / or /health'),
+  ),
+  LOKI_METRICS_ENABLED: boolean('LOKI_METRICS_ENABLED'),
+  LOKI_MAX_ITERATIONS: integer('LOKI_MAX_ITERATIONS', 1, 1_000_000_000),
+  LOKI_BUDGET_LIMIT: v.pipe(
+    text('LOKI_BUDGET_LIMIT'),
+    v.regex(/^(\d+(\.\d+)?)?$/, 'must be an amount in USD such as 25 or 12.50 (empty for no limit)'),
+    v.transform((s) => (s === '' ? undefined : Number(s))),
+  ),
+  // token68 (RFC 7235): what an `Authorization: Bearer` header can carry.
+  LOKI_METRICS_TOKEN: v.pipe(
+    text('LOKI_METRICS_TOKEN'),
+    v.regex(/^([A-Za-z0-9\-._~+/]{16,}=*)?$/, 'must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (empty for none)'),
+    v.transform((s) => (s === '' ? undefined : s)),
+  ),
+  LOKI_METRICS_HEALTH_PUBLIC: boolean('LOKI_METRICS_HEALTH_PUBLIC'),
+  LOKI_METRICS_CACHE_SECONDS: seconds('LOKI_METRICS_CACHE_SECONDS', 3600),
+  LOKI_HEARTBEAT_WINDOW_SECONDS: seconds('LOKI_HEARTBEAT_WINDOW_SECONDS', 86400),
+});
+
+/**
+ * Parse settings from environment-style strings; `overrides` (command-line flags) win over `env`.
+ * Throws ConfigError with one line naming the variable and what is wrong.
+ */
+export function parseConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  overrides: Partial<Record<EnvName, string | undefined>> = {},
+): Config {
+  const input: Record<string, string> = {};
+  for (const name of Object.keys(ENV) as EnvName[]) {
+    const value = overrides[name] ?? env[name];
+    if (typeof value === 'string') input[name] = value;
+  }
+  const result = v.safeParse(EnvSchema, input);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const name = issue?.path?.[0]?.key;
+    const given = typeof name === 'string' ? input[name] : undefined;
+    throw new ConfigError(
+      `invalid ${typeof name === 'string' ? name : 'setting'}${given !== undefined && name !== 'LOKI_METRICS_TOKEN' ? ` ${JSON.stringify(given)}` : ''}: ${issue ? issue.message : describeIssues(result.issues)}`,
+    );
+  }
+  const e = result.output;
+  return {
+    dir: e.LOKI_DIR,
+    host: e.LOKI_METRICS_HOST,
+    port: e.LOKI_METRICS_PORT,
+    metricsPath: e.LOKI_METRICS_PATH,
+    enabled: e.LOKI_METRICS_ENABLED,
+    maxIterations: e.LOKI_MAX_ITERATIONS,
+    ...(e.LOKI_BUDGET_LIMIT !== undefined ? { budgetLimitUsd: e.LOKI_BUDGET_LIMIT } : {}),
+    ...(e.LOKI_METRICS_TOKEN !== undefined ? { token: e.LOKI_METRICS_TOKEN } : {}),
+    healthPublic: e.LOKI_METRICS_HEALTH_PUBLIC,
+    cacheTtlMs: e.LOKI_METRICS_CACHE_SECONDS,
+    heartbeatWindowMs: e.LOKI_HEARTBEAT_WINDOW_SECONDS,
+  };
+}

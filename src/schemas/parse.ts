@@ -1,0 +1,90 @@
+import * as v from 'valibot';
+
+/** What parsing one source file gives: its value, or one short reason it was rejected. */
+export type ParseResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes → text, rejecting invalid UTF-8 (the reference reader crashed on it). A BOM is dropped. */
+export function decodeText(bytes: Uint8Array): ParseResult<string> {
+  try {
+    return { ok: true, value: utf8.decode(bytes) };
+  } catch {
+    return { ok: false, problem: 'invalid UTF-8' };
+  }
+}
+
+/** Bytes → JSON value, naming the usual ways a file written in place goes wrong. */
+export function decodeJson(bytes: Uint8Array): ParseResult<unknown> {
+  const text = decodeText(bytes);
+  if (!text.ok) return text;
+  if (text.value.trim() === '') return { ok: false, problem: 'empty file (caught mid-write?)' };
+  try {
+    return { ok: true, value: JSON.parse(text.value) };
+  } catch {
+    return { ok: false, problem: 'not valid JSON (torn mid-write?)' };
+  }
+}
+
+/** One concise line for the first valibot issue: `tasks.pending: Invalid type: Expected Array ...`. */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const first = issues[0];
+  if (!first) return 'invalid';
+  const path = first.path?.map((item) => String(item.key)).join('.') ?? '';
+  const more = issues.length > 1 ? ` (+${issues.length - 1} more)` : '';
+  return `${path ? `${path}: ` : ''}${first.message}${more}`;
+}
+
+/** Validate a decoded value against a schema, as a ParseResult. */
+export function validate<S extends v.GenericSchema>(schema: S, input: unknown): ParseResult<v.InferOutput<S>> {
+  const result = v.safeParse(schema, input);
+  return result.success ? { ok: true, value: result.output } : { ok: false, problem: describeIssues(result.issues) };
+}
+
+/** Bytes → JSON → schema. */
+export function parseJsonFile<S extends v.GenericSchema>(schema: S, bytes: Uint8Array): ParseResult<v.InferOutput<S>> {
+  const json = decodeJson(bytes);
+  return json.ok ? validate(schema, json.value) : json;
+}
+
+// ---- shared field schemas -------------------------------------------------------------------
+
+/** Upper bound for counts (tasks, tokens per file, iterations): beyond it a value is garbage. */
+export const MAX_COUNT = 1e12;
+/** Upper bound for a money amount in USD. */
+export const MAX_USD = 1e9;
+
+/**
+ * A non-negative finite number, given as a JSON number or as a numeric string (run.sh writes
+ * decimals as strings in events, and third-party files do so too). Booleans, NaN, "" are rejected.
+ */
+export function nonNegativeNumber(max: number) {
+  return v.pipe(
+    v.union([
+      v.number(),
+      v.pipe(v.string(), v.trim(), v.regex(/^\d+(\.\d+)?([eE][+-]?\d+)?$/, 'Expected a numeric string'), v.transform(Number)),
+    ]),
+    v.finite(),
+    v.minValue(0),
+    v.maxValue(max),
+  );
+}
+
+/** A non-negative integer, as a number or an all-digit string. */
+export function nonNegativeInteger(max: number) {
+  return v.pipe(nonNegativeNumber(max), v.integer());
+}
+
+/** Any ISO-8601 date-time (shell `...Z`, Python µs or `+00:00`), as epoch ms. */
+export const isoTimestampMs = v.pipe(
+  v.string(),
+  v.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i, 'Expected an ISO-8601 timestamp with a zone'),
+  v.transform((text) => Date.parse(text)),
+  v.finite('Expected a valid date'),
+);
+
+/** The iteration number inside an `iteration-N` task id or file name. */
+export function iterationFromId(id: string): number | undefined {
+  const match = /^iteration-0*(\d{1,9})(\.json)?$/.exec(id);
+  return match ? Number(match[1]) : undefined;
+}

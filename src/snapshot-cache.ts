@@ -1,0 +1,38 @@
+import type { Snapshot } from './snapshot.js';
+
+/**
+ * Serves one snapshot for `ttlMs` and lets concurrent scrapes share a single refresh
+ * (single-flight), so N scrapers cost one read of the state directory per TTL.
+ */
+export class SnapshotCache {
+  private current: Snapshot | undefined;
+  private inFlight: Promise<Snapshot> | undefined;
+
+  constructor(
+    private readonly refresh: () => Promise<Snapshot>,
+    private readonly ttlMs: number,
+    private readonly clock: () => number,
+  ) {}
+
+  get(): Promise<Snapshot> {
+    const snapshot = this.current;
+    if (snapshot && this.clock() - snapshot.takenAtMs < this.ttlMs) return Promise.resolve(snapshot);
+    this.inFlight ??= this.refresh().then(
+      (fresh) => {
+        this.current = fresh;
+        this.inFlight = undefined;
+        return fresh;
+      },
+      (error: unknown) => {
+        this.inFlight = undefined;
+        throw error;
+      },
+    );
+    return this.inFlight;
+  }
+
+  /** The last snapshot taken, however old. */
+  get last(): Snapshot | undefined {
+    return this.current;
+  }
+}

@@ -1,0 +1,33 @@
+import type { FamilyName } from './catalogue.js';
+
+/** One sample of a family; label names must be the family's, in any order. */
+export interface Sample {
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** Where each state source stands after a refresh. Feeds `loki_source_*` and `/health`. */
+export interface SourceStatus {
+  /** Path relative to the state directory, e.g. `dashboard-state.json` or `metrics/efficiency`. */
+  readonly source: string;
+  /** Present and valid, or absent where absence is normal. */
+  readonly ok: boolean;
+  readonly present: boolean;
+  /** Modification time in ms since the epoch, when present. */
+  readonly mtimeMs?: number;
+  /** A short human-readable reason when `ok` is false (or a note when a last good value is served). */
+  readonly problem?: string;
+}
+
+/**
+ * Everything one scrape reports, as plain data: produced by `collect`, consumed by `render`
+ * and the `/health` route. Families absent from `samples` are rendered with no samples.
+ */
+export interface Snapshot {
+  readonly samples: ReadonlyMap<FamilyName, readonly Sample[]>;
+  readonly sources: readonly SourceStatus[];
+  /** Whether the state directory was readable. */
+  readonly up: boolean;
+  /** When the snapshot was taken, ms since the epoch. */
+  readonly takenAtMs: number;
+}
