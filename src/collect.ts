@@ -132,7 +132,7 @@ export function createCollector(options: CollectorOptions): Collector {
       const tasks = taskCounts(s);
 
       // ---- agents
-      const counted = agentCounts(agentsFile.value, s.agents);
+      const counted = agentCounts(agentsFile.value, s);
       let agentsNow = counted;
       if (counted.total > 0) heldAgents = { ...counted, atMs: nowMs };
       else if (heldAgents && nowMs - heldAgents.atMs <= options.agentsHoldMs) agentsNow = heldAgents;
@@ -248,12 +248,15 @@ function taskCounts(s: DashboardState): Record<TaskStatus, number> {
   };
 }
 
-/** `state/agents.json` when it lists anyone, else the snapshot's own `agents` list. */
-function agentCounts(fromFile: readonly Agent[] | undefined, fromState: unknown): { active: number; total: number } {
+/**
+ * `state/agents.json` when it lists anyone, else the snapshot's own `agents` list, else `loki demo`'s
+ * flat `running_agents`/`total_agents` counts.
+ */
+function agentCounts(fromFile: readonly Agent[] | undefined, s: DashboardState): { active: number; total: number } {
   if (fromFile && fromFile.length > 0) return countAgents(fromFile);
-  if (Array.isArray(fromState)) {
-    const list = fromState.filter((a): a is Agent => typeof a === 'object' && a !== null && !Array.isArray(a));
+  if (Array.isArray(s.agents)) {
+    const list = s.agents.filter((a): a is Agent => typeof a === 'object' && a !== null && !Array.isArray(a));
     if (list.length > 0) return countAgents(list);
   }
-  return { active: 0, total: 0 };
+  return { active: s.running_agents ?? 0, total: s.total_agents ?? s.running_agents ?? 0 };
 }

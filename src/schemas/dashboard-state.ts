@@ -30,6 +30,8 @@ export const DashboardStateSchema = v.looseObject({
   in_progress_tasks: v.optional(nonNegativeInteger(MAX_COUNT)),
   completed_tasks: v.optional(nonNegativeInteger(MAX_COUNT)),
   failed_tasks: v.optional(nonNegativeInteger(MAX_COUNT)),
+  running_agents: v.optional(nonNegativeInteger(MAX_COUNT)),
+  total_agents: v.optional(nonNegativeInteger(MAX_COUNT)),
   uptime_seconds: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
 });
 export type DashboardState = v.InferOutput<typeof DashboardStateSchema>;

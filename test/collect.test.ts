@@ -1,0 +1,282 @@
+/**
+ * The collector's rules, on real `.loki` trees read through the real fs store. Time is passed in,
+ * and file ages and pid liveness are set on the copied tree, so every rule is exercised for real.
+ */
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FAMILIES } from '../src/catalogue.js';
+import { createCollector, type CollectorOptions } from '../src/collect.js';
+import { FsStateStore } from '../src/stores/fs.js';
+import { cleanTrees, materialize, setMtimes, tempDir } from './support/loki-tree.js';
+import { sourceOf, tasksOf, valueOf } from './support/samples.js';
+
+const NOW = Date.parse('2026-02-14T11:47:55Z');
+const FRESH = NOW - 1_000;
+const LONG_AGO = NOW - 6 * 3600_000;
+
+const stores: FsStateStore[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+  await cleanTrees();
+});
+
+function setup(dir: string, options: Partial<CollectorOptions> = {}) {
+  const logs: string[] = [];
+  const store = new FsStateStore(dir, { watch: false });
+  stores.push(store);
+  const collector = createCollector({
+    maxIterations: 1000,
+    heartbeatWindowMs: 30_000,
+    agentsHoldMs: 10_000,
+    version: '9.9.9',
+    log: (line) => logs.push(line),
+    ...options,
+  });
+  return { logs, collect: async (nowMs = NOW) => collector.collect(await store.read(), nowMs) };
+}
+
+describe('running session (fixture running/)', () => {
+  it('reports the truth for a live session', async () => {
+    const { collect, logs } = setup(await materialize('running', { pid: 'alive', mtimeMs: FRESH }));
+    const s = await collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(1);
+    // dashboard-state's iteration is 6 here, but the rule is the latest iteration_start of the session
+    expect(valueOf(s, 'loki_iteration_current')).toBe(6);
+    expect(valueOf(s, 'loki_iteration_max')).toBe(1000);
+    expect(tasksOf(s)).toEqual({ pending: 3, in_progress: 2, completed: 5, failed: 1 });
+    expect(valueOf(s, 'loki_agents_active')).toBe(3);
+    expect(valueOf(s, 'loki_agents_total')).toBe(6);
+    expect(valueOf(s, 'loki_cost_usd')).toBe(3.5313);
+    expect(valueOf(s, 'loki_events_total')).toBe(50);
+    // since the latest session_start (09:12:04Z), not the first session's startedAt
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe((NOW - Date.parse('2026-02-14T09:12:04Z')) / 1000);
+    expect(valueOf(s, 'loki_up')).toBe(1);
+    expect(valueOf(s, 'loki_budget_limit_usd')).toBe(25);
+    expect(valueOf(s, 'loki_budget_exceeded')).toBe(0);
+    expect(valueOf(s, 'loki_exporter_build_info', { version: '9.9.9' })).toBe(1);
+    expect(s.sources.filter((src) => !src.ok)).toEqual([]);
+    expect(valueOf(s, 'loki_source_mtime_seconds', { source: 'dashboard-state.json' })).toBe(FRESH / 1000);
+    expect(logs).toEqual([]);
+  });
+
+  it('emits every catalogue family on every scrape', async () => {
+    const { collect } = setup(await materialize('running', { pid: 'alive', mtimeMs: FRESH }));
+    const s = await collect();
+    for (const family of FAMILIES) expect(s.samples.has(family.name), family.name).toBe(true);
+  });
+
+  it('honours LOKI_MAX_ITERATIONS', async () => {
+    const { collect } = setup(await materialize('running', { pid: 'alive', mtimeMs: FRESH }), { maxIterations: 42 });
+    expect(valueOf(await collect(), 'loki_iteration_max')).toBe(42);
+  });
+});
+
+describe('liveness and loki_session_status', () => {
+  it('reads a stale "autonomous" mode with a dead pid and old files as stopped (fixture stale/)', async () => {
+    const { collect } = setup(await materialize('stale', { pid: 'keep', mtimeMs: LONG_AGO }));
+    const s = await collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe(0);
+    expect(valueOf(s, 'loki_agents_active')).toBe(0);
+    expect(valueOf(s, 'loki_agents_total')).toBe(6);
+  });
+
+  it('treats an exited pid as dead and a live one as alive', async () => {
+    const dead = setup(await materialize('running', { pid: 'dead', mtimeMs: LONG_AGO }));
+    expect(valueOf(await dead.collect(), 'loki_session_status')).toBe(0);
+    const alive = setup(await materialize('running', { pid: 'alive', mtimeMs: LONG_AGO }));
+    expect(valueOf(await alive.collect(), 'loki_session_status')).toBe(1);
+  });
+
+  it('counts a recently rewritten dashboard-state.json as alive even with a dead pid', async () => {
+    const { collect } = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW - 20_000 }));
+    expect(valueOf(await collect(), 'loki_session_status')).toBe(1);
+  });
+
+  it('makes the heartbeat window configurable', async () => {
+    const dir = await materialize('running', { pid: 'dead', mtimeMs: NOW - 60_000 });
+    expect(valueOf(await setup(dir, { heartbeatWindowMs: 30_000 }).collect(), 'loki_session_status')).toBe(0);
+    expect(valueOf(await setup(dir, { heartbeatWindowMs: 120_000 }).collect(), 'loki_session_status')).toBe(1);
+  });
+
+  it.each(['0', '-5', '4294967296', 'abc', '', '1.5'])('does not take loki.pid %j as alive', async (content) => {
+    const dir = await materialize('running', { mtimeMs: LONG_AGO });
+    await writeFile(join(dir, 'loki.pid'), content);
+    await setMtimes(dir, LONG_AGO);
+    const s = await setup(dir).collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    expect(sourceOf(s, 'loki.pid')?.ok).toBe(false);
+    expect(valueOf(s, 'loki_source_ok', { source: 'loki.pid' })).toBe(0);
+  });
+
+  it('reports a PAUSE file as paused (2) and a STOP file as stopped (0)', async () => {
+    const paused = setup(await materialize('paused', { pid: 'alive', mtimeMs: FRESH }));
+    expect(valueOf(await paused.collect(), 'loki_session_status')).toBe(2);
+
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    await writeFile(join(dir, 'STOP'), '');
+    expect(valueOf(await setup(dir).collect(), 'loki_session_status')).toBe(0);
+  });
+
+  it('reports a paused session as stopped once its process is gone', async () => {
+    const { collect } = setup(await materialize('paused', { pid: 'dead', mtimeMs: LONG_AGO }));
+    expect(valueOf(await collect(), 'loki_session_status')).toBe(0);
+  });
+});
+
+describe('budget (fixture paused/)', () => {
+  it('reads the limit from budget.json and the guard signal of the current session', async () => {
+    const { collect } = setup(await materialize('paused', { pid: 'alive', mtimeMs: FRESH }));
+    const s = await collect();
+    expect(valueOf(s, 'loki_budget_limit_usd')).toBe(5);
+    expect(valueOf(s, 'loki_budget_exceeded')).toBe(1);
+    expect(valueOf(s, 'loki_cost_usd')).toBe(5.0421);
+    expect(valueOf(s, 'loki_iteration_current')).toBe(8);
+  });
+
+  it('falls back to LOKI_BUDGET_LIMIT and trips when the cost reaches it', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    await rm(join(dir, 'metrics/budget.json'));
+    const under = await setup(dir, { budgetLimitUsd: 10 }).collect();
+    expect([valueOf(under, 'loki_budget_limit_usd'), valueOf(under, 'loki_budget_exceeded')]).toEqual([10, 0]);
+    const over = await setup(dir, { budgetLimitUsd: 3.5 }).collect();
+    expect([valueOf(over, 'loki_budget_limit_usd'), valueOf(over, 'loki_budget_exceeded')]).toEqual([3.5, 1]);
+    const none = await setup(dir).collect();
+    expect([valueOf(none, 'loki_budget_limit_usd'), valueOf(none, 'loki_budget_exceeded')]).toEqual([0, 0]);
+  });
+
+  it('ignores a BUDGET_EXCEEDED signal left by an earlier session', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    await mkdir(join(dir, 'signals'));
+    await writeFile(join(dir, 'signals/BUDGET_EXCEEDED'), '{"type":"BUDGET_EXCEEDED","timestamp":"2026-02-13T20:00:00Z"}');
+    expect(valueOf(await setup(dir).collect(), 'loki_budget_exceeded')).toBe(0);
+    await writeFile(join(dir, 'signals/BUDGET_EXCEEDED'), '{"type":"BUDGET_EXCEEDED","timestamp":"2026-02-14T10:00:00Z"}');
+    expect(valueOf(await setup(dir).collect(), 'loki_budget_exceeded')).toBe(1);
+  });
+});
+
+describe('bad input never zeroes good input', () => {
+  it('reports each broken file and keeps the rest (fixture malformed/)', async () => {
+    const { collect, logs } = setup(await materialize('malformed', { mtimeMs: LONG_AGO }));
+    const s = await collect();
+    expect(valueOf(s, 'loki_cost_usd')).toBe(0.5625); // 0.3125 + "0.25"; the array and empty files are rejected
+    expect(valueOf(s, 'loki_events_total')).toBe(6); // complete non-blank lines; the partial last one waits
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    const bad = s.sources.filter((src) => !src.ok).map((src) => src.source).sort();
+    expect(bad).toEqual(['dashboard-state.json', 'loki.pid', 'metrics/efficiency', 'state/agents.json']);
+    for (const source of bad) expect(logs.some((line) => line.includes(source)), source).toBe(true);
+    expect(valueOf(s, 'loki_up')).toBe(1);
+  });
+
+  it('rejects torn, NaN, negative and absurd values (fixture torn/)', async () => {
+    const { collect, logs } = setup(await materialize('torn', { mtimeMs: LONG_AGO }));
+    const s = await collect();
+    expect(valueOf(s, 'loki_cost_usd')).toBe(0.5);
+    expect(valueOf(s, 'loki_events_total')).toBe(2);
+    expect(valueOf(s, 'loki_budget_limit_usd')).toBe(0);
+    const bad = s.sources.filter((src) => !src.ok).map((src) => src.source).sort();
+    expect(bad).toEqual(['dashboard-state.json', 'loki.pid', 'metrics/budget.json', 'metrics/efficiency', 'state/agents.json']);
+    expect(sourceOf(s, 'metrics/efficiency')?.problem).toMatch(/4 bad file/);
+    expect(logs.find((l) => l.includes('iteration-2.json'))).toMatch(/not valid JSON/);
+    expect(logs.find((l) => l.includes('state/agents.json'))).toMatch(/empty file/);
+  });
+
+  it('rejects invalid UTF-8 but still counts the event line (fixture invalid-utf8/)', async () => {
+    const { collect } = setup(await materialize('invalid-utf8', { mtimeMs: LONG_AGO }));
+    const s = await collect();
+    expect(sourceOf(s, 'dashboard-state.json')?.problem).toMatch(/invalid UTF-8/);
+    expect(valueOf(s, 'loki_cost_usd')).toBe(0.25);
+    expect(valueOf(s, 'loki_events_total')).toBe(2);
+  });
+
+  it('serves the last good value while a file is torn, and recovers', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    const { collect, logs } = setup(dir);
+    const good = await collect();
+    await writeFile(join(dir, 'dashboard-state.json'), '{"mode": "autonomous", "tasks": {"pend');
+    await writeFile(join(dir, 'state/agents.json'), '');
+    const torn = await collect(NOW + 1_000);
+    expect(tasksOf(torn)).toEqual(tasksOf(good));
+    expect(valueOf(torn, 'loki_agents_total')).toBe(6);
+    expect(valueOf(torn, 'loki_source_ok', { source: 'dashboard-state.json' })).toBe(0);
+    expect(sourceOf(torn, 'dashboard-state.json')?.problem).toMatch(/last good value/);
+    expect(logs.filter((l) => l.includes('dashboard-state.json'))).toHaveLength(1);
+    // one log line per change of state, not per scrape
+    await collect(NOW + 2_000);
+    expect(logs.filter((l) => l.includes('dashboard-state.json'))).toHaveLength(1);
+  });
+
+  it('reports a missing state directory as loki_up 0 with every family still present', async () => {
+    const root = await tempDir();
+    const { collect, logs } = setup(join(root, 'nope'));
+    const s = await collect();
+    expect(valueOf(s, 'loki_up')).toBe(0);
+    for (const family of FAMILIES.slice(0, 9)) expect(s.samples.get(family.name)?.length, family.name).toBeGreaterThan(0);
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    expect(logs.join('\n')).toMatch(/state directory unreadable/);
+  });
+});
+
+describe('events.jsonl', () => {
+  it('counts a half-written last line once it is finished (fixture partial-line/)', async () => {
+    const dir = await materialize('partial-line', { pid: 'alive', mtimeMs: FRESH });
+    const { collect } = setup(dir);
+    const before = await collect();
+    expect(valueOf(before, 'loki_events_total')).toBe(3);
+    expect(valueOf(before, 'loki_iteration_current')).toBe(1);
+    await appendFile(join(dir, 'events.jsonl'), 'ation":2}}\n');
+    const after = await collect(NOW + 1);
+    expect(valueOf(after, 'loki_events_total')).toBe(4);
+    expect(valueOf(after, 'loki_iteration_current')).toBe(2);
+  });
+
+  it('remembers the session start across rotation (fixture rotated/)', async () => {
+    const { collect } = setup(await materialize('rotated', { pid: 'alive', mtimeMs: FRESH }));
+    const s = await collect();
+    expect(valueOf(s, 'loki_events_total')).toBe(3);
+    expect(valueOf(s, 'loki_iteration_current')).toBe(3);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe((NOW - Date.parse('2026-02-14T08:00:00Z')) / 1000);
+  });
+});
+
+describe('cost', () => {
+  it('applies pricing.json per model over the built-in table (fixture pricing-override/)', async () => {
+    const { collect } = setup(await materialize('pricing-override', { mtimeMs: LONG_AGO }));
+    expect(valueOf(await collect(), 'loki_cost_usd')).toBe(22.25);
+  });
+
+  it('prices full model ids as their family and unknown models as sonnet (fixture model-ids/)', async () => {
+    const { collect } = setup(await materialize('model-ids', { mtimeMs: LONG_AGO }));
+    expect(valueOf(await collect(), 'loki_cost_usd')).toBe(86);
+  });
+});
+
+describe('other writers', () => {
+  it("reads loki demo's flat dashboard-state.json (fixture demo-flat/)", async () => {
+    const { collect } = setup(await materialize('demo-flat', { mtimeMs: FRESH }));
+    const s = await collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(1);
+    expect(valueOf(s, 'loki_iteration_current')).toBe(4);
+    expect(tasksOf(s)).toEqual({ pending: 3, in_progress: 0, completed: 5, failed: 0 });
+    expect([valueOf(s, 'loki_agents_active'), valueOf(s, 'loki_agents_total')]).toEqual([2, 10]);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe(96); // written 1 s ago saying 95 s
+  });
+
+  it('takes the iteration from the task queues when there are no events', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    await rm(join(dir, 'events.jsonl'));
+    const state = JSON.parse('{"mode":"autonomous","iteration":0,"tasks":{"pending":[],"inProgress":[{"id":"iteration-11"}],"completed":[{"id":"iteration-10"}],"failed":[]}}');
+    await writeFile(join(dir, 'dashboard-state.json'), JSON.stringify(state));
+    expect(valueOf(await setup(dir).collect(), 'loki_iteration_current')).toBe(11);
+  });
+
+  it('holds agent counts through the monitor resetting agents.json to [] for a moment', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    const { collect } = setup(dir);
+    expect(valueOf(await collect(NOW), 'loki_agents_total')).toBe(6);
+    await writeFile(join(dir, 'state/agents.json'), '[]');
+    expect(valueOf(await collect(NOW + 2_000), 'loki_agents_total')).toBe(6);
+    expect(valueOf(await collect(NOW + 20_000), 'loki_agents_total')).toBe(0);
+  });
+});

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config.js';
+
+describe('parseConfig', () => {
+  it('has safe, documented defaults', () => {
+    const config = parseConfig({});
+    expect(config).toMatchObject({
+      dir: '.loki',
+      host: '127.0.0.1',
+      port: 57374,
+      metricsPath: '/metrics',
+      enabled: true,
+      maxIterations: 1000,
+      healthPublic: true,
+      cacheTtlMs: 2000,
+      heartbeatWindowMs: 30_000,
+    });
+    expect(config.token).toBeUndefined();
+    expect(config.budgetLimitUsd).toBeUndefined();
+  });
+
+  it('reads every variable and lets flags override the environment', () => {
+    const config = parseConfig(
+      {
+        LOKI_DIR: '/state/.loki',
+        LOKI_METRICS_HOST: '0.0.0.0',
+        LOKI_METRICS_PORT: '9000',
+        LOKI_METRICS_PATH: '/loki/metrics',
+        LOKI_METRICS_ENABLED: 'false',
+        LOKI_MAX_ITERATIONS: '50',
+        LOKI_BUDGET_LIMIT: '12.50',
+        LOKI_METRICS_TOKEN: 'abcdefghijklmnop',
+        LOKI_METRICS_HEALTH_PUBLIC: 'no',
+        LOKI_METRICS_CACHE_SECONDS: '0.5',
+        LOKI_HEARTBEAT_WINDOW_SECONDS: '90',
+      },
+      { LOKI_METRICS_PORT: '9100', LOKI_DIR: undefined },
+    );
+    expect(config).toMatchObject({
+      dir: '/state/.loki',
+      host: '0.0.0.0',
+      port: 9100,
+      metricsPath: '/loki/metrics',
+      enabled: false,
+      maxIterations: 50,
+      budgetLimitUsd: 12.5,
+      token: 'abcdefghijklmnop',
+      healthPublic: false,
+      cacheTtlMs: 500,
+      heartbeatWindowMs: 90_000,
+    });
+  });
+
+  it.each([
+    ['LOKI_MAX_ITERATIONS', 'lots', /LOKI_MAX_ITERATIONS "lots": must be a whole number/],
+    ['LOKI_MAX_ITERATIONS', '0', /LOKI_MAX_ITERATIONS/],
+    ['LOKI_MAX_ITERATIONS', '1.5', /LOKI_MAX_ITERATIONS/],
+    ['LOKI_METRICS_PORT', '70000', /LOKI_METRICS_PORT "70000"/],
+    ['LOKI_METRICS_PORT', '-1', /LOKI_METRICS_PORT/],
+    ['LOKI_METRICS_PATH', 'metrics', /absolute URL path/],
+    ['LOKI_METRICS_PATH', '/health', /must not be/],
+    ['LOKI_METRICS_ENABLED', 'maybe', /must be true or false/],
+    ['LOKI_BUDGET_LIMIT', '-3', /amount in USD/],
+    ['LOKI_METRICS_HOST', 'a b', /host name/],
+    ['LOKI_METRICS_CACHE_SECONDS', 'soon', /seconds/],
+  ])('stops on %s=%j with one clear line', (name, value, message) => {
+    let error: unknown;
+    try {
+      parseConfig({ [name]: value });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('never echoes a bad token', () => {
+    expect(() => parseConfig({ LOKI_METRICS_TOKEN: 'short secret' })).toThrow(ConfigError);
+    try {
+      parseConfig({ LOKI_METRICS_TOKEN: 'short secret' });
+    } catch (e) {
+      expect((e as Error).message).not.toContain('short secret');
+      expect((e as Error).message).toContain('LOKI_METRICS_TOKEN');
+    }
+  });
+});
