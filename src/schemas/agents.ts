@@ -19,7 +19,10 @@ const entries = v.pipe(
   v.transform((list) => list.filter((item): item is Agent => v.is(AgentSchema, item))),
 );
 
-export const AgentsSchema = v.union([entries, v.pipe(v.looseObject({ agents: entries }), v.transform((o) => o.agents))]);
+export const AgentsSchema = v.union(
+  [entries, v.pipe(v.looseObject({ agents: entries }), v.transform((o) => o.agents))],
+  'Expected a list of agents or {"agents": [...]}',
+);
 
 export const readAgents = (bytes: Uint8Array) => parseJsonFile(AgentsSchema, bytes);
 
