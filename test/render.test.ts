@@ -1,0 +1,406 @@
+/**
+ * The exposition formatter and content negotiation, as pure functions: bytes in, bytes out.
+ * The same output is checked by the real tools (promtool, prometheus_client) in
+ * render.conformance.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { FAMILIES, type MetricFamily } from '../src/catalogue.js';
+import { contentType, negotiate, render, type Format } from '../src/render.js';
+import type { Sample } from '../src/snapshot.js';
+import { AWKWARD_SOURCE, fullSnapshot, snapshotOf } from './support/snapshots.js';
+
+const FORMATS: readonly Format[] = ['prometheus', 'openmetrics'];
+
+/** The `# HELP`/`# TYPE` name and sample name each format must use for a catalogue family. */
+function expectedNames(family: MetricFamily, format: Format): { meta: string; sample: string; type: string } {
+  if (format === 'prometheus') {
+    return { meta: family.name, sample: family.name, type: family.type === 'info' ? 'gauge' : family.type };
+  }
+  if (family.type === 'counter') return { meta: family.name.replace(/_total$/, ''), sample: family.name, type: 'counter' };
+  if (family.type === 'info') return { meta: family.name.replace(/_info$/, ''), sample: family.name, type: 'info' };
+  return { meta: family.name, sample: family.name, type: family.type };
+}
+
+function lines(text: string): string[] {
+  expect(text.endsWith('\n')).toBe(true);
+  return text.slice(0, -1).split('\n');
+}
+
+/** The value token of the only sample line starting with `prefix`. */
+function valueOf(text: string, prefix: string): string {
+  const matches = lines(text).filter((l) => l.startsWith(prefix));
+  expect(matches).toHaveLength(1);
+  return (matches[0] as string).slice(prefix.length);
+}
+
+describe('render: the catalogue', () => {
+  it('keeps the nine families of the metrics guide first, with their guide types', () => {
+    expect(FAMILIES.slice(0, 9).map((f) => [f.name, f.type])).toEqual([
+      ['loki_session_status', 'gauge'],
+      ['loki_iteration_current', 'gauge'],
+      ['loki_iteration_max', 'gauge'],
+      ['loki_tasks_total', 'gauge'],
+      ['loki_agents_active', 'gauge'],
+      ['loki_agents_total', 'gauge'],
+      ['loki_cost_usd', 'gauge'],
+      ['loki_events_total', 'counter'],
+      ['loki_uptime_seconds', 'gauge'],
+    ]);
+  });
+
+  for (const format of FORMATS) {
+    it(`${format}: every family appears once, HELP then TYPE, in catalogue order, even with no samples`, () => {
+      const out = lines(render(snapshotOf(), format));
+      const expected: string[] = [];
+      for (const family of FAMILIES) {
+        const n = expectedNames(family, format);
+        expected.push(`# HELP ${n.meta} ${family.help}`, `# TYPE ${n.meta} ${n.type}`);
+      }
+      if (format === 'openmetrics') expected.push('# EOF');
+      expect(out).toEqual(expected);
+    });
+
+    it(`${format}: with samples, each family's meta lines are still unique and in order`, () => {
+      const out = lines(render(fullSnapshot(), format));
+      const typeLines = out.filter((l) => l.startsWith('# TYPE '));
+      const helpLines = out.filter((l) => l.startsWith('# HELP '));
+      expect(typeLines.map((l) => l.split(' ')[2])).toEqual(FAMILIES.map((f) => expectedNames(f, format).meta));
+      expect(helpLines.map((l) => l.split(' ')[2])).toEqual(FAMILIES.map((f) => expectedNames(f, format).meta));
+      // Each family's samples directly follow its TYPE line and carry the family's sample name.
+      let current: { sample: string } | undefined;
+      for (const line of out) {
+        if (line.startsWith('# TYPE ')) {
+          const meta = line.split(' ')[2];
+          const family = FAMILIES.find((f) => expectedNames(f, format).meta === meta);
+          expect(family).toBeDefined();
+          current = expectedNames(family as MetricFamily, format);
+        } else if (!line.startsWith('#')) {
+          expect(current).toBeDefined();
+          expect(line.startsWith(`${current?.sample} `) || line.startsWith(`${current?.sample}{`)).toBe(true);
+        }
+      }
+    });
+  }
+
+  it('renders families missing from the snapshot with no sample lines', () => {
+    const out = lines(render(snapshotOf([['loki_up', [{ value: 0 }]]]), 'prometheus'));
+    expect(out.filter((l) => !l.startsWith('#'))).toEqual(['loki_up 0']);
+  });
+});
+
+describe('render: Prometheus text 0.0.4', () => {
+  const text = render(fullSnapshot(), 'prometheus');
+
+  it('has no blank lines, no # EOF, and ends with exactly one newline', () => {
+    expect(text).not.toMatch(/\n\n/);
+    expect(text.startsWith('\n')).toBe(false);
+    expect(text).not.toContain('# EOF');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.endsWith('\n\n')).toBe(false);
+  });
+
+  it('spells the info family as a gauge of value 1', () => {
+    const out = lines(text);
+    expect(out).toContain('# TYPE loki_exporter_build_info gauge');
+    expect(out).toContain('# HELP loki_exporter_build_info Build information of the loki-metrics exporter');
+    const single = render(snapshotOf([['loki_exporter_build_info', [{ labels: { version: '0.1.0' }, value: 1 }]]]), 'prometheus');
+    expect(lines(single)).toContain('loki_exporter_build_info{version="0.1.0"} 1');
+    expect(single).not.toMatch(/ info$/m);
+  });
+
+  it('keeps loki_events_total as a counter under its full name', () => {
+    const out = lines(text);
+    expect(out).toContain('# TYPE loki_events_total counter');
+    expect(out).toContain('# HELP loki_events_total Total number of events recorded');
+    expect(out).toContain('loki_events_total 123456789012');
+  });
+
+  it('prints the contract gauges named _total as gauges', () => {
+    const out = lines(text);
+    expect(out).toContain('# TYPE loki_tasks_total gauge');
+    expect(out).toContain('# TYPE loki_agents_total gauge');
+  });
+});
+
+describe('render: OpenMetrics 1.0', () => {
+  const text = render(fullSnapshot(), 'openmetrics');
+
+  it('ends with # EOF and a single newline, with no blank lines', () => {
+    expect(text.endsWith('\n# EOF\n')).toBe(true);
+    expect(text.indexOf('# EOF')).toBe(text.length - '# EOF\n'.length);
+    expect(text).not.toMatch(/\n\n/);
+  });
+
+  it('names the counter family without _total and its sample with it', () => {
+    const out = lines(text);
+    expect(out).toContain('# HELP loki_events Total number of events recorded');
+    expect(out).toContain('# TYPE loki_events counter');
+    expect(out).toContain('loki_events_total 123456789012');
+    expect(out).not.toContain('# TYPE loki_events_total counter');
+  });
+
+  it('names the info family without _info, type info, sample with _info', () => {
+    const out = lines(text);
+    expect(out).toContain('# HELP loki_exporter_build Build information of the loki-metrics exporter');
+    expect(out).toContain('# TYPE loki_exporter_build info');
+    const single = render(snapshotOf([['loki_exporter_build_info', [{ labels: { version: '0.1.0' }, value: 1 }]]]), 'openmetrics');
+    expect(lines(single)).toContain('loki_exporter_build_info{version="0.1.0"} 1');
+  });
+
+  it('keeps gauges ending in _total under their own name', () => {
+    const out = lines(text);
+    expect(out).toContain('# TYPE loki_tasks_total gauge');
+    expect(out).toContain('# HELP loki_tasks_total Number of tasks by status');
+    expect(out).toContain('loki_tasks_total{status="pending"} 7');
+    expect(out).toContain('# TYPE loki_agents_total gauge');
+    expect(out).toContain('loki_agents_total 9');
+    expect(out.some((l) => l.startsWith('# TYPE loki_tasks '))).toBe(false);
+  });
+
+  it('adds the suffix when a counter or info family is named without it', () => {
+    const families: MetricFamily[] = [
+      { name: 'loki_up', type: 'counter', help: 'h', labels: [] },
+      { name: 'loki_cost_usd', type: 'info', help: 'h', labels: [] },
+    ];
+    const snap = snapshotOf([
+      ['loki_up', [{ value: 2 }]],
+      ['loki_cost_usd', [{ value: 1 }]],
+    ]);
+    expect(lines(render(snap, 'openmetrics', families))).toEqual([
+      '# HELP loki_up h',
+      '# TYPE loki_up counter',
+      'loki_up_total 2',
+      '# HELP loki_cost_usd h',
+      '# TYPE loki_cost_usd info',
+      'loki_cost_usd_info 1',
+      '# EOF',
+    ]);
+  });
+});
+
+describe('render: escaping', () => {
+  it('escapes backslash, double quote and newline in label values, in both formats', () => {
+    for (const format of FORMATS) {
+      const out = render(fullSnapshot(), format);
+      expect(lines(out)).toContain('loki_source_ok{source="metrics/eff\\\\ic\\"ien\\ncy"} 0');
+      expect(lines(out)).toContain('loki_exporter_build_info{version="1.2.3-\\"dev\\"\\\\x"} 1');
+      // The raw newline never reaches the output: every line is a comment or a whole sample.
+      for (const line of lines(out)) expect(line).toMatch(/^(#|loki_[a-z_]+(\{.*\})? \S+$)/);
+    }
+    expect(AWKWARD_SOURCE).toContain('\n');
+  });
+
+  it('leaves other characters (unicode, tabs, braces, commas) in label values alone', () => {
+    const families: MetricFamily[] = [{ name: 'loki_source_ok', type: 'gauge', help: 'h', labels: ['source'] }];
+    const snap = snapshotOf([['loki_source_ok', [{ labels: { source: 'é→🙂\t{a},b=c' }, value: 1 }]]]);
+    for (const format of FORMATS) {
+      expect(lines(render(snap, format, families))).toContain('loki_source_ok{source="é→🙂\t{a},b=c"} 1');
+    }
+  });
+
+  const help = 'back\\slash "quoted"\nsecond line';
+  const families: MetricFamily[] = [{ name: 'loki_up', type: 'gauge', help, labels: [] }];
+
+  it('0.0.4 HELP escapes only backslash and newline', () => {
+    expect(lines(render(snapshotOf(), 'prometheus', families))).toEqual([
+      '# HELP loki_up back\\\\slash "quoted"\\nsecond line',
+      '# TYPE loki_up gauge',
+    ]);
+  });
+
+  it('OpenMetrics HELP also escapes the double quote', () => {
+    expect(lines(render(snapshotOf(), 'openmetrics', families))).toEqual([
+      '# HELP loki_up back\\\\slash \\"quoted\\"\\nsecond line',
+      '# TYPE loki_up gauge',
+      '# EOF',
+    ]);
+  });
+});
+
+describe('render: numbers', () => {
+  const one = (value: number, format: Format = 'prometheus') => valueOf(render(snapshotOf([['loki_cost_usd', [{ value }]]]), format), 'loki_cost_usd ');
+
+  it('spells non-finite values NaN, +Inf, -Inf in both formats', () => {
+    for (const format of FORMATS) {
+      expect(one(NaN, format)).toBe('NaN');
+      expect(one(Infinity, format)).toBe('+Inf');
+      expect(one(-Infinity, format)).toBe('-Inf');
+    }
+    const out = render(fullSnapshot(), 'openmetrics');
+    expect(out).not.toMatch(/ (nan|inf|-inf|Infinity|-Infinity)$/m);
+    expect(lines(out)).toContain('loki_budget_limit_usd +Inf');
+    expect(lines(out)).toContain('loki_source_mtime_seconds{source="loki.pid"} NaN');
+    expect(lines(out)).toContain('loki_source_mtime_seconds{source="events.jsonl"} -Inf');
+  });
+
+  it('prints -0 as 0', () => {
+    for (const format of FORMATS) expect(one(-0, format)).toBe('0');
+  });
+
+  it('prints integers without a fraction and keeps large and tiny numbers exact', () => {
+    const cases: [number, string][] = [
+      [0, '0'],
+      [42, '42'],
+      [-3, '-3'],
+      [123456789012, '123456789012'],
+      [2 ** 53, '9007199254740992'],
+      [1e21, '1e+21'],
+      [Number.MAX_VALUE, '1.7976931348623157e+308'],
+      [0.000001, '0.000001'],
+      [1e-7, '1e-7'],
+      [5e-324, '5e-324'],
+      [0.1 + 0.2, '0.30000000000000004'],
+      [1767225600.123, '1767225600.123'],
+    ];
+    // The OpenMetrics number grammar (which 0.0.4's Go ParseFloat also accepts).
+    const grammar = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]Inf)$/;
+    for (const [value, spelled] of cases) {
+      for (const format of FORMATS) {
+        const token = one(value, format);
+        expect(token).toBe(spelled);
+        expect(token).toMatch(grammar);
+        expect(Number(token)).toBe(value);
+      }
+    }
+  });
+});
+
+describe('render: determinism', () => {
+  it('gives identical bytes for the same snapshot, every time', () => {
+    for (const format of FORMATS) {
+      const snap = fullSnapshot();
+      const first = render(snap, format);
+      expect(render(snap, format)).toBe(first);
+      expect(render(fullSnapshot(), format)).toBe(first);
+    }
+  });
+
+  it('does not depend on the order families were put into the snapshot', () => {
+    const forward = fullSnapshot();
+    const reversed = snapshotOf([...forward.samples.entries()].reverse());
+    for (const format of FORMATS) expect(render(reversed, format)).toBe(render(forward, format));
+  });
+
+  it('prints labels in catalogue order, whatever order the sample gives them', () => {
+    const families: MetricFamily[] = [{ name: 'loki_source_ok', type: 'gauge', help: 'h', labels: ['source', 'kind', 'zone'] }];
+    const samples: Sample[] = [
+      { labels: { zone: 'z', kind: 'k', source: 's' }, value: 1 },
+      { labels: { kind: 'k2', source: 's2', zone: 'z2' }, value: 2 },
+    ];
+    for (const format of FORMATS) {
+      const out = lines(render(snapshotOf([['loki_source_ok', samples]]), format, families));
+      expect(out.filter((l) => !l.startsWith('#'))).toEqual([
+        'loki_source_ok{source="s",kind="k",zone="z"} 1',
+        'loki_source_ok{source="s2",kind="k2",zone="z2"} 2',
+      ]);
+    }
+  });
+
+  it('keeps sample order within a family, leaves out labels a sample lacks and ignores undeclared ones', () => {
+    const families: MetricFamily[] = [{ name: 'loki_tasks_total', type: 'gauge', help: 'h', labels: ['status', 'queue'] }];
+    const samples: Sample[] = [
+      { labels: { status: 'failed', extra: 'x' }, value: 3 },
+      { labels: { queue: 'q' }, value: 1 },
+      { value: 0 },
+    ];
+    const out = lines(render(snapshotOf([['loki_tasks_total', samples]]), 'prometheus', families));
+    expect(out.filter((l) => !l.startsWith('#'))).toEqual([
+      'loki_tasks_total{status="failed"} 3',
+      'loki_tasks_total{queue="q"} 1',
+      'loki_tasks_total 0',
+    ]);
+  });
+
+  it('renders the four task statuses in the order given by the snapshot', () => {
+    const out = lines(render(fullSnapshot(), 'prometheus')).filter((l) => l.startsWith('loki_tasks_total{'));
+    expect(out).toEqual([
+      'loki_tasks_total{status="pending"} 7',
+      'loki_tasks_total{status="in_progress"} 2',
+      'loki_tasks_total{status="completed"} 50',
+      'loki_tasks_total{status="failed"} 3',
+    ]);
+  });
+});
+
+describe('contentType', () => {
+  it('names each format exactly', () => {
+    expect(contentType('prometheus')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(contentType('openmetrics')).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+  });
+});
+
+describe('negotiate', () => {
+  // What Prometheus sends (scrape/scrape.go acceptHeader): each configured scrape protocol with a
+  // falling q starting at 0.<number of known protocols + 1>, then */* one step lower. 2.x knows
+  // four protocols (q from 0.5), 3.x five (q from 0.6) and adds `escaping` to the 1.0.0 formats.
+  const cases: [string, string | null | undefined, Format][] = [
+    [
+      'Prometheus 3.x default',
+      'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2',
+      'openmetrics',
+    ],
+    [
+      'Prometheus 2.x default',
+      'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+      'openmetrics',
+    ],
+    ['Prometheus 3.x, scrape_protocols: [PrometheusText0.0.4]', 'text/plain;version=0.0.4;q=0.6,*/*;q=0.5', 'prometheus'],
+    ['Prometheus 2.x, scrape_protocols: [PrometheusText0.0.4]', 'text/plain;version=0.0.4;q=0.5,*/*;q=0.4', 'prometheus'],
+    ['Prometheus 3.x, scrape_protocols: [PrometheusText1.0.0]', 'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,*/*;q=0.5', 'prometheus'],
+    [
+      'Prometheus 3.x, scrape_protocols: [OpenMetricsText1.0.0]',
+      'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,*/*;q=0.5',
+      'openmetrics',
+    ],
+    [
+      'Prometheus 3.x with protobuf first (native histograms)',
+      'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1',
+      'openmetrics',
+    ],
+    [
+      'Prometheus 2.x, scrape_protocols: [PrometheusProto, PrometheusText0.0.4]',
+      'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.3',
+      'prometheus',
+    ],
+    ['curl default', '*/*', 'prometheus'],
+    ['no header', undefined, 'prometheus'],
+    ['null header', null, 'prometheus'],
+    ['empty header', '', 'prometheus'],
+    ['whitespace', '   ', 'prometheus'],
+    ['garbage', ';;;,,,==/', 'prometheus'],
+    ['not a media type', 'openmetrics', 'prometheus'],
+    ['browser asking for HTML', 'text/html', 'prometheus'],
+    ['browser default', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'prometheus'],
+    ['bare OpenMetrics', 'application/openmetrics-text', 'openmetrics'],
+    ['OpenMetrics 0.0.1 (same wire format)', 'application/openmetrics-text;version=0.0.1', 'openmetrics'],
+    ['unsupported OpenMetrics version alone', 'application/openmetrics-text;version=2.0.0', 'prometheus'],
+    ['unsupported OpenMetrics version with */*', 'application/openmetrics-text;version=2.0.0,*/*;q=0.1', 'prometheus'],
+    ['application/*', 'application/*', 'openmetrics'],
+    ['case and spaces', ' Application/OpenMetrics-Text ; Version=1.0.0 ; Q=0.9 , text/plain;q=0.5', 'openmetrics'],
+    ['quoted version', 'application/openmetrics-text;version="1.0.0"', 'openmetrics'],
+    ['equal q, text first', 'text/plain;version=0.0.4,application/openmetrics-text;version=1.0.0', 'prometheus'],
+    ['equal q, OpenMetrics first', 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4', 'openmetrics'],
+    ['higher q wins whatever the order', 'text/plain;q=0.2,application/openmetrics-text;q=0.9', 'openmetrics'],
+    ['text preferred by q', 'application/openmetrics-text;q=0.2,text/plain;q=0.9', 'prometheus'],
+    // q=0 means "not acceptable".
+    ['OpenMetrics refused, anything else fine', 'application/openmetrics-text;q=0,*/*', 'prometheus'],
+    ['OpenMetrics refused with q=0.000', 'application/openmetrics-text;version=1.0.0;q=0.000', 'prometheus'],
+    ['0.0.4 refused, anything else fine', 'text/plain;q=0,*/*', 'openmetrics'],
+    ['0.0.4 refused, OpenMetrics offered', 'text/plain;version=0.0.4;q=0,application/openmetrics-text;version=1.0.0;q=0.1', 'openmetrics'],
+    ['everything refused: still the default', 'text/plain;q=0,application/openmetrics-text;q=0', 'prometheus'],
+    ['*/* refused', '*/*;q=0', 'prometheus'],
+    ['a less specific range does not override a refusal', 'application/openmetrics-text;version=1.0.0;q=0,application/*;q=1', 'prometheus'],
+    ['unparseable q counts as refusal', 'application/openmetrics-text;q=high', 'prometheus'],
+    ['q above 1 is clamped, not preferred', 'text/plain;version=0.0.4,application/openmetrics-text;q=5', 'prometheus'],
+  ];
+
+  for (const [name, accept, format] of cases) {
+    it(`${name} → ${format}`, () => {
+      expect(negotiate(accept)).toBe(format);
+    });
+  }
+
+  it('every answer has a content type', () => {
+    for (const [, accept] of cases) expect(contentType(negotiate(accept))).toMatch(/; charset=utf-8$/);
+  });
+});

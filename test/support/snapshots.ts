@@ -1,0 +1,65 @@
+/**
+ * Hand-built snapshots for the formatter tests: no collector, no files, just data.
+ */
+import type { FamilyName } from '../../src/catalogue.js';
+import type { Sample, Snapshot } from '../../src/snapshot.js';
+
+/** A snapshot holding exactly `entries` (families left out have no samples). */
+export function snapshotOf(entries: Iterable<readonly [FamilyName, readonly Sample[]]> = []): Snapshot {
+  return { samples: new Map(entries), sources: [], up: true, takenAtMs: 0 };
+}
+
+/** A source path that needs every label-value escape: backslash, double quote, newline. */
+export const AWKWARD_SOURCE = 'metrics/eff\\ic"ien\ncy';
+
+/** Version label value with a quote and a backslash, as a hostile build might stamp it. */
+export const AWKWARD_VERSION = '1.2.3-"dev"\\x';
+
+/**
+ * Every family of the catalogue with realistic samples: all four task statuses, several sources
+ * (one whose name needs escaping), non-finite values in a gauge, a large counter and a tiny cost.
+ */
+export function fullSnapshot(): Snapshot {
+  return snapshotOf([
+    ['loki_session_status', [{ value: 1 }]],
+    ['loki_iteration_current', [{ value: 42 }]],
+    ['loki_iteration_max', [{ value: 1000 }]],
+    [
+      'loki_tasks_total',
+      [
+        { labels: { status: 'pending' }, value: 7 },
+        { labels: { status: 'in_progress' }, value: 2 },
+        { labels: { status: 'completed' }, value: 50 },
+        { labels: { status: 'failed' }, value: 3 },
+      ],
+    ],
+    ['loki_agents_active', [{ value: 4 }]],
+    ['loki_agents_total', [{ value: 9 }]],
+    ['loki_cost_usd', [{ value: 0.000001 }]],
+    ['loki_events_total', [{ value: 123456789012 }]],
+    ['loki_uptime_seconds', [{ value: 3600.5 }]],
+    ['loki_up', [{ value: 1 }]],
+    ['loki_budget_limit_usd', [{ value: Infinity }]],
+    ['loki_budget_exceeded', [{ value: 0 }]],
+    [
+      'loki_source_ok',
+      [
+        { labels: { source: 'dashboard-state.json' }, value: 1 },
+        { labels: { source: 'loki.pid' }, value: 1 },
+        { labels: { source: 'state/agents.json' }, value: 0 },
+        { labels: { source: 'events.jsonl' }, value: 1 },
+        { labels: { source: AWKWARD_SOURCE }, value: 0 },
+      ],
+    ],
+    [
+      'loki_source_mtime_seconds',
+      [
+        { labels: { source: 'dashboard-state.json' }, value: 1767225600.123 },
+        { labels: { source: 'loki.pid' }, value: NaN },
+        { labels: { source: 'events.jsonl' }, value: -Infinity },
+        { labels: { source: AWKWARD_SOURCE }, value: 1767225599 },
+      ],
+    ],
+    ['loki_exporter_build_info', [{ labels: { version: AWKWARD_VERSION }, value: 1 }]],
+  ]);
+}
