@@ -1,0 +1,48 @@
+import * as v from 'valibot';
+import { MAX_COUNT, isoTimestampMs, nonNegativeInteger, validate, type ParseResult } from './parse.js';
+
+/**
+ * One `events.jsonl` line (state-files.md §1.5). run.sh writes
+ * `{"timestamp":"…Z","type":"<t>","data":{…}}` with numbers possibly as strings; the dashboard's
+ * control.py writes µs and `+00:00`; checkpoint rollback lines have neither `type` nor `data`.
+ * Only the fields the exporter uses are checked; everything else passes through untouched.
+ */
+export const EventLineSchema = v.pipe(
+  v.looseObject({
+    timestamp: v.optional(isoTimestampMs),
+    type: v.optional(v.string()),
+    data: v.optional(
+      v.looseObject({
+        iteration: v.optional(nonNegativeInteger(MAX_COUNT)),
+      }),
+    ),
+  }),
+  v.transform((line): EventLine => {
+    const out: { type?: string; timestampMs?: number; iteration?: number } = {};
+    if (line.type !== undefined) out.type = line.type;
+    if (line.timestamp !== undefined) out.timestampMs = line.timestamp;
+    if (line.data?.iteration !== undefined) out.iteration = line.data.iteration;
+    return out;
+  }),
+);
+
+export interface EventLine {
+  readonly type?: string;
+  /** `timestamp`, as epoch ms. */
+  readonly timestampMs?: number;
+  /** `data.iteration`, accepting `4` and `"4"`. */
+  readonly iteration?: number;
+}
+
+/** One line of text (without its newline) → the fields the exporter uses, or why it is unusable. */
+export function readEventLine(text: string): ParseResult<EventLine> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, problem: 'not valid JSON' };
+  }
+  // valibot's object schemas accept arrays
+  if (Array.isArray(json)) return { ok: false, problem: 'Invalid type: Expected Object but received Array' };
+  return validate(EventLineSchema, json);
+}

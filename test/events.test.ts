@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import { EventsScanner, indexOfSequence, scanEvents, type EventsScannerOptions } from '../src/events.js';
+
+const enc = new TextEncoder();
+const bytes = (text: string) => enc.encode(text);
+/** Native search, as the fs store uses with Buffers. */
+const bufferSearch: EventsScannerOptions = { search: (h, n, f) => Buffer.from(h.buffer, h.byteOffset, h.byteLength).indexOf(n, f) };
+
+function scan(chunks: string[], options?: EventsScannerOptions) {
+  const scanner = new EventsScanner(options);
+  for (const chunk of chunks) scanner.feed(bytes(chunk));
+  return scanner.summary();
+}
+
+const T0 = '2026-02-14T09:12:05Z';
+const session = (ts = T0) => `{"timestamp":"${ts}","type":"session_start","data":{"provider":"claude","pid":48211}}`;
+const iterStart = (n: number | string, ts = '2026-02-14T09:12:09Z') =>
+  `{"timestamp":"${ts}","type":"iteration_start","data":{"iteration":${typeof n === 'string' ? `"${n}"` : n},"provider":"claude"}}`;
+const other = '{"timestamp":"2026-02-14T09:38:40Z","type":"iteration_complete","data":{"iteration":1,"status":"completed"}}';
+const rollback = '{"event": "rollback", "checkpoint": "cp-1", "git_sha": "abc", "timestamp": "2026-02-14T09:40:00Z"}';
+
+describe('EventsScanner line counting', () => {
+  it('counts complete non-blank lines only', () => {
+    expect(scan([''])).toEqual({ lines: 0 });
+    expect(scan(['a\nb\n'])).toEqual({ lines: 2 });
+    expect(scan(['a\n\n   \n\t\nb\n'])).toEqual({ lines: 2 });
+    expect(scan(['\n\n\n'])).toEqual({ lines: 0 });
+    expect(scan(['  x\n'])).toEqual({ lines: 1 });
+    expect(scan([`${rollback}\n${other}\n`])).toEqual({ lines: 2 });
+  });
+
+  it('treats CR as whitespace (CRLF lines, lone CR lines)', () => {
+    expect(scan(['a\r\nb\r\n\r\n \r\n'])).toEqual({ lines: 2 });
+  });
+
+  it('carries a partial last line until its newline arrives, possibly chunks later', () => {
+    const scanner = new EventsScanner();
+    scanner.feed(bytes('one\ntw'));
+    expect(scanner.summary().lines).toBe(1);
+    scanner.feed(bytes('o and'));
+    scanner.feed(bytes(' more'));
+    expect(scanner.summary().lines).toBe(1);
+    scanner.feed(bytes('\nthree\n'));
+    expect(scanner.summary().lines).toBe(3);
+    // A whitespace-only partial line stays uncounted when finished.
+    scanner.feed(bytes('  '));
+    scanner.feed(bytes(' \r\n'));
+    expect(scanner.summary().lines).toBe(3);
+  });
+
+  it('gives the same summary wherever the text is split into two chunks', () => {
+    const text = `${session()}\n\n${iterStart(3)}\r\n  \n${rollback}\n${other}\n${iterStart('4')}\nhalf`;
+    const whole = scan([text]);
+    expect(whole).toEqual({ lines: 5, sessionStartMs: Date.parse(T0), iteration: 4 });
+    for (let cut = 0; cut <= text.length; cut++) {
+      expect(scan([text.slice(0, cut), text.slice(cut)]), `cut at ${cut}`).toEqual(whole);
+      expect(scan([text.slice(0, cut), text.slice(cut)], bufferSearch), `native, cut at ${cut}`).toEqual(whole);
+    }
+  });
+
+  it('gives the same summary fed one byte at a time', () => {
+    const text = `${session()}\n${iterStart(2)}\n\n${other}\n`;
+    expect(scan([...text])).toEqual(scan([text]));
+  });
+
+  it('bounds the carried partial line: a huge line is counted but not kept', () => {
+    const scanner = new EventsScanner({ maxCarryBytes: 1024 });
+    const big = new Uint8Array(4096).fill(0x61);
+    for (let i = 0; i < 100; i++) scanner.feed(big); // 400 KiB without a newline
+    expect(scanner.summary().lines).toBe(0);
+    scanner.feed(bytes('\n'));
+    expect(scanner.summary().lines).toBe(1);
+    // An oversized session_start line is counted but cannot be parsed.
+    const padded = session().replace('"provider"', `"pad":"${'x'.repeat(2000)}","provider"`);
+    scanner.feed(bytes(padded.slice(0, 10)));
+    scanner.feed(bytes(`${padded.slice(10)}\n`));
+    expect(scanner.summary()).toEqual({ lines: 2 });
+    // The default bound (64 KiB) still parses ordinary long lines split across chunks.
+    const ok = new EventsScanner();
+    ok.feed(bytes(padded.slice(0, 10)));
+    ok.feed(bytes(`${padded.slice(10)}\n`));
+    expect(ok.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0) });
+  });
+
+  it('reset() drops the count and the partial line but remembers the session', () => {
+    const scanner = new EventsScanner();
+    scanner.feed(bytes(`${session()}\n${iterStart(5)}\npartial`));
+    scanner.reset();
+    expect(scanner.summary()).toEqual({ lines: 0, sessionStartMs: Date.parse(T0), iteration: 5 });
+    scanner.feed(bytes(' line\n')); // the dropped partial line is not completed by this
+    expect(scanner.summary().lines).toBe(1);
+    scanner.feed(bytes(`${iterStart(6)}\n`));
+    expect(scanner.summary()).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 6 });
+  });
+});
+
+describe('EventsScanner session tracking', () => {
+  it('tracks the latest session_start and the latest iteration_start after it', () => {
+    const t1 = '2026-02-14T10:00:00Z';
+    expect(scan([`${session()}\n${iterStart(1)}\n${iterStart(2)}\n`])).toEqual({ lines: 3, sessionStartMs: Date.parse(T0), iteration: 2 });
+    // A new session forgets the old iteration.
+    expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n`])).toEqual({ lines: 3, sessionStartMs: Date.parse(t1) });
+    expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n${iterStart('1')}\n`]).iteration).toBe(1);
+  });
+
+  it('applies many marker lines in one chunk as if in file order', () => {
+    const t1 = '2026-02-14T10:00:00Z';
+    const bad = '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"iteration":"x"}}';
+    const mixed = '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"note":"session_start","iteration":6}}';
+    for (const options of [undefined, bufferSearch]) {
+      expect(scan([`${session()}\n${iterStart(3)}\n${session(t1)}\n${iterStart(1)}\n${bad}\n`], options)).toEqual({
+        lines: 5,
+        sessionStartMs: Date.parse(t1),
+        iteration: 1,
+      });
+      expect(scan([`${iterStart(3)}\n${session(t1)}\n${bad}\n`], options)).toEqual({ lines: 3, sessionStartMs: Date.parse(t1) });
+      expect(scan([`${session()}\n${mixed}\n`], options)).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 6 });
+      // Iterations without any session_start are still tracked (the session may be in a rotated file).
+      expect(scan([`${iterStart(3)}\n${iterStart(4)}\n`], options)).toEqual({ lines: 2, iteration: 4 });
+    }
+  });
+
+  it('accepts string iteration numbers and Python timestamps (µs, +00:00)', () => {
+    const py = '2026-02-14T09:12:05.123456+00:00';
+    expect(scan([`${session(py)}\n${iterStart('12')}\n`])).toEqual({ lines: 2, sessionStartMs: Date.parse('2026-02-14T09:12:05.123Z'), iteration: 12 });
+  });
+
+  it('ignores marker lines that do not parse or validate', () => {
+    const lines = [
+      session(),
+      iterStart(3),
+      '{"timestamp":"2026-02-14T11:00:00Z","type":"session_start","data":{', // torn JSON
+      '{"type":"session_start"}', // no timestamp
+      '{"timestamp":"yesterday","type":"session_start"}',
+      '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"iteration":"x"}}',
+      '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"iteration":-1}}',
+      'session_start iteration_start',
+      '{"timestamp":"2026-02-14T11:00:00Z","type":"code_review_start","data":{"iteration":9}}',
+      '{"timestamp":"2026-02-14T11:00:00Z","type":"phase_change","data":{"note":"session_start","iteration":0}}',
+    ];
+    expect(scan([`${lines.join('\n')}\n`])).toEqual({ lines: lines.length, sessionStartMs: Date.parse(T0), iteration: 3 });
+  });
+
+  it('counts but does not decode a marker line with invalid UTF-8', () => {
+    const scanner = new EventsScanner();
+    const line = bytes(`${session('2026-02-14T11:00:00Z')}\n`);
+    line[60] = 0xff;
+    scanner.feed(bytes(`${session()}\n`));
+    scanner.feed(line);
+    expect(scanner.summary()).toEqual({ lines: 2, sessionStartMs: Date.parse(T0) });
+  });
+
+  it('only parses a marker line once it is complete', () => {
+    const scanner = new EventsScanner();
+    const line = iterStart(8);
+    scanner.feed(bytes(`${session()}\n${line.slice(0, -3)}`));
+    expect(scanner.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0) });
+    scanner.feed(bytes(`${line.slice(-3)}\n`));
+    expect(scanner.summary()).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 8 });
+  });
+
+  it('adoptEarlier() merges an earlier (rotated) file', () => {
+    const earlier = scanEvents(bytes(`${session()}\n${iterStart(2)}`)); // no final newline: still whole
+    expect(earlier).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 2 });
+    const live = new EventsScanner();
+    live.feed(bytes(`${other}\n`));
+    live.adoptEarlier(earlier);
+    expect(live.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0), iteration: 2 });
+    const withIteration = new EventsScanner();
+    withIteration.feed(bytes(`${iterStart(3)}\n`));
+    withIteration.adoptEarlier(earlier);
+    expect(withIteration.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0), iteration: 3 });
+    const withSession = new EventsScanner();
+    withSession.feed(bytes(`${session('2026-02-15T00:00:00Z')}\n`));
+    withSession.adoptEarlier(earlier);
+    expect(withSession.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse('2026-02-15T00:00:00Z') });
+  });
+
+  it('indexOfSequence finds byte sequences', () => {
+    const hay = bytes('ab_st_start_start');
+    const needle = bytes('_start');
+    expect(indexOfSequence(hay, needle, 0)).toBe(5);
+    expect(indexOfSequence(hay, needle, 6)).toBe(11);
+    expect(indexOfSequence(hay, needle, 12)).toBe(-1);
+    expect(indexOfSequence(bytes('_sta'), needle, 0)).toBe(-1);
+  });
+});
+
+describe('EventsScanner at volume', () => {
+  it('counts ~110 MB / 1M lines fed as 4 MiB Buffers exactly (timings: npm run bench)', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const type = i % 50 === 0 ? 'iteration_start' : i % 7 === 0 ? 'phase_change' : 'iteration_complete';
+      lines.push(`{"timestamp":"2026-02-14T09:12:09Z","type":"${type}","data":{"iteration":${i},"status":"completed","provider":"claude"}}`);
+    }
+    const block = Buffer.from(`${session()}\n${lines.join('\n')}\n`);
+    const chunk = Buffer.alloc(4 * 1024 * 1024);
+    const perChunk = Math.floor(chunk.length / block.length);
+    for (let i = 0; i < perChunk; i++) block.copy(chunk, i * block.length);
+    const used = chunk.subarray(0, perChunk * block.length);
+    const rounds = Math.ceil(110e6 / used.length);
+    const scanner = new EventsScanner({ search: (h, n, f) => (h as Buffer).indexOf(n, f) });
+    scanner.feed(used); // warm up
+    scanner.reset();
+    for (let r = 0; r < rounds; r++) scanner.feed(used);
+    expect(scanner.summary().lines).toBe(rounds * perChunk * 1001);
+    expect(scanner.summary().iteration).toBe(950);
+  });
+});

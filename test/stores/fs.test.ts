@@ -1,0 +1,359 @@
+import { appendFile, mkdir, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FsStateStore, isProcessAlive, type FsStateStoreOptions } from '../../src/stores/fs.js';
+import { DOCUMENTS, type StateReading } from '../../src/stores/store.js';
+import { cleanTrees, deadPid, tempDir, treeDigest } from '../support/loki-tree.js';
+
+const stores: FsStateStore[] = [];
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+  await cleanTrees();
+});
+
+function open(dir: string, options?: FsStateStoreOptions) {
+  const store = new FsStateStore(dir, options);
+  stores.push(store);
+  return store;
+}
+
+async function lokiDir(): Promise<string> {
+  const dir = join(await tempDir(), '.loki');
+  await mkdir(join(dir, 'metrics/efficiency'), { recursive: true });
+  await mkdir(join(dir, 'state'), { recursive: true });
+  return dir;
+}
+
+const text = (bytes: Uint8Array | undefined) => (bytes ? new TextDecoder().decode(bytes) : undefined);
+const T1 = '2026-02-14T08:00:00Z';
+const T2 = '2026-02-14T09:00:00Z';
+const sessionLine = (ts: string) => `{"timestamp":"${ts}","type":"session_start","data":{"provider":"claude"}}\n`;
+const iterLine = (n: number | string) => `{"timestamp":"${T2}","type":"iteration_start","data":{"iteration":${JSON.stringify(n)}}}\n`;
+const otherLine = '{"timestamp":"2026-02-14T09:30:00Z","type":"iteration_complete","data":{"iteration":1}}\n';
+
+/** Polls `read()` until `check` passes (inotify delivers events asynchronously). */
+async function eventually(store: FsStateStore, check: (r: StateReading) => boolean, ms = 1500): Promise<StateReading> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const reading = await store.read();
+    if (check(reading) || Date.now() > until) return reading;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const names = (r: StateReading) => r.efficiency.files.map((f) => f.name);
+const effText = (r: StateReading, name: string) => text(r.efficiency.files.find((f) => f.name === name)?.bytes);
+
+describe('the state directory', () => {
+  it('reports a missing directory, and recovers when it appears', async () => {
+    const dir = join(await tempDir(), '.loki');
+    const store = open(dir);
+    const r = await store.read();
+    expect(r.available).toBe(false);
+    expect(r.problem).toBe(`missing: ${dir}`);
+    for (const name of DOCUMENTS) expect(r.documents[name]).toEqual({ present: false, version: '' });
+    expect(r.efficiency).toEqual({ present: false, files: [] });
+    expect(r.events).toEqual({ present: false, lines: 0 });
+    await mkdir(dir);
+    await writeFile(join(dir, 'loki.pid'), '123\n');
+    const again = await store.read();
+    expect(again.available).toBe(true);
+    expect(text(again.documents['loki.pid'].bytes)).toBe('123\n');
+  });
+
+  it('reports a file where the directory should be', async () => {
+    const path = join(await tempDir(), '.loki');
+    await writeFile(path, 'not a dir');
+    const r = await open(path).read();
+    expect(r.available).toBe(false);
+    expect(r.problem).toBe('not a directory');
+  });
+});
+
+describe('documents', () => {
+  it('reads documents with a version that changes only when the file does', async () => {
+    const dir = await lokiDir();
+    await writeFile(join(dir, 'dashboard-state.json'), '{"mode":"autonomous"}');
+    await writeFile(join(dir, 'PAUSE'), '');
+    const store = open(dir);
+    const first = await store.read();
+    const doc = first.documents['dashboard-state.json'];
+    expect(doc.present).toBe(true);
+    expect(text(doc.bytes)).toBe('{"mode":"autonomous"}');
+    expect(doc.mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+    expect(doc.version).not.toBe('');
+    expect(first.documents.PAUSE).toMatchObject({ present: true });
+    expect(first.documents.STOP).toEqual({ present: false, version: '' });
+    const reads = store.counters.documentReads;
+
+    const second = await store.read();
+    expect(second.documents['dashboard-state.json'].version).toBe(doc.version);
+    expect(store.counters.documentReads).toBe(reads); // nothing re-read
+
+    await writeFile(join(dir, 'dashboard-state.json'), '{"mode":"paused"}'); // same size, in place
+    const third = await store.read();
+    expect(third.documents['dashboard-state.json'].version).not.toBe(doc.version);
+    expect(text(third.documents['dashboard-state.json'].bytes)).toBe('{"mode":"paused"}');
+    expect(store.counters.documentReads).toBe(reads + 1);
+
+    await rm(join(dir, 'dashboard-state.json'));
+    expect((await store.read()).documents['dashboard-state.json']).toEqual({ present: false, version: '' });
+  });
+
+  it('does not follow symbolic links, and rejects directories and oversized files', async () => {
+    const dir = await lokiDir();
+    const outside = join(await tempDir(), 'secret.json');
+    await writeFile(outside, '{"secret":true}');
+    await symlink(outside, join(dir, 'dashboard-state.json'));
+    await mkdir(join(dir, 'loki.pid'));
+    await writeFile(join(dir, 'pricing.json'), 'x'.repeat(2000));
+    await writeFile(join(dir, 'metrics/budget.json'), 'x'.repeat(1000));
+    const r = await open(dir, { maxFileBytes: 1000 }).read();
+    expect(r.documents['dashboard-state.json']).toMatchObject({ present: true, error: 'is a symbolic link (not followed)' });
+    expect(r.documents['dashboard-state.json'].bytes).toBeUndefined();
+    expect(r.documents['loki.pid']).toMatchObject({ present: true, error: 'not a regular file' });
+    expect(r.documents['pricing.json']).toMatchObject({ present: true, error: 'too large (2000 bytes)' });
+    expect(text(r.documents['metrics/budget.json'].bytes)).toBe('x'.repeat(1000));
+  });
+});
+
+describe('events.jsonl', () => {
+  it('reads only the appended bytes on each refresh', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    const head = sessionLine(T1) + iterLine(1) + otherLine;
+    await writeFile(path, head);
+    const store = open(dir);
+    const first = await store.read();
+    expect(first.events).toMatchObject({ present: true, lines: 3, sessionStartMs: Date.parse(T1), iteration: 1 });
+    expect(store.counters.eventBytesRead).toBe(head.length);
+
+    await store.read();
+    expect(store.counters.eventBytesRead).toBe(head.length); // unchanged: nothing read
+
+    await appendFile(path, iterLine('2'));
+    const second = await store.read();
+    expect(second.events).toMatchObject({ lines: 4, iteration: 2 });
+    expect(store.counters.eventBytesRead).toBe(head.length + iterLine('2').length);
+  });
+
+  it('counts a partial last line once it is completed', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    const line = iterLine(5);
+    await writeFile(path, sessionLine(T1) + line.slice(0, 20));
+    const store = open(dir);
+    expect((await store.read()).events).toMatchObject({ lines: 1, sessionStartMs: Date.parse(T1) });
+    expect((await store.read()).events.iteration).toBeUndefined();
+    await appendFile(path, line.slice(20, 40));
+    expect((await store.read()).events.lines).toBe(1);
+    await appendFile(path, line.slice(40));
+    expect((await store.read()).events).toMatchObject({ lines: 2, iteration: 5 });
+  });
+
+  it('recounts from zero after truncation, keeping the session start', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    await writeFile(path, sessionLine(T1) + iterLine(3) + otherLine);
+    const store = open(dir);
+    expect((await store.read()).events.lines).toBe(3);
+    await truncate(path, 0);
+    expect((await store.read()).events).toMatchObject({ present: true, lines: 0, sessionStartMs: Date.parse(T1), iteration: 3 });
+    await appendFile(path, otherLine);
+    expect((await store.read()).events).toMatchObject({ lines: 1, sessionStartMs: Date.parse(T1) });
+  });
+
+  it('recounts when the file is rewritten in place with different first bytes', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    await writeFile(path, sessionLine(T1) + otherLine);
+    const store = open(dir);
+    expect((await store.read()).events.lines).toBe(2);
+    // Same inode, longer, different start: another file as far as the counter is concerned.
+    await writeFile(path, sessionLine(T2) + otherLine + otherLine + otherLine);
+    expect((await store.read()).events).toMatchObject({ lines: 4, sessionStartMs: Date.parse(T2) });
+  });
+
+  it('recounts when replaced by a new file (rename over it)', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    await writeFile(path, sessionLine(T1) + otherLine + otherLine);
+    const store = open(dir);
+    expect((await store.read()).events.lines).toBe(3);
+    // Same first bytes and larger, but a new inode.
+    await writeFile(join(dir, 'new.tmp'), sessionLine(T1) + otherLine + otherLine + otherLine);
+    await rename(join(dir, 'new.tmp'), path);
+    expect((await store.read()).events.lines).toBe(4);
+  });
+
+  it('remembers the session start across rotation to events.jsonl.1', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    await writeFile(path, sessionLine(T1) + iterLine(4) + otherLine);
+    const store = open(dir);
+    expect((await store.read()).events).toMatchObject({ lines: 3, sessionStartMs: Date.parse(T1), iteration: 4 });
+    await rename(path, `${path}.1`);
+    expect((await store.read()).events).toEqual({ present: false, lines: 0, sessionStartMs: Date.parse(T1), iteration: 4 });
+    await writeFile(path, otherLine + iterLine(5));
+    const after = await store.read();
+    expect(after.events).toMatchObject({ present: true, lines: 2, sessionStartMs: Date.parse(T1), iteration: 5 });
+  });
+
+  it('takes the session start from events.jsonl.1 at a cold start', async () => {
+    const dir = await lokiDir();
+    await writeFile(join(dir, 'events.jsonl.1'), sessionLine(T1) + sessionLine(T2) + iterLine(2));
+    await writeFile(join(dir, 'events.jsonl'), otherLine + iterLine(3) + otherLine);
+    expect((await open(dir).read()).events).toMatchObject({ lines: 3, sessionStartMs: Date.parse(T2), iteration: 3 });
+    // Not when the live file has its own session_start.
+    await writeFile(join(dir, 'events.jsonl'), sessionLine(T1) + otherLine);
+    const fresh = (await open(dir).read()).events;
+    expect(fresh).toMatchObject({ lines: 2, sessionStartMs: Date.parse(T1) });
+    expect(fresh.iteration).toBeUndefined();
+  });
+
+  it('reports a symlink or a directory as an error without throwing', async () => {
+    const dir = await lokiDir();
+    const target = join(await tempDir(), 'events.jsonl');
+    await writeFile(target, otherLine);
+    await symlink(target, join(dir, 'events.jsonl'));
+    const r = await open(dir).read();
+    expect(r.events).toMatchObject({ present: true, lines: 0, error: 'is a symbolic link (not followed)' });
+    await rm(join(dir, 'events.jsonl'));
+    await mkdir(join(dir, 'events.jsonl'));
+    expect((await open(dir).read()).events).toMatchObject({ present: true, lines: 0, error: 'not a regular file' });
+  });
+
+  it('reads a file larger than its read buffer in chunks', async () => {
+    const dir = await lokiDir();
+    const lines = 30_000; // ~2.6 MB, more than one 1 MiB chunk
+    await writeFile(join(dir, 'events.jsonl'), sessionLine(T1) + otherLine.repeat(lines) + iterLine(9));
+    expect((await open(dir).read()).events).toMatchObject({ lines: lines + 2, sessionStartMs: Date.parse(T1), iteration: 9 });
+  });
+});
+
+describe('metrics/efficiency', () => {
+  it('lists *.json files sorted by name, regular files only', async () => {
+    const dir = await lokiDir();
+    const eff = join(dir, 'metrics/efficiency');
+    await writeFile(join(eff, 'iteration-2.json'), '{"iteration":2}');
+    await writeFile(join(eff, 'iteration-10.json'), '{"iteration":10}');
+    await writeFile(join(eff, 'iteration-1.json'), '{"iteration":1}');
+    await writeFile(join(eff, 'notes.txt'), 'x');
+    await mkdir(join(eff, 'nested.json'));
+    await symlink(join(eff, 'iteration-1.json'), join(eff, 'link.json'));
+    const r = await open(dir).read();
+    expect(names(r)).toEqual(['iteration-1.json', 'iteration-10.json', 'iteration-2.json', 'link.json']);
+    expect(effText(r, 'iteration-10.json')).toBe('{"iteration":10}');
+    expect(r.efficiency.files.find((f) => f.name === 'link.json')).toMatchObject({ present: true, error: 'is a symbolic link (not followed)' });
+    expect(r.efficiency.present).toBe(true);
+    expect(r.efficiency.mtimeMs).toBe(Math.max(...r.efficiency.files.map((f) => f.mtimeMs ?? 0)));
+  });
+
+  it('reports a missing directory as absent', async () => {
+    const dir = await lokiDir();
+    await rm(join(dir, 'metrics/efficiency'), { recursive: true });
+    expect((await open(dir).read()).efficiency).toEqual({ present: false, files: [] });
+  });
+
+  for (const watch of [true, false]) {
+    it(`sees files changed in place, added and deleted (watch: ${watch})`, async () => {
+      const dir = await lokiDir();
+      const eff = join(dir, 'metrics/efficiency');
+      await writeFile(join(eff, 'iteration-1.json'), '{"cost_usd":1}');
+      await writeFile(join(eff, 'iteration-2.json'), '{"cost_usd":2}');
+      const store = open(dir, { watch });
+      const first = await store.read();
+      expect(names(first)).toEqual(['iteration-1.json', 'iteration-2.json']);
+
+      await writeFile(join(eff, 'iteration-1.json'), '{"cost_usd":7}'); // same size, in place
+      const changed = await eventually(store, (r) => effText(r, 'iteration-1.json') === '{"cost_usd":7}');
+      expect(effText(changed, 'iteration-1.json')).toBe('{"cost_usd":7}');
+
+      await writeFile(join(eff, 'iteration-3.json'), '{"cost_usd":3}');
+      const added = await eventually(store, (r) => names(r).length === 3);
+      expect(names(added)).toEqual(['iteration-1.json', 'iteration-2.json', 'iteration-3.json']);
+      expect(effText(added, 'iteration-3.json')).toBe('{"cost_usd":3}');
+
+      await rm(join(eff, 'iteration-2.json'));
+      const deleted = await eventually(store, (r) => names(r).length === 2);
+      expect(names(deleted)).toEqual(['iteration-1.json', 'iteration-3.json']);
+
+      await rm(eff, { recursive: true });
+      expect((await store.read()).efficiency).toEqual({ present: false, files: [] });
+      await mkdir(eff);
+      await writeFile(join(eff, 'iteration-1.json'), '{"cost_usd":9}');
+      const back = await eventually(store, (r) => effText(r, 'iteration-1.json') === '{"cost_usd":9}');
+      expect(names(back)).toEqual(['iteration-1.json']);
+    });
+  }
+
+  it('does not re-stat unchanged files on a warm refresh when watching', async () => {
+    const dir = await lokiDir();
+    const eff = join(dir, 'metrics/efficiency');
+    const count = 2000;
+    await Promise.all(Array.from({ length: count }, (_, i) => writeFile(join(eff, `iteration-${i + 1}.json`), `{"iteration":${i + 1}}`)));
+    const store = open(dir);
+    const cold = await store.read();
+    expect(cold.efficiency.files).toHaveLength(count);
+    const stats = store.counters.efficiencyStats;
+    expect(stats).toBeGreaterThanOrEqual(count);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // let stray inotify events from the setup arrive
+    await store.read();
+    const settled = store.counters.efficiencyStats;
+    for (let i = 0; i < 10; i++) await store.read();
+    expect(store.counters.efficiencyStats).toBe(settled); // nothing stat'ed (timings: npm run bench)
+    // One changed file costs one stat.
+    await writeFile(join(eff, 'iteration-7.json'), '{"iteration":77}');
+    const changed = await eventually(store, (r) => effText(r, 'iteration-7.json') === '{"iteration":77}');
+    expect(effText(changed, 'iteration-7.json')).toBe('{"iteration":77}');
+    expect(store.counters.efficiencyStats - settled).toBeLessThan(5);
+  });
+
+  it('re-stats everything every rescanIntervalMs as a safety net', async () => {
+    const dir = await lokiDir();
+    await writeFile(join(dir, 'metrics/efficiency/iteration-1.json'), '{}');
+    const store = open(dir, { rescanIntervalMs: 0 });
+    await store.read();
+    await store.read();
+    expect(store.counters.efficiencyFullScans).toBe(2);
+  });
+});
+
+describe('read-only and robust', () => {
+  it('never changes the tree, whatever it reads', async () => {
+    const dir = await lokiDir();
+    await writeFile(join(dir, 'dashboard-state.json'), '{"mode":"autonomous"}');
+    await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
+    await writeFile(join(dir, 'events.jsonl'), sessionLine(T1) + iterLine(1));
+    await writeFile(join(dir, 'events.jsonl.1'), sessionLine(T1));
+    await writeFile(join(dir, 'metrics/efficiency/iteration-1.json'), '{"cost_usd":1}');
+    await mkdir(join(dir, 'STOP'));
+    const before = await treeDigest(dir);
+    const store = open(dir);
+    for (let i = 0; i < 3; i++) await store.read();
+    await open(dir, { watch: false }).read();
+    await store.close();
+    expect(await treeDigest(dir)).toBe(before);
+  });
+
+  it('serialises concurrent reads', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    await writeFile(path, sessionLine(T1));
+    const store = open(dir);
+    const pending = [store.read(), store.read()];
+    await appendFile(path, otherLine);
+    pending.push(store.read(), store.read());
+    const readings = await Promise.all(pending);
+    expect(readings.at(-1)?.events.lines).toBe(2);
+    for (const r of readings) expect(r.events.lines === 1 || r.events.lines === 2).toBe(true);
+    expect(store.counters.eventBytesRead).toBe(sessionLine(T1).length + otherLine.length);
+  });
+
+  it('isProcessAlive: this process yes, an exited child no', async () => {
+    const r = await open(await lokiDir()).read();
+    expect(r.isProcessAlive(process.pid)).toBe(true);
+    expect(isProcessAlive(process.pid)).toBe(true);
+    expect(r.isProcessAlive(deadPid())).toBe(false);
+  });
+});
