@@ -8,7 +8,7 @@ import { readEfficiencyFile, type EfficiencyRecord } from './schemas/efficiency.
 import { readOrchestrator } from './schemas/orchestrator.js';
 import { iterationFromId } from './schemas/parse.js';
 import { readPidFile } from './schemas/pid.js';
-import { readPricing } from './schemas/pricing.js';
+import { readPricing, type PricingFile } from './schemas/pricing.js';
 import type { Sample, Snapshot, SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
 import { EFFICIENCY_DIR, EVENTS_FILE, type StateReading } from './stores/store.js';
@@ -53,7 +53,30 @@ export function createCollector(options: CollectorOptions): Collector {
   let lastLoggedDirProblem: string | undefined;
   let lastLoggedEventsError: string | undefined;
 
+  // A store hands back the same `files` array while nothing in the directory changed, so a warm
+  // refresh over thousands of unchanged files skips the per-file work entirely.
+  let efficiencyMemo: { files: unknown; error: string | undefined; result: ReturnType<typeof collectEfficiencyFiles> } | undefined;
+  let costMemo: { records: unknown; pricing: unknown; cost: number } | undefined;
+
   function collectEfficiency(reading: StateReading) {
+    const { files, error } = reading.efficiency;
+    if (efficiencyMemo?.files !== files || efficiencyMemo.error !== error) {
+      efficiencyMemo = { files, error, result: collectEfficiencyFiles(reading) };
+    }
+    return efficiencyMemo.result;
+  }
+
+  function totalCost(records: readonly EfficiencyRecord[], pricingFile: PricingFile | undefined): number {
+    if (costMemo?.records !== records || costMemo.pricing !== pricingFile) {
+      const prices = priceTable(pricingFile);
+      let cost = 0;
+      for (const record of records) cost += iterationCost(record, prices);
+      costMemo = { records, pricing: pricingFile, cost: roundUsd(cost) };
+    }
+    return costMemo.cost;
+  }
+
+  function collectEfficiencyFiles(reading: StateReading) {
     const seen = new Set<string>();
     const records: EfficiencyRecord[] = [];
     const bad: string[] = [];
@@ -140,10 +163,7 @@ export function createCollector(options: CollectorOptions): Collector {
       const agentsActive = alive ? agentsNow.active : 0;
 
       // ---- cost
-      const prices = priceTable(pricingFile.value);
-      let cost = 0;
-      for (const record of efficiency.records) cost += iterationCost(record, prices);
-      cost = roundUsd(cost);
+      const cost = totalCost(efficiency.records, pricingFile.value);
 
       // ---- budget
       const b = budgetFile.value;

@@ -141,8 +141,9 @@ function child(kind: 'exporter' | 'naive', dir: string, events: number): CaseRes
   }
 }
 
-const fmt = (ms: number) => (Number.isNaN(ms) ? '   n/a' : ms < 10 ? ms.toFixed(3) : ms.toFixed(1)).padStart(9);
-const ratio = (naive: number, ours: number) => (Number.isFinite(naive) && ours > 0 ? `${(naive / ours).toFixed(0)}x` : 'n/a').padStart(7);
+// JSON turns NaN into null, so anything that is not a finite number prints as n/a.
+const fmt = (ms: number | null) => (typeof ms !== 'number' || !Number.isFinite(ms) ? '   n/a' : ms < 10 ? ms.toFixed(3) : ms.toFixed(1)).padStart(9);
+const ratio = (naive: number | null, ours: number) => (typeof naive === 'number' && Number.isFinite(naive) && ours > 0 ? `${(naive / ours).toFixed(naive / ours < 10 ? 1 : 0)}x` : 'n/a').padStart(7);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -168,7 +169,7 @@ async function main(): Promise<void> {
       const label = `${events.toLocaleString('en-US')} events, ${efficiency.toLocaleString('en-US')} eff`;
       const check = ours.value === events ? '' : `  (!! counted ${ours.value} ${ours.error ?? ''})`;
       console.log(
-        `${label.padEnd(26)}${fmt(ours.coldMs)}${fmt(ours.warmMs)}${ours.peakRssMb.toFixed(0).padStart(8)} | ${fmt(naive.coldMs).padStart(10)}${fmt(naive.warmMs).padStart(11)}${naive.peakRssMb.toFixed(0).padStart(8)} | ${ratio(naive.warmMs, ours.warmMs)}${naive.error ? `  naive failed: ${naive.error.slice(0, 60)}` : ''}${check}`,
+        `${label.padEnd(26)}${fmt(ours.coldMs)}${fmt(ours.warmMs)}${(ours.peakRssMb ?? NaN).toFixed(0).padStart(8)} | ${fmt(naive.coldMs).padStart(10)}${fmt(naive.warmMs).padStart(11)}${(naive.peakRssMb ?? NaN).toFixed(0).padStart(8)} | ${ratio(naive.warmMs, ours.warmMs)}${naive.error ? `  naive failed: ${naive.error.slice(0, 60)}` : ''}${check}`,
       );
       rmSync(dir, { recursive: true, force: true });
     }
