@@ -33,6 +33,7 @@ export const FAMILIES = [
   { name: 'loki_budget_exceeded', type: 'gauge', help: 'Whether the budget guard has tripped in the current session (1) or not (0)', labels: [] },
   { name: 'loki_source_ok', type: 'gauge', help: 'Whether a state source was read and validated, or is absent where that is normal (1), or is present but unreadable or invalid (0)', labels: ['source'] },
   { name: 'loki_source_mtime_seconds', type: 'gauge', help: 'Modification time of a state source in seconds since the epoch (newest file for a directory source)', labels: ['source'] },
+  { name: 'loki_last_sync_timestamp_seconds', type: 'gauge', help: 'When the state was last synced to this exporter, in seconds since the epoch (synced state only)', labels: [] },
   { name: 'loki_exporter_build_info', type: 'info', help: 'Build information of the loki-metrics exporter', labels: ['version'] },
 ] as const satisfies readonly MetricFamily[];
 

@@ -215,6 +215,7 @@ export function createCollector(options: CollectorOptions): Collector {
           'loki_source_mtime_seconds',
           sources.flatMap((src) => (src.mtimeMs !== undefined ? [{ labels: { source: src.source }, value: src.mtimeMs / 1000 }] : [])),
         ],
+        ['loki_last_sync_timestamp_seconds', reading.lastSyncMs !== undefined ? one(reading.lastSyncMs / 1000) : []],
         ['loki_exporter_build_info', [{ labels: { version: options.version }, value: 1 }]],
       ]);
       return { samples, sources, up: reading.available, takenAtMs: nowMs };

@@ -15,6 +15,10 @@ export interface Config {
   readonly healthPublic: boolean;
   readonly cacheTtlMs: number;
   readonly heartbeatWindowMs: number;
+  /** Write token for the Worker's ingest endpoint (and the sync client). */
+  readonly syncToken?: string;
+  /** Synced state: no sync for this long reads as a stopped session. */
+  readonly syncStaleMs: number;
 }
 
 /** Every environment variable the exporter reads, with its default, for docs and `--help`. */
@@ -30,6 +34,8 @@ export const ENV = {
   LOKI_METRICS_HEALTH_PUBLIC: 'true',
   LOKI_METRICS_CACHE_SECONDS: '2',
   LOKI_HEARTBEAT_WINDOW_SECONDS: '30',
+  LOKI_SYNC_TOKEN: '',
+  LOKI_SYNC_STALE_SECONDS: '120',
 } as const;
 export type EnvName = keyof typeof ENV;
 
@@ -64,6 +70,14 @@ const boolean = (name: EnvName) =>
     v.transform((s) => ['true', '1', 'yes', 'on'].includes(s)),
   );
 
+// token68 (RFC 7235): what an `Authorization: Bearer` header can carry.
+const token = (name: EnvName) =>
+  v.pipe(
+    text(name),
+    v.regex(/^([A-Za-z0-9\-._~+/]{16,}=*)?$/, 'must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (empty for none)'),
+    v.transform((s) => (s === '' ? undefined : s)),
+  );
+
 const EnvSchema = v.object({
   LOKI_DIR: v.pipe(text('LOKI_DIR'), v.nonEmpty('must not be empty')),
   LOKI_METRICS_HOST: v.pipe(text('LOKI_METRICS_HOST'), v.regex(/^[A-Za-z0-9.:\-[\]%]+$/, 'must be a host name or IP address')),
@@ -80,15 +94,12 @@ const EnvSchema = v.object({
     v.regex(/^(\d+(\.\d+)?)?$/, 'must be an amount in USD such as 25 or 12.50 (empty for no limit)'),
     v.transform((s) => (s === '' ? undefined : Number(s))),
   ),
-  // token68 (RFC 7235): what an `Authorization: Bearer` header can carry.
-  LOKI_METRICS_TOKEN: v.pipe(
-    text('LOKI_METRICS_TOKEN'),
-    v.regex(/^([A-Za-z0-9\-._~+/]{16,}=*)?$/, 'must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (empty for none)'),
-    v.transform((s) => (s === '' ? undefined : s)),
-  ),
+  LOKI_METRICS_TOKEN: token('LOKI_METRICS_TOKEN'),
   LOKI_METRICS_HEALTH_PUBLIC: boolean('LOKI_METRICS_HEALTH_PUBLIC'),
   LOKI_METRICS_CACHE_SECONDS: seconds('LOKI_METRICS_CACHE_SECONDS', 3600),
   LOKI_HEARTBEAT_WINDOW_SECONDS: seconds('LOKI_HEARTBEAT_WINDOW_SECONDS', 86400),
+  LOKI_SYNC_TOKEN: token('LOKI_SYNC_TOKEN'),
+  LOKI_SYNC_STALE_SECONDS: seconds('LOKI_SYNC_STALE_SECONDS', 86400),
 });
 
 /**
@@ -110,7 +121,7 @@ export function parseConfig(
     const name = issue?.path?.[0]?.key;
     const given = typeof name === 'string' ? input[name] : undefined;
     throw new ConfigError(
-      `invalid ${typeof name === 'string' ? name : 'setting'}${given !== undefined && name !== 'LOKI_METRICS_TOKEN' ? ` ${JSON.stringify(given)}` : ''}: ${issue ? issue.message : describeIssues(result.issues)}`,
+      `invalid ${typeof name === 'string' ? name : 'setting'}${given !== undefined && !String(name).endsWith('_TOKEN') ? ` ${JSON.stringify(given)}` : ''}: ${issue ? issue.message : describeIssues(result.issues)}`,
     );
   }
   const e = result.output;
@@ -126,5 +137,7 @@ export function parseConfig(
     healthPublic: e.LOKI_METRICS_HEALTH_PUBLIC,
     cacheTtlMs: e.LOKI_METRICS_CACHE_SECONDS,
     heartbeatWindowMs: e.LOKI_HEARTBEAT_WINDOW_SECONDS,
+    ...(e.LOKI_SYNC_TOKEN !== undefined ? { syncToken: e.LOKI_SYNC_TOKEN } : {}),
+    syncStaleMs: e.LOKI_SYNC_STALE_SECONDS,
   };
 }

@@ -49,7 +49,7 @@ export class SourceTracker<T> {
       }
       const parsed = this.parsed!;
       if (parsed.ok) this.lastGood = parsed.value;
-      else problem = parsed.problem;
+      problem = read.stale ?? (parsed.ok ? undefined : parsed.problem);
     }
     this.report(problem);
     const status: SourceStatus = {

@@ -13,6 +13,8 @@ import { FsStateStore } from '../stores/fs.js';
 import { VERSION } from '../version.js';
 import { startDemo } from './demo.js';
 import { startServer } from './server.js';
+import { parseInterval, runSync } from './sync.js';
+import { DEFAULT_SESSION, SESSION_NAME } from '../sync/protocol.js';
 
 const USAGE: Record<string, string> = {
   main: `Usage: loki-metrics <command> [options]
@@ -23,6 +25,7 @@ Commands:
   serve    Serve /metrics, /health and / for a .loki directory
   scrape   Fetch a running exporter and print its metrics
   check    Validate a .loki directory offline and print each source's verdict
+  sync     Push a .loki directory's state to a remote exporter (the Cloudflare Worker)
 
 Options:
   -h, --help     Show help (also: loki-metrics <command> --help)
@@ -52,6 +55,17 @@ Fetch a running exporter and print its metrics as a table.
   --token TOKEN   Bearer token (LOKI_METRICS_TOKEN)
   --raw           Print the exposition text as served (for grep)
   --json          Print the samples as JSON
+`,
+  sync: `Usage: loki-metrics sync --url URL [--session NAME] [--dir DIR] [--interval 2s] [--once]
+
+Watch a .loki directory and send what changed to a remote exporter (the Worker). The write token
+comes from LOKI_SYNC_TOKEN. Runs until SIGINT/SIGTERM; retries with backoff when the remote fails.
+
+  --url URL          The Worker, e.g. https://loki-metrics.example.workers.dev or http://127.0.0.1:8787
+  --session NAME     Session name (default "default"); scrape it with /metrics?session=NAME
+  --dir DIR          State directory (LOKI_DIR, default ./.loki)
+  --interval TIME    Time between cycles: 2s (default), 500ms, 1m
+  --once             One cycle, then exit (0 on success, 1 on failure)
 `,
   check: `Usage: loki-metrics check [--dir DIR]
 
@@ -196,7 +210,46 @@ async function check(args: string[], io: Io): Promise<number> {
   }
 }
 
-const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = { serve, scrape, check };
+async function sync(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    url: { type: 'string' },
+    session: { type: 'string' },
+    dir: { type: 'string' },
+    interval: { type: 'string' },
+    once: { type: 'boolean' },
+  });
+  if (values.help) return io.out(USAGE.sync as string), 0;
+  if (!values.url || !/^https?:\/\/[^/]+/.test(values.url)) throw new UsageError('--url must be the remote exporter, e.g. http://127.0.0.1:8787');
+  const session = values.session ?? DEFAULT_SESSION;
+  if (!SESSION_NAME.test(session)) throw new UsageError('--session must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit');
+  const intervalMs = parseInterval(values.interval ?? '2s');
+  if (intervalMs === undefined) throw new UsageError('--interval must be a time from 100ms to 1h, such as 2s');
+  const config = parseConfig(io.env, { LOKI_DIR: values.dir });
+  if (!config.syncToken) throw new ConfigError('LOKI_SYNC_TOKEN is not set: it must hold the Worker\'s write token');
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const dir = resolve(config.dir);
+  if (!values.once) io.err(`loki-metrics sync: ${dir} -> ${values.url} (session "${session}") every ${intervalMs} ms\n`);
+  try {
+    return await runSync({
+      url: values.url,
+      session,
+      dir,
+      token: config.syncToken,
+      intervalMs,
+      once: values.once === true,
+      log: (line) => io.err(`${line}\n`),
+      signal: controller.signal,
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = { serve, scrape, check, sync };
 
 async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;

@@ -35,6 +35,11 @@ export interface FileRead {
   /** Why a present file could not be read (permission, a directory, too large, ...). */
   readonly error?: string;
   /**
+   * Synced stores: `bytes` are the last good content, and the live file is currently invalid for
+   * this reason. The value is served and the source reported bad, as a local reader would.
+   */
+  readonly stale?: string;
+  /**
    * Changes whenever the content may have changed; two reads with the same version have the same
    * bytes, so callers may skip re-parsing. Absent files have version ''.
    */

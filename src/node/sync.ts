@@ -1,0 +1,132 @@
+/**
+ * `loki-metrics sync`: watch a local `.loki` with the fs store and push what changed to a remote
+ * exporter. Resumable by construction: each cycle sends the difference between the local state and
+ * the manifest the remote acknowledged, so a failed request is simply retried (nothing is counted
+ * twice — events travel as their summary) and a restart asks the remote for its manifest first.
+ */
+import { FsStateStore } from '../stores/fs.js';
+import type { Manifest } from '../sync/protocol.js';
+import { applyToManifest, HashCache, planUploads } from '../sync/plan.js';
+
+export interface SyncOptions {
+  readonly url: string;
+  readonly session: string;
+  readonly dir: string;
+  readonly token: string;
+  readonly intervalMs: number;
+  readonly once: boolean;
+  /** One line per event worth telling the user (failures, recoveries). */
+  readonly log: (line: string) => void;
+  /** Called after each successful cycle, with the request body bytes sent. */
+  readonly onCycle?: (stats: { bytesSent: number; requests: number }) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** A failure with the one line the user sees, and whether trying again can help. */
+class SyncFailure extends Error {
+  constructor(
+    message: string,
+    readonly retry: boolean,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+async function call(url: string, token: string, init: RequestInit = {}): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      ...init,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers },
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error instanceof Error ? error.name : 'error');
+    throw new SyncFailure(`cannot reach ${new URL(url).origin} (${cause})`, true);
+  }
+  const text = await response.text();
+  let reason = text.trim().slice(0, 300);
+  try {
+    reason = (JSON.parse(text) as { error?: string }).error ?? reason;
+  } catch {
+    // not JSON: keep the text
+  }
+  if (response.ok) return JSON.parse(text) as unknown;
+  switch (response.status) {
+    case 401:
+      throw new SyncFailure('the remote rejected the sync token (401): check LOKI_SYNC_TOKEN', false);
+    case 413:
+      throw new SyncFailure(`the remote refused the upload as too large (413): ${reason}`, false);
+    case 422:
+      throw new SyncFailure(`the remote rejected the upload (422): ${reason}`, true);
+    default:
+      throw new SyncFailure(`the remote answered HTTP ${response.status}: ${reason}`, response.status >= 500 || response.status === 429);
+  }
+}
+
+/** Runs until `signal` aborts (or one cycle with `once`). Resolves with the exit code. */
+export async function runSync(options: SyncOptions): Promise<number> {
+  const base = options.url.replace(/\/+$/, '');
+  const query = `?session=${encodeURIComponent(options.session)}`;
+  const store = new FsStateStore(options.dir);
+  const hashes = new HashCache();
+  let manifest: Manifest | undefined;
+  let backoffMs = 1_000;
+  let lastProblem: string | undefined;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+
+  try {
+    while (!options.signal?.aborted) {
+      try {
+        if (!manifest) {
+          const answer = (await call(`${base}/ingest/manifest${query}`, options.token)) as { manifest: Manifest };
+          manifest = answer.manifest;
+        }
+        const reading = await store.read();
+        let bytesSent = 0;
+        const uploads = await planUploads(reading, manifest, hashes);
+        for (const upload of uploads) {
+          const body = JSON.stringify(upload.payload);
+          await call(`${base}/ingest${query}`, options.token, { method: 'POST', body });
+          bytesSent += Buffer.byteLength(body);
+          manifest = applyToManifest(manifest, upload);
+        }
+        if (lastProblem !== undefined) options.log(`loki-metrics sync: ok again (session "${options.session}")`);
+        lastProblem = undefined;
+        backoffMs = 1_000;
+        options.onCycle?.({ bytesSent, requests: uploads.length });
+        if (options.once) return 0;
+        await sleep(options.intervalMs);
+      } catch (error) {
+        const failure = error instanceof SyncFailure ? error : new SyncFailure(error instanceof Error ? error.message : String(error), true);
+        if (!failure.retry || options.once) {
+          options.log(`loki-metrics sync: ${failure.message}`);
+          return 1;
+        }
+        if (failure.message !== lastProblem) options.log(`loki-metrics sync: ${failure.message}; retrying with backoff`);
+        lastProblem = failure.message;
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+      }
+    }
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `2s`, `500ms`, `1m`, or plain seconds. */
+export function parseInterval(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const value = Number(match[1]);
+  const ms = match[2] === 'ms' ? value : match[2] === 'm' ? value * 60_000 : value * 1000;
+  return ms >= 100 && ms <= 3_600_000 ? ms : undefined;
+}

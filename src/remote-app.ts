@@ -1,0 +1,129 @@
+/**
+ * The remote exporter (the Worker) as a runtime-free Hono app over a `SessionBucket`:
+ *
+ * - `/metrics`, `/health`, `/` — the very same app as on Node, one instance per synced session,
+ *   chosen by `?session=NAME` (the multi-target exporter pattern; default `default`), so each scrape's
+ *   output is exactly the single-session output.
+ * - `POST /ingest?session=NAME` and `GET /ingest/manifest?session=NAME` — the sync endpoint,
+ *   behind the write token `LOKI_SYNC_TOKEN`, which must differ from the scrape token.
+ */
+import { Hono, type Context } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import * as v from 'valibot';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { describeIssues } from './schemas/parse.js';
+import type { Log } from './source-tracker.js';
+import type { SessionBucket } from './stores/session-bucket.js';
+import type { StateStore } from './stores/store.js';
+import { parseDoc, SyncedStateStore } from './stores/synced.js';
+import { DEFAULT_SESSION, emptyDoc, IngestPayloadSchema, manifestOf, MAX_INGEST_BYTES, SESSION_NAME } from './sync/protocol.js';
+import { applyIngest } from './sync/session-doc.js';
+
+export interface RemoteAppDeps {
+  /** Undefined when no binding is configured: scrapes then answer `loki_up 0`. */
+  readonly bucket: SessionBucket | undefined;
+  readonly config: Config;
+  readonly clock?: () => number;
+  readonly log?: Log;
+}
+
+/** Per-isolate session apps kept (each holds its collector's memory and cache). */
+const MAX_SESSION_APPS = 256;
+
+export function createRemoteApp(deps: RemoteAppDeps): Hono {
+  const { bucket, config } = deps;
+  const clock = deps.clock ?? Date.now;
+  const log = deps.log ?? ((line: string) => console.error(line));
+  const sessionApps = new Map<string, Hono>();
+
+  function sessionApp(session: string): Hono {
+    let app = sessionApps.get(session);
+    if (!app) {
+      const store: StateStore = bucket
+        ? new SyncedStateStore(bucket, session)
+        : { read: () => Promise.reject(new Error('no R2 bucket or KV namespace is bound (see wrangler.toml)')) };
+      app = createApp({ store, config, clock, log, syncStaleMs: config.syncStaleMs });
+      if (sessionApps.size >= MAX_SESSION_APPS) sessionApps.delete(sessionApps.keys().next().value as string);
+      sessionApps.set(session, app);
+    }
+    return app;
+  }
+
+  const app = new Hono();
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+  });
+
+  // ---- ingest (write side)
+  const ingest = new Hono();
+  const syncToken = config.syncToken;
+  if (!syncToken || syncToken === config.token) {
+    // A scrape token must never be able to write, so equal tokens disable ingest outright.
+    const why = !syncToken
+      ? 'ingest is disabled: set the LOKI_SYNC_TOKEN secret'
+      : 'ingest is disabled: LOKI_SYNC_TOKEN must differ from LOKI_METRICS_TOKEN';
+    ingest.all('*', (c) => c.json({ error: why }, 503));
+  } else {
+    ingest.use('*', bearerAuth({ token: syncToken, realm: 'loki-metrics-ingest' }));
+    ingest.get('/manifest', async (c) => {
+      const session = sessionOf(c);
+      if (session === undefined) return badSession(c);
+      if (!bucket) return c.json({ error: 'no R2 bucket or KV namespace is bound' }, 503);
+      const stored = await bucket.load(session);
+      const doc = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
+      return c.json({ session, syncedAtMs: doc?.syncedAtMs ?? null, manifest: manifestOf(doc) });
+    });
+    ingest.post(
+      '/',
+      bodyLimit({ maxSize: MAX_INGEST_BYTES, onError: (c) => c.json({ error: `payload larger than ${MAX_INGEST_BYTES} bytes` }, 413) }),
+      async (c) => {
+        const session = sessionOf(c);
+        if (session === undefined) return badSession(c);
+        if (!bucket) return c.json({ error: 'no R2 bucket or KV namespace is bound' }, 503);
+        let body: unknown;
+        try {
+          body = await c.req.json();
+        } catch {
+          return c.json({ error: 'body is not JSON' }, 400);
+        }
+        const payload = v.safeParse(IngestPayloadSchema, body);
+        if (!payload.success) return c.json({ error: `invalid payload: ${describeIssues(payload.issues)}` }, 422);
+        const stored = await bucket.load(session);
+        const previous = (stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined) ?? emptyDoc();
+        const result = await applyIngest(previous, payload.output, clock());
+        // Nothing is written unless every file validated: the last good state stays as it was.
+        if (!result.ok) return c.json({ error: result.problem }, 422);
+        await bucket.save(session, JSON.stringify(result.doc));
+        return c.json({ ok: true, session, syncedAtMs: result.doc.syncedAtMs });
+      },
+    );
+  }
+  app.route('/ingest', ingest);
+
+  // ---- scrape side: everything else is the single-session app
+  app.all('*', (c) => {
+    const session = sessionOf(c);
+    if (session === undefined) return badSession(c);
+    return sessionApp(session).fetch(c.req.raw);
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    log(`loki-metrics: internal error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? error.message : String(error)}`);
+    return c.json({ error: 'internal error' }, 500);
+  });
+  return app;
+}
+
+function sessionOf(c: Context): string | undefined {
+  const session = c.req.query('session') ?? DEFAULT_SESSION;
+  return SESSION_NAME.test(session) ? session : undefined;
+}
+
+function badSession(c: Context) {
+  return c.text('invalid session name: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit\n', 400);
+}

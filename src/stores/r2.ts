@@ -1,0 +1,33 @@
+import { sessionKey, type SessionBucket } from './session-bucket.js';
+
+/** The slice of Cloudflare's `R2Bucket` binding this adapter uses. */
+export interface R2BucketLike {
+  get(key: string, options?: { onlyIf?: { etagDoesNotMatch?: string } }): Promise<R2ObjectLike | null>;
+  put(key: string, value: string, options?: { httpMetadata?: { contentType?: string } }): Promise<unknown>;
+}
+interface R2ObjectLike {
+  readonly etag: string;
+  /** Present on a full read; absent when `onlyIf` matched and no body was sent. */
+  text?: () => Promise<string>;
+  readonly body?: unknown;
+}
+
+/**
+ * Session documents in R2: strongly consistent, so a scrape right after a sync sees it. A scrape
+ * is one conditional GET (`etagDoesNotMatch`), which skips the download while nothing changed.
+ */
+export class R2SessionBucket implements SessionBucket {
+  readonly kind = 'r2';
+  constructor(private readonly bucket: R2BucketLike) {}
+
+  async load(session: string, etag?: string) {
+    const object = await this.bucket.get(sessionKey(session), etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined);
+    if (object === null) return null;
+    if (!('body' in object) || typeof object.text !== 'function') return 'unchanged' as const;
+    return { text: await object.text(), etag: object.etag };
+  }
+
+  async save(session: string, text: string): Promise<void> {
+    await this.bucket.put(sessionKey(session), text, { httpMetadata: { contentType: 'application/json' } });
+  }
+}

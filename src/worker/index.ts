@@ -1,0 +1,44 @@
+/**
+ * Cloudflare Worker entry: wires bindings + config + the remote app, nothing else. R2 is preferred
+ * when both bindings exist (strongly consistent, conditional reads); KV otherwise.
+ */
+import type { Hono } from 'hono';
+import { parseConfig } from '../config.js';
+import { createRemoteApp } from '../remote-app.js';
+import { KvSessionBucket, type KvNamespaceLike } from '../stores/kv.js';
+import { R2SessionBucket, type R2BucketLike } from '../stores/r2.js';
+import type { SessionBucket } from '../stores/session-bucket.js';
+
+export interface Env {
+  readonly LOKI_STATE_BUCKET?: R2BucketLike;
+  readonly LOKI_STATE_KV?: KvNamespaceLike;
+  readonly [variable: string]: unknown;
+}
+
+let built: { env: Env; app: Hono } | undefined;
+
+function appFor(env: Env): Hono {
+  // One app per isolate (per env object): it holds the collectors' memory and the 2 s cache.
+  if (built?.env !== env) {
+    const strings = Object.fromEntries(Object.entries(env).filter(([, value]) => typeof value === 'string')) as Record<string, string>;
+    const config = parseConfig(strings);
+    const bucket: SessionBucket | undefined = env.LOKI_STATE_BUCKET
+      ? new R2SessionBucket(env.LOKI_STATE_BUCKET)
+      : env.LOKI_STATE_KV
+        ? new KvSessionBucket(env.LOKI_STATE_KV)
+        : undefined;
+    built = { env, app: createRemoteApp({ bucket, config }) };
+  }
+  return built.app;
+}
+
+export default {
+  fetch(request: Request, env: Env): Response | Promise<Response> {
+    try {
+      return appFor(env).fetch(request);
+    } catch (error) {
+      // A bad variable (e.g. LOKI_MAX_ITERATIONS) is a deployment error: say which, in one line.
+      return new Response(`loki-metrics: ${error instanceof Error ? error.message : 'configuration error'}\n`, { status: 500 });
+    }
+  },
+};
