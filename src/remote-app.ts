@@ -79,7 +79,15 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
     });
     ingest.post(
       '/',
-      bodyLimit({ maxSize: MAX_INGEST_BYTES, onError: (c) => c.json({ error: `payload larger than ${MAX_INGEST_BYTES} bytes` }, 413) }),
+      bodyLimit({
+        maxSize: MAX_INGEST_BYTES,
+        onError: async (c) => {
+          // Read (a bounded amount of) what the client is still sending, so it gets to see the 413
+          // instead of a connection reset mid-upload; beyond that the connection may be cut.
+          await drain(c.req.raw.body, 4 * MAX_INGEST_BYTES);
+          return c.json({ error: `payload larger than ${MAX_INGEST_BYTES} bytes` }, 413);
+        },
+      }),
       async (c) => {
         const session = sessionOf(c);
         if (session === undefined) return badSession(c);
@@ -126,4 +134,20 @@ function sessionOf(c: Context): string | undefined {
 
 function badSession(c: Context) {
   return c.text('invalid session name: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit\n', 400);
+}
+
+async function drain(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<void> {
+  if (!body || body.locked) return;
+  const reader = body.getReader();
+  let seen = 0;
+  try {
+    while (seen <= maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      seen += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // the client went away: nothing to answer
+  }
 }

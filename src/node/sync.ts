@@ -43,7 +43,8 @@ async function call(url: string, token: string, init: RequestInit = {}): Promise
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error instanceof Error ? error.name : 'error');
+    const detail = (error as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+    const cause = detail?.code ?? detail?.errors?.[0]?.code ?? detail?.message ?? (error instanceof Error ? error.message : 'error');
     throw new SyncFailure(`cannot reach ${new URL(url).origin} (${cause})`, true);
   }
   const text = await response.text();

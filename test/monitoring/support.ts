@@ -1,0 +1,138 @@
+/**
+ * Real processes for the monitoring tests (Prometheus, nginx, promtool): free loopback ports,
+ * every spawned process tracked and stopped in afterAll/afterEach (and on exit as a last resort),
+ * deadlines on every wait, and the shipped files under monitoring/ loaded as data.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+export const MONITORING = join(ROOT, 'monitoring');
+/** Debian's python3 (has python3-yaml and python3-prometheus-client); not a pyenv one. */
+export const PYTHON = '/usr/bin/python3';
+
+/** A free TCP port on 127.0.0.1 (bound and released; the caller binds it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Tracked {
+  readonly child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr), for failure messages. */
+  output(): string;
+}
+
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/** Spawns a long-running process that stopAll() will end. */
+export function start(command: string, args: readonly string[], cwd?: string): Tracked {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (chunk: Buffer) => {
+    out = (out + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('error', (error) => keep(Buffer.from(`spawn error: ${error.message}\n`)));
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return { child, output: () => out };
+}
+
+/** SIGTERM every tracked process, SIGKILL whatever is still there after 5 s. */
+export async function stopAll(): Promise<void> {
+  const running = [...children];
+  await Promise.all(
+    running.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) {
+            children.delete(child);
+            return resolve();
+          }
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            children.delete(child);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+export interface RunResult {
+  readonly status: number | null;
+  readonly output: string;
+}
+
+/** Runs a short command to completion (bounded by timeoutMs). */
+export function run(command: string, args: readonly string[], options: { cwd?: string; input?: string; timeoutMs?: number } = {}): RunResult {
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    input: options.input,
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 20_000,
+    killSignal: 'SIGKILL',
+  });
+  return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}${result.error ? String(result.error) : ''}` };
+}
+
+/** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** Parses a YAML file with PyYAML's safe_load (Node has no YAML parser in this project). */
+export function loadYaml(path: string): unknown {
+  const script = 'import sys, json, yaml\nprint(json.dumps(yaml.safe_load(open(sys.argv[1], encoding="utf-8"))))';
+  const result = run(PYTHON, ['-c', script, path]);
+  if (result.status !== 0) throw new Error(`YAML parse of ${path} failed: ${result.output}`);
+  return JSON.parse(result.output) as unknown;
+}
+
+const temps: string[] = [];
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+export async function cleanTemps(): Promise<void> {
+  await Promise.all(temps.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
+/** Replaces each `from` (which must occur in `text`, so a drifted shipped file fails loudly). */
+export function substitute(text: string, pairs: readonly (readonly [string, string])[]): string {
+  let out = text;
+  for (const [from, to] of pairs) {
+    if (!out.includes(from)) throw new Error(`placeholder ${JSON.stringify(from)} not found`);
+    out = out.split(from).join(to);
+  }
+  return out;
+}

@@ -1,0 +1,133 @@
+/**
+ * `loki-metrics sync` against the real Worker in workerd: bytes per cycle follow what changed,
+ * restarts and outages neither re-send everything nor count anything twice; failure messages.
+ */
+import { appendFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { parseInterval, runSync, type SyncOptions } from '../../src/node/sync.js';
+import { cleanTrees, materialize } from '../support/loki-tree.js';
+import { startWorker, SYNC_TOKEN, type TestWorker } from '../support/worker.js';
+
+const workers: TestWorker[] = [];
+const servers: Server[] = [];
+afterEach(cleanTrees);
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.dispose()));
+  for (const s of servers) s.close();
+});
+
+function options(url: string, dir: string, extra: Partial<SyncOptions> = {}): SyncOptions & { logs: string[] } {
+  const logs: string[] = [];
+  return { url, session: 'default', dir, token: SYNC_TOKEN, intervalMs: 200, once: true, log: (l) => logs.push(l), logs, ...extra };
+}
+
+async function cycleBytes(url: string, dir: string): Promise<number> {
+  let bytes = -1;
+  const code = await runSync(options(url, dir, { onCycle: (s) => (bytes = s.bytesSent) }));
+  expect(code).toBe(0);
+  return bytes;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const eventsOf = async (w: TestWorker) => Number(/^loki_events_total (\d+)$/m.exec(await (await w.fetch('/metrics')).text())?.[1]);
+
+describe('incremental sync', () => {
+  it('sends bytes in proportion to what changed, events as a summary, and nothing again after a restart', async () => {
+    const w = await startWorker();
+    workers.push(w);
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+
+    const first = await cycleBytes(w.url, dir);
+    expect(first).toBeGreaterThan(10_000); // every file, the first time
+    // Each runSync is a fresh process state: it asks the remote for its manifest, so a restart
+    // sends only the per-cycle summary.
+    const unchanged = await cycleBytes(w.url, dir);
+    expect(unchanged).toBeLessThan(1_000);
+
+    const line = `{"timestamp":"2026-02-14T11:50:00Z","type":"tool_use","data":{"tool":"Edit","file":"src/x.ts"}}\n`;
+    await appendFile(join(dir, 'events.jsonl'), line.repeat(20_000)); // ~2 MB appended
+    const appended = await cycleBytes(w.url, dir);
+    expect(appended).toBeLessThan(1_000);
+    expect(await eventsOf(w)).toBe(50 + 20_000);
+
+    const file = '{"iteration": 6, "model": "sonnet", "cost_usd": 0.5}';
+    await writeFile(join(dir, 'metrics/efficiency/iteration-6.json'), file);
+    const oneFile = await cycleBytes(w.url, dir);
+    expect(oneFile).toBeGreaterThan(file.length);
+    expect(oneFile).toBeLessThan(file.length * 2 + 1_000);
+    expect(await (await w.fetch('/metrics')).text()).toContain('loki_cost_usd 4.0313\n');
+  });
+
+  it('keeps retrying while the remote is unreachable and resumes without loss or double counting', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const port = await freePort();
+    const controller = new AbortController();
+    let cycles = 0;
+    const opts = options(`http://127.0.0.1:${port}`, dir, { once: false, signal: controller.signal, onCycle: () => cycles++ });
+    const running = runSync(opts);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(cycles).toBe(0);
+    expect(opts.logs.filter((l) => l.includes('cannot reach'))).toHaveLength(1); // one line per kind of failure, not per retry
+
+    const w = await startWorker({ port });
+    workers.push(w);
+    await appendFile(join(dir, 'events.jsonl'), '{"type":"tool_use"}\n'.repeat(7));
+    const deadline = Date.now() + 20_000;
+    while (cycles === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(cycles).toBeGreaterThan(0);
+    expect(opts.logs.some((l) => l.includes('ok again'))).toBe(true);
+    await new Promise((r) => setTimeout(r, 600)); // a few more cycles
+    expect(await eventsOf(w)).toBe(57);
+    controller.abort();
+    expect(await running).toBe(0);
+  }, 40_000);
+});
+
+describe('failure messages', () => {
+  async function scripted(status: number, body: string): Promise<string> {
+    const server = createServer((_, res) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(body);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+
+  it.each([
+    [401, '{"error":"unauthorized"}', /rejected the sync token \(401\): check LOKI_SYNC_TOKEN/],
+    [413, '{"error":"payload larger than 8388608 bytes"}', /too large \(413\): payload larger than 8388608 bytes/],
+    [422, '{"error":"dashboard-state.json: not valid JSON"}', /rejected the upload \(422\): dashboard-state\.json: not valid JSON/],
+    [503, '{"error":"ingest is disabled"}', /HTTP 503: ingest is disabled/],
+  ])('says what HTTP %i means in one line and exits 1 with --once', async (status, body, message) => {
+    const dir = await materialize('running');
+    const opts = options(await scripted(status, body), dir);
+    expect(await runSync(opts)).toBe(1);
+    expect(opts.logs).toEqual([expect.stringMatching(message)]);
+  });
+
+  it('says when the remote cannot be reached', async () => {
+    const dir = await materialize('running');
+    const port = await freePort();
+    const opts = options(`http://127.0.0.1:${port}`, dir);
+    expect(await runSync(opts)).toBe(1);
+    expect(opts.logs).toEqual([`loki-metrics sync: cannot reach http://127.0.0.1:${port} (ECONNREFUSED)`]);
+  });
+});
+
+describe('parseInterval', () => {
+  it('reads 2s, 500ms, 1m and plain seconds, and refuses the rest', () => {
+    expect([parseInterval('2s'), parseInterval('500ms'), parseInterval('1m'), parseInterval('3')]).toEqual([2000, 500, 60000, 3000]);
+    expect([parseInterval('0s'), parseInterval('fast'), parseInterval('2h')]).toEqual([undefined, undefined, undefined]);
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * The Worker in real workerd (Miniflare) with real local R2/KV, on 127.0.0.1. The test entry wraps
+ * the production Worker only to count storage operations.
+ */
+import { build } from 'esbuild';
+import { Miniflare } from 'miniflare';
+
+const ENTRY = new URL('../worker/counting-entry.ts', import.meta.url).pathname;
+let bundled: Promise<string> | undefined;
+
+function bundle(): Promise<string> {
+  bundled ??= build({
+    entryPoints: [ENTRY],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  }).then((result) => result.outputFiles[0]!.text);
+  return bundled;
+}
+
+export const SYNC_TOKEN = 'sync-write-token-0123456789';
+export const SCRAPE_TOKEN = 'scrape-read-token-0123456789';
+
+export interface TestWorker {
+  readonly url: string;
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Storage calls by binding and method since the last reset. */
+  ops(): Promise<Record<string, Record<string, number>>>;
+  resetOps(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export async function startWorker(options: { r2?: boolean; kv?: boolean; vars?: Record<string, string>; port?: number } = {}): Promise<TestWorker> {
+  const mf = new Miniflare({
+    modules: true,
+    script: await bundle(),
+    compatibilityDate: '2026-04-01',
+    host: '127.0.0.1',
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.r2 !== false ? { r2Buckets: ['LOKI_STATE_BUCKET'] } : {}),
+    ...(options.kv ? { kvNamespaces: ['LOKI_STATE_KV'] } : {}),
+    bindings: { LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_METRICS_CACHE_SECONDS: '0', ...options.vars },
+  });
+  const url = (await mf.ready).href.replace(/\/$/, '');
+  return {
+    url,
+    fetch: (path, init) => fetch(url + path, init),
+    ops: async () => (await (await fetch(`${url}/__ops`)).json()) as Record<string, Record<string, number>>,
+    resetOps: async () => void (await fetch(`${url}/__ops/reset`)).text(),
+    dispose: () => mf.dispose(),
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The Worker in real workerd with real R2/KV (Miniflare): sync → scrape equality with the Node
+ * server, storage operations per scrape, multi-session, staleness, auth, bad uploads, KV-only.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { parseConfig } from '../../src/config.js';
+import { runSync } from '../../src/node/sync.js';
+import { FsStateStore } from '../../src/stores/fs.js';
+import { bytesToBase64, sha256Hex } from '../../src/sync/protocol.js';
+import { cleanTrees, materialize } from '../support/loki-tree.js';
+import { SCRAPE_TOKEN, startWorker, SYNC_TOKEN, type TestWorker } from '../support/worker.js';
+
+const workers: TestWorker[] = [];
+afterEach(cleanTrees);
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.dispose()));
+});
+
+async function worker(options: Parameters<typeof startWorker>[0] = {}) {
+  const w = await startWorker(options);
+  workers.push(w);
+  return w;
+}
+
+async function syncOnce(w: TestWorker, dir: string, session = 'default') {
+  const logs: string[] = [];
+  let bytes = 0;
+  const code = await runSync({ url: w.url, session, dir, token: SYNC_TOKEN, intervalMs: 1000, once: true, log: (l) => logs.push(l), onCycle: (s) => (bytes = s.bytesSent) });
+  if (code !== 0) throw new Error(`sync failed: ${logs.join('; ')}`);
+  return bytes;
+}
+
+/** Sample lines, without the two that legitimately differ between the runtimes. */
+function samples(body: string): string[] {
+  return body.split('\n').filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('loki_uptime_seconds') && !l.startsWith('loki_last_sync'));
+}
+
+async function nodeMetrics(dir: string): Promise<string> {
+  const store = new FsStateStore(dir, { watch: false });
+  const app = createApp({ store, config: parseConfig({}), log: () => undefined });
+  const body = await (await app.request('/metrics')).text();
+  await store.close();
+  return body;
+}
+
+describe('sync then scrape equals the Node server', () => {
+  let w: TestWorker;
+  beforeAll(async () => {
+    w = await worker();
+  });
+
+  it.each(['running', 'paused', 'malformed'])('on the %s sample tree, sample for sample', async (fixture) => {
+    const dir = await materialize(fixture, { pid: 'alive', mtimeMs: Date.now() });
+    await syncOnce(w, dir, fixture);
+    const remote = await (await w.fetch(`/metrics?session=${fixture}`)).text();
+    const local = await nodeMetrics(dir);
+    expect(samples(remote)).toEqual(samples(local));
+    expect(samples(remote).length).toBeGreaterThan(20);
+    expect(remote).toMatch(/^loki_last_sync_timestamp_seconds \d+(\.\d+)?$/m);
+  });
+
+  it('serves both formats and /health like the Node app', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    await syncOnce(w, dir, 'formats');
+    const om = await w.fetch('/metrics?session=formats', { headers: { Accept: 'application/openmetrics-text;version=1.0.0' } });
+    expect(om.headers.get('content-type')).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+    expect((await om.text()).endsWith('# EOF\n')).toBe(true);
+    const health = (await (await w.fetch('/health?session=formats')).json()) as { status: string };
+    expect(health.status).toBe('ok');
+  });
+});
+
+describe('storage operations per scrape', () => {
+  it.each([1, 10_000])('cost at most 3 and never a list, with %i efficiency files', async (count) => {
+    const w = await worker();
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    for (let i = 1; i <= count; i++) {
+      await writeFile(join(dir, `metrics/efficiency/extra-${String(i).padStart(5, '0')}.json`), `{"iteration": ${i}, "model": "haiku", "cost_usd": 0.001}`);
+    }
+    await syncOnce(w, dir);
+    await w.resetOps();
+    const body = await (await w.fetch('/metrics')).text();
+    expect(body).toContain(`loki_cost_usd ${Math.round((3.5313 + count * 0.001) * 1e6) / 1e6}`);
+    const ops = await w.ops();
+    const total = Object.values(ops.r2 ?? {}).reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThanOrEqual(1);
+    expect(total).toBeLessThanOrEqual(3);
+    expect(ops.r2?.list ?? 0).toBe(0);
+  }, 120_000);
+});
+
+describe('sessions and staleness', () => {
+  it('serves two sessions side by side, each exactly its own output', async () => {
+    const w = await worker();
+    const a = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const b = await materialize('paused', { pid: 'alive', mtimeMs: Date.now() });
+    await syncOnce(w, a, 'laptop');
+    await syncOnce(w, b, 'build-box');
+    const laptop = await (await w.fetch('/metrics?session=laptop')).text();
+    const box = await (await w.fetch('/metrics?session=build-box')).text();
+    expect(laptop).toContain('loki_session_status 1\n');
+    expect(box).toContain('loki_session_status 2\n');
+    expect(samples(laptop)).toEqual(samples(await nodeMetrics(a)));
+    expect(samples(box)).toEqual(samples(await nodeMetrics(b)));
+    expect((await w.fetch('/metrics?session=../etc')).status).toBe(400);
+    const unknown = await (await w.fetch('/metrics?session=nobody')).text();
+    expect(unknown).toContain('loki_up 0\n');
+  });
+
+  it('reads a session as stopped once syncs stop for longer than LOKI_SYNC_STALE_SECONDS', async () => {
+    const w = await worker({ vars: { LOKI_SYNC_STALE_SECONDS: '1' } });
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const before = Date.now();
+    await syncOnce(w, dir);
+    expect(await (await w.fetch('/metrics')).text()).toContain('loki_session_status 1\n');
+    await new Promise((r) => setTimeout(r, 1_500));
+    const stale = await (await w.fetch('/metrics')).text();
+    expect(stale).toContain('loki_session_status 0\n');
+    const lastSync = Number(/^loki_last_sync_timestamp_seconds (\S+)$/m.exec(stale)?.[1]);
+    expect(lastSync * 1000).toBeGreaterThanOrEqual(before - 1000);
+    expect(lastSync * 1000).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('works with only a KV namespace bound', async () => {
+    const w = await worker({ r2: false, kv: true });
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    await syncOnce(w, dir);
+    await w.resetOps();
+    const body = await (await w.fetch('/metrics')).text();
+    expect(samples(body)).toEqual(samples(await nodeMetrics(dir)));
+    const ops = await w.ops();
+    expect(ops.r2).toBeUndefined();
+    expect(Object.values(ops.kv ?? {}).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3);
+    expect(ops.kv?.list ?? 0).toBe(0);
+  });
+
+  it('answers loki_up 0 when no binding is configured', async () => {
+    const w = await worker({ r2: false });
+    const res = await w.fetch('/metrics');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('loki_up 0\n');
+  });
+});
+
+describe('ingest authentication', () => {
+  it('needs the write token; the scrape token can never write', async () => {
+    const w = await worker({ vars: { LOKI_METRICS_TOKEN: SCRAPE_TOKEN } });
+    const post = (token?: string) =>
+      w.fetch('/ingest?session=x', { method: 'POST', body: '{}', headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    for (const res of [await post(), await post('wrong-token-0123456789'), await post(SCRAPE_TOKEN)]) {
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    }
+    expect((await post(SYNC_TOKEN)).status).toBe(422); // authenticated, then refused as invalid
+    expect((await w.fetch('/metrics')).status).toBe(401);
+    expect((await w.fetch('/metrics', { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } })).status).toBe(200);
+  });
+
+  it('disables ingest when the two tokens are equal', async () => {
+    const w = await worker({ vars: { LOKI_METRICS_TOKEN: SYNC_TOKEN } });
+    const res = await w.fetch('/ingest?session=x', { method: 'POST', body: '{}', headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: string }).error).toMatch(/must differ/);
+  });
+});
+
+describe('bad uploads leave the stored state intact', () => {
+  const auth = { Authorization: `Bearer ${SYNC_TOKEN}`, 'Content-Type': 'application/json' };
+
+  async function syncedWorker() {
+    const w = await worker();
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    await syncOnce(w, dir);
+    return { w, before: samples(await (await w.fetch('/metrics')).text()) };
+  }
+
+  function payload(documents: Record<string, unknown>) {
+    return {
+      available: true,
+      pid: null,
+      pidAlive: true,
+      documents,
+      efficiency: { present: true, upsert: {}, remove: [] },
+      events: { present: true, lines: 1 },
+    };
+  }
+
+  it('rejects an invalid file with 422 naming it, and stores nothing of that upload', async () => {
+    const { w, before } = await syncedWorker();
+    const torn = new TextEncoder().encode('{"mode": "autonomous", "tasks": {');
+    const good = new TextEncoder().encode('{"limit": 99}');
+    const res = await w.fetch('/ingest', {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify(
+        payload({
+          'metrics/budget.json': { mtimeMs: Date.now(), hash: await sha256Hex(good), b64: bytesToBase64(good) },
+          'dashboard-state.json': { mtimeMs: Date.now(), hash: await sha256Hex(torn), b64: bytesToBase64(torn) },
+        }),
+      ),
+    });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: string }).error).toMatch(/^dashboard-state\.json: not valid JSON/);
+    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(before);
+  });
+
+  it('rejects content whose hash does not match (a partial upload), unknown paths, and bad shapes', async () => {
+    const { w, before } = await syncedWorker();
+    const bytes = new TextEncoder().encode('{"limit": 99}');
+    const partial = await w.fetch('/ingest', {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify(payload({ 'metrics/budget.json': { mtimeMs: 1, hash: await sha256Hex(new TextEncoder().encode('{"limit": 99, "x": 1}')), b64: bytesToBase64(bytes) } })),
+    });
+    expect(partial.status).toBe(422);
+    expect(((await partial.json()) as { error: string }).error).toMatch(/hash does not match/);
+    const traversal = await w.fetch('/ingest', { method: 'POST', headers: auth, body: JSON.stringify(payload({ '../../etc/passwd': null })) });
+    expect(traversal.status).toBe(422);
+    expect(((await traversal.json()) as { error: string }).error).toMatch(/known \.loki file/);
+    const notJson = await w.fetch('/ingest', { method: 'POST', headers: auth, body: '{"available": tru' });
+    expect(notJson.status).toBe(400);
+    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(before);
+  });
+
+  it('refuses an oversize body with 413', async () => {
+    const { w, before } = await syncedWorker();
+    const res = await w.fetch('/ingest', { method: 'POST', headers: auth, body: 'x'.repeat(8 * 1024 * 1024 + 16) });
+    expect(res.status).toBe(413);
+    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(before);
+  });
+});
