@@ -4,6 +4,7 @@
  * deadlines on every wait, and the shipped files under monitoring/ loaded as data.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,8 @@ import { join } from 'node:path';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const MONITORING = join(ROOT, 'monitoring');
+/** nginx lives in /usr/sbin, which a non-root PATH may lack. */
+export const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 /** Debian's python3 (has python3-yaml and python3-prometheus-client); not a pyenv one. */
 export const PYTHON = '/usr/bin/python3';
 

@@ -89,6 +89,20 @@ describe('loki-metrics (no command, --help, --version)', () => {
   });
 });
 
+describe('loki-metrics sync', () => {
+  it('needs LOKI_SYNC_TOKEN and a URL, and says so in one line', async () => {
+    const dir = await materialize('running');
+    const noToken = run(['sync', '--url', 'http://127.0.0.1:8787', '--once', '--dir', dir]);
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toMatch(/LOKI_SYNC_TOKEN is not set/);
+    const noUrl = run(['sync', '--once'], { LOKI_SYNC_TOKEN: 'sync-token-0123456789abc' });
+    expect(noUrl.code).toBe(2);
+    expect(noUrl.stderr).toMatch(/--url must be/);
+    const badSession = run(['sync', '--url', 'http://127.0.0.1:8787', '--session', '../x'], { LOKI_SYNC_TOKEN: 'sync-token-0123456789abc' });
+    expect(badSession.code).toBe(2);
+  });
+});
+
 describe('loki-metrics check', () => {
   it('prints each source verdict and exits 0 for a clean tree, 1 for a broken one', async () => {
     const good = run(['check', '--dir', await materialize('running')]);

@@ -1,0 +1,169 @@
+/**
+ * The shipped recipes that cannot all run here are at least validated with the real tools:
+ * promtool check config, nginx -t, YAML/JSON validity, the Datadog metric list against the
+ * exporter's real output, and the dashboard's PromQL rules. (The scrape configs, the nginx config,
+ * the rules and every dashboard query also run for real in prometheus.test.ts.)
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config.js';
+import { startServer } from '../../src/node/server.js';
+import { FsStateStore } from '../../src/stores/fs.js';
+import { cleanTrees, materialize } from '../support/loki-tree.js';
+import { cleanTemps, loadYaml, MONITORING, NGINX, PYTHON, run, substitute, tempDir } from './support.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+afterAll(async () => {
+  await cleanTrees();
+  await cleanTemps();
+});
+
+describe('Prometheus scrape configs (monitoring/prometheus/scrape-*.yml)', () => {
+  it('scrape-plain.yml passes promtool check config, with the shipped rules it names', () => {
+    const result = run('promtool', ['check', 'config', join(MONITORING, 'prometheus/scrape-plain.yml')]);
+    expect(result.output).toContain('SUCCESS: 10 rules found');
+    expect(result.status, result.output).toBe(0);
+  });
+
+  it.each(['scrape-proxy-bearer.yml', 'scrape-exporter-token.yml', 'scrape-worker-sessions.yml'])(
+    '%s passes promtool check config (secrets files ignored)',
+    (file) => {
+      const result = run('promtool', ['check', 'config', '--syntax-only', join(MONITORING, 'prometheus', file)]);
+      expect(result.status, result.output).toBe(0);
+    },
+  );
+
+  it('scrape-kubernetes.yml is valid YAML with the guide\'s pod SD and relabelling', () => {
+    // Debian builds Prometheus without Kubernetes SD, so promtool cannot check this one; its
+    // relabelling runs for real in prometheus.test.ts with the meta labels pod SD produces.
+    const job = (loadYaml(join(MONITORING, 'prometheus/scrape-kubernetes.yml')) as Json).scrape_configs[0];
+    expect(job.kubernetes_sd_configs).toEqual([{ role: 'pod', namespaces: { names: ['loki'] } }]);
+    expect(job.relabel_configs[0]).toEqual({ source_labels: ['__meta_kubernetes_pod_label_app'], action: 'keep', regex: 'loki-mode' });
+  });
+
+  it('no recipe skips TLS verification or inlines a secret', async () => {
+    for (const file of await readdir(join(MONITORING, 'prometheus'))) {
+      const text = await readFile(join(MONITORING, 'prometheus', file), 'utf8');
+      expect(text, file).not.toMatch(/insecure_skip_verify:\s*true|bearer_token:|credentials:/);
+    }
+  });
+});
+
+describe('nginx config (monitoring/nginx/loki-metrics.conf)', () => {
+  it('passes nginx -t inside an http block', async () => {
+    const dir = await tempDir('loki-nginx-');
+    const crt = join(dir, 'c.crt');
+    const key = join(dir, 'c.key');
+    const tls = run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=localhost']);
+    expect(tls.status, tls.output).toBe(0);
+    const site = substitute(await readFile(join(MONITORING, 'nginx/loki-metrics.conf'), 'utf8'), [
+      ['listen 9443 ssl;', 'listen 127.0.0.1:9443 ssl;'],
+      ['/etc/nginx/tls/loki-metrics.crt', crt],
+      ['/etc/nginx/tls/loki-metrics.key', key],
+    ]);
+    await writeFile(join(dir, 'site.conf'), site);
+    await writeFile(join(dir, 'nginx.conf'), `error_log stderr; pid ${dir}/nginx.pid; events {} http { client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s; include ${dir}/site.conf; }`);
+    const result = run(NGINX, ['-e', 'stderr', '-p', dir, '-c', join(dir, 'nginx.conf'), '-t']);
+    expect(result.output).toContain('test is successful');
+    expect(result.status).toBe(0);
+  });
+});
+
+describe('Datadog check (monitoring/datadog/loki_mode.yaml)', () => {
+  it('lists every family the exporter serves, in both formats, as Datadog names them', async () => {
+    const config = loadYaml(join(MONITORING, 'datadog/loki_mode.yaml')) as Json;
+    expect(config).toHaveProperty('init_config');
+    const instance = config.instances[0] as Json;
+    expect(instance.openmetrics_endpoint).toBe('http://127.0.0.1:57374/metrics');
+    expect(instance.namespace).toBe('loki');
+    const listed = instance.metrics as string[];
+    expect(listed).toContain('loki_last_sync_timestamp_seconds'); // the Worker's own gauge
+    expect(listed).not.toContain('loki_events_total'); // latest mode drops a counter's _total
+
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const store = new FsStateStore(dir);
+    const server = await startServer({ ...parseConfig({ LOKI_DIR: dir }), port: 0 }, store, () => undefined);
+    try {
+      for (const [accept, parser] of [
+        ['text/plain; version=0.0.4', 'prometheus_client.parser.text_string_to_metric_families'],
+        ['application/openmetrics-text; version=1.0.0', 'prometheus_client.openmetrics.parser.text_string_to_metric_families'],
+      ] as const) {
+        const body = await (await fetch(server.url, { headers: { accept } })).text();
+        const [module, fn] = [parser.slice(0, parser.lastIndexOf('.')), parser.slice(parser.lastIndexOf('.') + 1)];
+        const parsed = run(PYTHON, ['-c', `import sys, json, ${module} as p\nprint(json.dumps([f.name for f in p.${fn}(sys.stdin.read())]))`], { input: body });
+        expect(parsed.status, parsed.output).toBe(0);
+        const families = JSON.parse(parsed.output) as string[];
+        expect(families.length).toBeGreaterThanOrEqual(15);
+        // Datadog's metrics entries are regular expressions matched against the whole name.
+        const unmatched = families.filter((name) => !listed.some((entry) => new RegExp(`^(?:${entry})$`).test(name)));
+        expect(unmatched, accept).toEqual([]);
+      }
+    } finally {
+      await server.close();
+      await store.close();
+    }
+  });
+});
+
+describe('Alertmanager Slack example (monitoring/alertmanager/alertmanager.yml)', () => {
+  it('is valid YAML whose route, receiver and inhibitions name real things', async () => {
+    const config = loadYaml(join(MONITORING, 'alertmanager/alertmanager.yml')) as Json;
+    const receivers = (config.receivers as Json[]).map((r) => r.name);
+    expect(receivers).toContain(config.route.receiver);
+    const slack = (config.receivers as Json[])[0]!.slack_configs[0] as Json;
+    expect(slack.api_url_file).toBeTruthy();
+    expect(slack.api_url).toBeUndefined();
+    expect(slack.text).toMatch(/^\{\{ range \.Alerts \}\}/);
+    const rules = loadYaml(join(MONITORING, 'prometheus/loki-alerts.yml')) as Json;
+    const alerts = new Set((rules.groups as Json[]).flatMap((g) => (g.rules as Json[]).map((r) => r.alert)));
+    for (const rule of config.inhibit_rules as Json[]) {
+      for (const matcher of [...rule.source_matchers, ...rule.target_matchers] as string[]) {
+        expect(alerts).toContain(/^alertname="(\w+)"$/.exec(matcher)?.[1]);
+      }
+    }
+    if (run('sh', ['-c', 'command -v amtool']).status === 0) {
+      const dir = await tempDir('loki-am-');
+      const text = (await readFile(join(MONITORING, 'alertmanager/alertmanager.yml'), 'utf8')).replace('/etc/alertmanager/secrets/slack-webhook-url', join(dir, 'url'));
+      await writeFile(join(dir, 'url'), 'https://hooks.slack.com/services/T/B/X\n');
+      await writeFile(join(dir, 'am.yml'), text);
+      const result = run('amtool', ['check-config', join(dir, 'am.yml')]);
+      expect(result.status, result.output).toBe(0);
+    }
+  });
+});
+
+describe('Grafana dashboard (monitoring/grafana/loki-mode-dashboard.json)', () => {
+  const load = async () => JSON.parse(await readFile(join(MONITORING, 'grafana/loki-mode-dashboard.json'), 'utf8')) as Json;
+
+  it('has the guide\'s seven panels plus budget and source health, and job/instance/session variables', async () => {
+    const dashboard = await load();
+    const panels = dashboard.panels as Json[];
+    const byTitle = Object.fromEntries(panels.map((p) => [p.title, p]));
+    for (const [title, type] of [
+      ['Session status', 'stat'], ['Iteration progress', 'gauge'], ['Task distribution', 'piechart'], ['Active agents', 'timeseries'],
+      ['Cost', 'stat'], ['Event rate', 'timeseries'], ['Uptime', 'stat'], ['Budget used', 'bargauge'], ['Budget guard', 'stat'], ['Source health', 'table'],
+    ]) expect(byTitle[title!]?.type, title).toBe(type);
+    const mappings = byTitle['Session status'].fieldConfig.defaults.mappings[0].options as Json;
+    expect(Object.fromEntries(Object.entries(mappings).map(([k, v]) => [k, [v.text, v.color]]))).toEqual({ 0: ['Stopped', 'red'], 1: ['Running', 'green'], 2: ['Paused', 'yellow'] });
+    expect(byTitle['Cost'].fieldConfig.defaults).toMatchObject({ unit: 'currencyUSD', decimals: 2 });
+    expect(byTitle['Uptime'].fieldConfig.defaults.unit).toBe('s');
+    expect(byTitle['Iteration progress'].fieldConfig.defaults).toMatchObject({ unit: 'percent', min: 0, max: 100 });
+    expect((dashboard.templating.list as Json[]).map((v) => v.name)).toEqual(['datasource', 'job', 'instance', 'session']);
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    for (const panel of panels) {
+      for (const target of panel.targets as Json[]) {
+        expect(target.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
+        for (const v of ['$job', '$instance', '$session']) expect(target.expr, panel.title).toContain(v);
+      }
+    }
+  });
+
+  it('applies rate()/irate()/increase() to loki_events_total only', async () => {
+    const exprs = ((await load()).panels as Json[]).flatMap((p) => (p.targets as Json[]).map((t) => t.expr as string));
+    const calls = exprs.flatMap((expr) => [...expr.matchAll(/\b(rate|irate|increase)\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?/g)].map((m) => [m[1], m[2] ?? '(expression)']));
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.filter(([, metric]) => metric !== 'loki_events_total')).toEqual([]);
+  });
+});
