@@ -8,7 +8,8 @@ import { cp, lstat, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+// Also right when compiled to dist/ (the bench and stress scripts run from there).
+export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname.replace('/dist/test/', '/test/');
 
 const made: string[] = [];
 

@@ -5,7 +5,8 @@
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 
-const ENTRY = new URL('../worker/counting-entry.ts', import.meta.url).pathname;
+// The TypeScript source, also when this helper runs compiled from dist/ (npm run stress).
+const ENTRY = new URL('../worker/counting-entry.ts', import.meta.url).pathname.replace('/dist/test/', '/test/');
 let bundled: Promise<string> | undefined;
 
 function bundle(): Promise<string> {
