@@ -19,7 +19,15 @@ export interface AppDeps {
   readonly version?: string;
   /** Remote stores: no sync for this long reads as a stopped session. */
   readonly syncStaleMs?: number;
+  /**
+   * A store read that has not settled after this long counts as a failed read (`loki_up 0`, last
+   * good values), so a hung binding or disk cannot hang every scrape. Default 10 s.
+   */
+  readonly storeTimeoutMs?: number;
 }
+
+/** Default for `AppDeps.storeTimeoutMs`. */
+export const STORE_TIMEOUT_MS = 10_000;
 
 /** How long an empty agent list may follow a non-empty one before it is believed (writer resets it every ~2 s). */
 const AGENTS_HOLD_MS = 10_000;
@@ -42,7 +50,12 @@ export function createApp(deps: AppDeps): Hono {
     version,
     log,
   });
-  const cache: SnapshotCache = new SnapshotCache((): Promise<Snapshot> => refresh(store, collector, clock, log, () => cache.last), config.cacheTtlMs, clock);
+  const storeTimeoutMs = deps.storeTimeoutMs ?? STORE_TIMEOUT_MS;
+  const cache: SnapshotCache = new SnapshotCache(
+    (): Promise<Snapshot> => refresh(store, storeTimeoutMs, collector, clock, log, () => cache.last),
+    config.cacheTtlMs,
+    clock,
+  );
   const rendered = new WeakMap<Snapshot, Partial<Record<Format, string>>>();
   const metricsPath = config.metricsPath;
 
@@ -113,13 +126,14 @@ export function createApp(deps: AppDeps): Hono {
  */
 async function refresh(
   store: StateStore,
+  timeoutMs: number,
   collector: Collector,
   clock: () => number,
   log: Log,
   last: () => Snapshot | undefined,
 ): Promise<Snapshot> {
   try {
-    return collector.collect(await store.read(), clock());
+    return collector.collect(await withTimeout(store.read(), timeoutMs), clock());
   } catch (error) {
     log(`loki-metrics: state store failed: ${error instanceof Error ? error.message : String(error)}`);
     const previous = last();
@@ -130,6 +144,15 @@ async function refresh(
     }
     return collector.collect(unavailableReading(error), clock());
   }
+}
+
+/** `promise`, or a rejection once `ms` have passed without it settling. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function unavailableReading(error: unknown): StateReading {

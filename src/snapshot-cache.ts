@@ -16,7 +16,12 @@ export class SnapshotCache {
 
   get(): Promise<Snapshot> {
     const snapshot = this.current;
-    if (snapshot && this.clock() - snapshot.takenAtMs < this.ttlMs) return Promise.resolve(snapshot);
+    if (snapshot) {
+      // A negative age means the clock jumped backwards: treat it as expired, or the snapshot
+      // would be served until the clock caught up again (hours, after a big jump).
+      const ageMs = this.clock() - snapshot.takenAtMs;
+      if (ageMs >= 0 && ageMs < this.ttlMs) return Promise.resolve(snapshot);
+    }
     this.inFlight ??= this.refresh().then(
       (fresh) => {
         this.current = fresh;
