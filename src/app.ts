@@ -24,6 +24,8 @@ export interface AppDeps {
    * good values), so a hung binding or disk cannot hang every scrape. Default 10 s.
    */
   readonly storeTimeoutMs?: number;
+  /** Let concurrent scrapes share one refresh (default). Workers turn it off: see SnapshotCache. */
+  readonly shareRefreshes?: boolean;
 }
 
 /** Default for `AppDeps.storeTimeoutMs`. */
@@ -55,6 +57,7 @@ export function createApp(deps: AppDeps): Hono {
     (): Promise<Snapshot> => refresh(store, storeTimeoutMs, collector, clock, log, () => cache.last),
     config.cacheTtlMs,
     clock,
+    deps.shareRefreshes ?? true,
   );
   const rendered = new WeakMap<Snapshot, Partial<Record<Format, string>>>();
   const metricsPath = config.metricsPath;

@@ -52,6 +52,13 @@ export function createCollector(options: CollectorOptions): Collector {
   let heldAgents: { active: number; total: number; atMs: number } | undefined;
   let lastLoggedDirProblem: string | undefined;
   let lastLoggedEventsError: string | undefined;
+  let lastLoggedEfficiencyError: string | undefined;
+
+  /** One log line when a directory-level source (not a tracked file) goes bad, and one when it recovers. */
+  function logTransition(source: string, error: string | undefined, last: string | undefined): string | undefined {
+    if (error !== last) log(`loki-metrics: ${source}: ${error ?? 'ok again'}`);
+    return error;
+  }
 
   // A store hands back the same `files` array while nothing in the directory changed, so a warm
   // refresh over thousands of unchanged files skips the per-file work entirely.
@@ -123,15 +130,18 @@ export function createCollector(options: CollectorOptions): Collector {
       const signalFile = budgetSignal.update(docs['signals/BUDGET_EXCEEDED']);
       const efficiency = collectEfficiency(reading);
       const events = reading.events;
-      if (events.error !== lastLoggedEventsError && events.error !== undefined) log(`loki-metrics: ${EVENTS_FILE}: ${events.error}`);
-      lastLoggedEventsError = events.error;
+      lastLoggedEventsError = logTransition(EVENTS_FILE, events.error, lastLoggedEventsError);
+      // The efficiency directory itself (a symlink, not a directory, unlistable): its files log for themselves.
+      lastLoggedEfficiencyError = logTransition(EFFICIENCY_DIR, reading.efficiency.error, lastLoggedEfficiencyError);
 
       const s: DashboardState = state.value ?? {};
 
       // ---- liveness: the pid first, then the snapshot heartbeat; `mode` alone is never trusted
       const pidAlive = pidFile.value !== undefined && reading.isProcessAlive(pidFile.value);
       const stateMtime = docs['dashboard-state.json'].mtimeMs;
-      const heartbeat = stateMtime !== undefined && nowMs - stateMtime <= options.heartbeatWindowMs;
+      // An mtime far in the future (the clock jumped back) is no heartbeat; a few seconds of skew is.
+      const stateAge = stateMtime === undefined ? Infinity : nowMs - stateMtime;
+      const heartbeat = Math.abs(stateAge) <= options.heartbeatWindowMs;
       const syncStale =
         reading.lastSyncMs !== undefined && options.syncStaleMs !== undefined && nowMs - reading.lastSyncMs > options.syncStaleMs;
       const alive = (pidAlive || heartbeat) && !syncStale;
@@ -158,7 +168,7 @@ export function createCollector(options: CollectorOptions): Collector {
       const counted = agentCounts(agentsFile.value, s);
       let agentsNow = counted;
       if (counted.total > 0) heldAgents = { ...counted, atMs: nowMs };
-      else if (heldAgents && nowMs - heldAgents.atMs <= options.agentsHoldMs) agentsNow = heldAgents;
+      else if (heldAgents && nowMs >= heldAgents.atMs && nowMs - heldAgents.atMs <= options.agentsHoldMs) agentsNow = heldAgents;
       // A dead session has no active agents, whatever its last agents.json says.
       const agentsActive = alive ? agentsNow.active : 0;
 

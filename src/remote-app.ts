@@ -45,7 +45,9 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
       const store: StateStore = bucket
         ? new SyncedStateStore(bucket, session)
         : { read: () => Promise.reject(new Error('no R2 bucket or KV namespace is bound (see wrangler.toml)')) };
-      app = createApp({ store, config, clock, log, syncStaleMs: config.syncStaleMs });
+      // No shared in-flight refresh across requests: workerd cancels a request that awaits another
+      // request's I/O as hung. Finished snapshots are still shared through the cache.
+      app = createApp({ store, config, clock, log, syncStaleMs: config.syncStaleMs, shareRefreshes: false });
       if (sessionApps.size >= MAX_SESSION_APPS) sessionApps.delete(sessionApps.keys().next().value as string);
       sessionApps.set(session, app);
     }

@@ -12,6 +12,11 @@ export class SnapshotCache {
     private readonly refresh: () => Promise<Snapshot>,
     private readonly ttlMs: number,
     private readonly clock: () => number,
+    /**
+     * Share one in-flight refresh between concurrent callers. Off in Workers: a promise whose I/O
+     * belongs to one request must not be awaited by another (workerd cancels such requests as hung).
+     */
+    private readonly singleFlight = true,
   ) {}
 
   get(): Promise<Snapshot> {
@@ -21,6 +26,12 @@ export class SnapshotCache {
       // would be served until the clock caught up again (hours, after a big jump).
       const ageMs = this.clock() - snapshot.takenAtMs;
       if (ageMs >= 0 && ageMs < this.ttlMs) return Promise.resolve(snapshot);
+    }
+    if (!this.singleFlight) {
+      return this.refresh().then((fresh) => {
+        if (!this.current || fresh.takenAtMs >= this.current.takenAtMs) this.current = fresh;
+        return fresh;
+      });
     }
     this.inFlight ??= this.refresh().then(
       (fresh) => {

@@ -100,6 +100,13 @@ describe('liveness and loki_session_status', () => {
     expect(valueOf(await setup(dir, { heartbeatWindowMs: 120_000 }).collect(), 'loki_session_status')).toBe(1);
   });
 
+  it('takes no heartbeat from an mtime far in the future (the clock jumped back), but tolerates skew', async () => {
+    const future = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW + 3 * 3600_000 }));
+    expect(valueOf(await future.collect(), 'loki_session_status')).toBe(0);
+    const skewed = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW + 5_000 }));
+    expect(valueOf(await skewed.collect(), 'loki_session_status')).toBe(1);
+  });
+
   it.each(['0', '-5', '4294967296', 'abc', '', '1.5'])('does not take loki.pid %j as alive', async (content) => {
     const dir = await materialize('running', { mtimeMs: LONG_AGO });
     await writeFile(join(dir, 'loki.pid'), content);
@@ -278,5 +285,13 @@ describe('other writers', () => {
     await writeFile(join(dir, 'state/agents.json'), '[]');
     expect(valueOf(await collect(NOW + 2_000), 'loki_agents_total')).toBe(6);
     expect(valueOf(await collect(NOW + 20_000), 'loki_agents_total')).toBe(0);
+  });
+
+  it('does not hold agent counts across a backwards clock jump', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    const { collect } = setup(dir);
+    expect(valueOf(await collect(NOW), 'loki_agents_total')).toBe(6);
+    await writeFile(join(dir, 'state/agents.json'), '[]');
+    expect(valueOf(await collect(NOW - 3600_000), 'loki_agents_total')).toBe(0);
   });
 });

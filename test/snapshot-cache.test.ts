@@ -39,3 +39,19 @@ describe('SnapshotCache', () => {
     await expect(cache.get()).resolves.toMatchObject({ up: true });
   });
 });
+
+describe('SnapshotCache without single-flight (Workers)', () => {
+  it('gives each concurrent caller its own refresh, still serving finished snapshots for the TTL', async () => {
+    let now = 0;
+    let refreshes = 0;
+    const cache = new SnapshotCache(() => (refreshes++, Promise.resolve(snapshot(now))), 2_000, () => now, false);
+    await Promise.all([cache.get(), cache.get(), cache.get()]);
+    expect(refreshes).toBe(3);
+    now += 1_000;
+    await cache.get();
+    expect(refreshes).toBe(3);
+    now += 1_000;
+    await cache.get();
+    expect(refreshes).toBe(4);
+  });
+});

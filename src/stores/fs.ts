@@ -60,6 +60,8 @@ const MAX_DIRTY = 4096;
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 const SYMLINK = 'is a symbolic link (not followed)';
+/** The sub-directories documents live in; each is checked for being a symlink on every read. */
+const SUBDIRS = [...new Set(DOCUMENTS.filter((name) => name.includes('/')).map((name) => name.slice(0, name.indexOf('/'))))];
 const NOT_REGULAR = 'not a regular file';
 
 /** Native sequence search for the Buffers this store feeds the scanner. */
@@ -225,6 +227,12 @@ class EfficiencyTracker {
       return { present: true, files: this.#list(), error: reason(error), ...this.#newest() };
     }
     return { present: true, files: this.#list(), ...this.#newest() };
+  }
+
+  /** The directory cannot be used (its parent is a symlink): nothing is listed or kept. */
+  refuse(error: string): EfficiencyRead {
+    this.#forget();
+    return { present: true, files: [], error };
   }
 
   close(): void {
@@ -539,8 +547,29 @@ export class FsStateStore implements StateStore {
         isProcessAlive,
       };
     }
-    const [documents, efficiency, events] = await Promise.all([this.#readDocuments(), this.#efficiency.read(), this.#events.read()]);
+    // lstat and O_NOFOLLOW guard only a path's last component, so the sub-directories are checked
+    // too: a symlinked `state/` or `metrics/` must not pull in files from outside the state directory.
+    const linked = await this.#symlinkedSubdirs();
+    const [documents, efficiency, events] = await Promise.all([
+      this.#readDocuments(linked),
+      linked.has('metrics') ? this.#efficiency.refuse(`metrics/ ${SYMLINK}`) : this.#efficiency.read(),
+      this.#events.read(),
+    ]);
     return { available: true, documents, efficiency, events, isProcessAlive };
+  }
+
+  async #symlinkedSubdirs(): Promise<Set<string>> {
+    const linked = new Set<string>();
+    await Promise.all(
+      SUBDIRS.map(async (sub) => {
+        try {
+          if ((await lstat(join(this.#dir, sub))).isSymbolicLink()) linked.add(sub);
+        } catch {
+          // missing or unreadable: the files under it report that themselves
+        }
+      }),
+    );
+    return linked;
   }
 
   async #dirProblem(): Promise<string | undefined> {
@@ -555,8 +584,16 @@ export class FsStateStore implements StateStore {
     }
   }
 
-  async #readDocuments(): Promise<Record<DocumentName, FileRead>> {
-    const reads = await Promise.all(DOCUMENTS.map((name) => this.#readDocument(name)));
+  async #readDocuments(linked: ReadonlySet<string>): Promise<Record<DocumentName, FileRead>> {
+    const reads = await Promise.all(
+      DOCUMENTS.map((name) => {
+        const sub = name.includes('/') ? name.slice(0, name.indexOf('/')) : undefined;
+        if (sub === undefined || !linked.has(sub)) return this.#readDocument(name);
+        this.#documents.delete(name);
+        const error = `${sub}/ ${SYMLINK}`;
+        return { present: true, error, version: `error:${error}` } satisfies FileRead;
+      }),
+    );
     return Object.fromEntries(DOCUMENTS.map((name, i) => [name, reads[i]!])) as Record<DocumentName, FileRead>;
   }
 

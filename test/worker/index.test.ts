@@ -73,6 +73,28 @@ describe('sync then scrape equals the Node server', () => {
   });
 });
 
+describe('concurrent scrapes', () => {
+  it('all succeed when many arrive while refreshes are in flight (no promise shared across requests)', async () => {
+    const w = await worker({ vars: { LOKI_METRICS_CACHE_SECONDS: '0' } });
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    await syncOnce(w, dir);
+    const statuses: number[] = [];
+    const until = Date.now() + 3_000;
+    // 32 clients scraping back to back, a synced session and one never synced, for 3 s.
+    await Promise.all(
+      Array.from({ length: 32 }, async (_, i) => {
+        while (Date.now() < until) {
+          const res = await w.fetch(i % 2 ? '/metrics' : '/metrics?session=nobody');
+          await res.text();
+          statuses.push(res.status);
+        }
+      }),
+    );
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  }, 30_000);
+});
+
 describe('storage operations per scrape', () => {
   it.each([1, 10_000])('cost at most 3 and never a list, with %i efficiency files', async (count) => {
     const w = await worker();
