@@ -77,10 +77,16 @@ export async function runSync(options: SyncOptions): Promise<number> {
   let backoffMs = 1_000;
   let lastProblem: string | undefined;
 
+  // Each sleep removes its abort listener when it ends: a sync runs for days, one listener per cycle would leak.
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      options.signal?.addEventListener('abort', done, { once: true });
     });
 
   try {

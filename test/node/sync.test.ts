@@ -91,6 +91,24 @@ describe('incremental sync', () => {
     controller.abort();
     expect(await running).toBe(0);
   }, 40_000);
+
+  it('does not pile up abort listeners over many cycles', async () => {
+    const w = await startWorker();
+    workers.push(w);
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const controller = new AbortController();
+    let cycles = 0;
+    let listeners = 0;
+    const add = controller.signal.addEventListener.bind(controller.signal);
+    const remove = controller.signal.removeEventListener.bind(controller.signal);
+    controller.signal.addEventListener = ((...args: Parameters<typeof add>) => (listeners++, add(...args))) as typeof add;
+    controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => (listeners--, remove(...args))) as typeof remove;
+    const running = runSync(options(w.url, dir, { once: false, intervalMs: 100, signal: controller.signal, onCycle: () => cycles++ }));
+    while (cycles < 15) await new Promise((r) => setTimeout(r, 50));
+    expect(listeners).toBeLessThanOrEqual(1);
+    controller.abort();
+    expect(await running).toBe(0);
+  }, 30_000);
 });
 
 describe('failure messages', () => {

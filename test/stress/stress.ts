@@ -12,7 +12,7 @@
  *
  * STRESS_SECONDS (default 60) sets each phase's duration.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -68,7 +68,13 @@ async function concurrentWriters(): Promise<void> {
   const writer = spawn(process.execPath, [WRITER, dir, String(SECONDS + 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(writer);
   let rotations = 0;
-  writer.stdout!.on('data', (d: Buffer) => (rotations += (d.toString().match(/rotated/g) ?? []).length));
+  // Each `rotated` the writer announces licenses exactly one later drop of the counter.
+  let pendingRotations = 0;
+  writer.stdout!.on('data', (d: Buffer) => {
+    const n = (d.toString().match(/rotated/g) ?? []).length;
+    rotations += n;
+    pendingRotations += n;
+  });
   await new Promise((r) => setTimeout(r, 300)); // the writer has written its pid
   const { url, child } = await serve(dir, { LOKI_METRICS_CACHE_SECONDS: '0' });
 
@@ -80,10 +86,8 @@ async function concurrentWriters(): Promise<void> {
   let decreases = 0;
   let resetsAtRotation = 0;
   let lastEvents = -1;
-  let lastRotations = 0;
   const deadline = Date.now() + SECONDS * 1000;
   while (Date.now() < deadline) {
-    const rotationsBefore = rotations;
     let res: Response;
     try {
       res = await fetch(url);
@@ -105,12 +109,13 @@ async function concurrentWriters(): Promise<void> {
     if (writer.exitCode === null && get('loki_session_status')[0] === 0) statusZero++;
     const events = get('loki_events_total')[0] ?? 0;
     if (events < lastEvents) {
-      // Only a rotation may reset the counter (the writer reports each one).
-      if (rotations > lastRotations || rotations > rotationsBefore) resetsAtRotation++;
-      else decreases++;
+      // Only a rotation may reset the counter (the writer announces each one just before it).
+      if (pendingRotations > 0) {
+        pendingRotations--;
+        resetsAtRotation++;
+      } else decreases++;
     }
     lastEvents = events;
-    lastRotations = rotations;
   }
   const rss = peakRssMb(child.pid!);
   writer.kill('SIGTERM');
@@ -131,10 +136,19 @@ interface WrkFigures {
   socketErrors: string;
 }
 
-function wrk(url: string): WrkFigures {
-  const result = spawnSync('wrk', ['-t2', '-c64', `-d${SECONDS}s`, '--latency', '--timeout', '10s', url], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
-  if (result.error || result.status !== 0) throw new Error(`wrk failed (apt-get install -y wrk): ${result.error?.message ?? result.stderr}`);
-  const out = result.stdout;
+/** Runs wrk without blocking this process's event loop (the sync of phase 3 runs here meanwhile). */
+async function wrk(url: string): Promise<WrkFigures> {
+  const child = spawn('wrk', ['-t2', '-c64', `-d${SECONDS}s`, '--latency', '--timeout', '10s', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', (e) => reject(new Error(`wrk failed (apt-get install -y wrk): ${e.message}`)));
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`wrk failed: ${err}`);
   return {
     requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
@@ -168,7 +182,7 @@ async function loadNode(): Promise<void> {
   const before = await treeDigest(dir);
   const { url, child } = await serve(dir);
   await fetch(url); // cold scan before the clock starts
-  const figures = wrk(url);
+  const figures = await wrk(url);
   const rss = peakRssMb(child.pid!);
   child.kill('SIGTERM');
   const untouched = (await treeDigest(dir)) === before;
@@ -202,7 +216,7 @@ async function loadWorker(): Promise<void> {
       },
     });
     while (cycles === 0) await new Promise((r) => setTimeout(r, 100));
-    const figures = wrk(`${worker.url}/metrics?session=default`);
+    const figures = await wrk(`${worker.url}/metrics?session=default`);
     controller.abort();
     clearInterval(appender);
     await syncing;
@@ -214,7 +228,14 @@ async function loadWorker(): Promise<void> {
 }
 
 async function eventsTotal(url: string): Promise<number> {
-  return parseExposition(await (await fetch(url)).text()).find((s) => s.name === 'loki_events_total')?.value ?? NaN;
+  // A pooled keep-alive connection the server has just closed fails once; try a fresh one.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return parseExposition(await (await fetch(url)).text()).find((s) => s.name === 'loki_events_total')?.value ?? NaN;
+    } catch (error) {
+      if (attempt >= 2) throw error;
+    }
+  }
 }
 
 async function main(): Promise<void> {
