@@ -115,7 +115,7 @@ describe('the state directory', () => {
     expect(down).toContain('loki_session_status 0');
     const health = await s.health();
     expect(health).toMatchObject({ status: 'degraded', up: false });
-    expect(s.logs).toEqual([`loki-metrics: state directory unreadable: missing: ${dir}`]);
+    expect(s.logs).toEqual([`loki-metrics: state directory unreadable: missing`]);
 
     await createRunningTree(dir);
     const up = await s.scrape();

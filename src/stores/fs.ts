@@ -430,15 +430,16 @@ class EventsTracker {
     }
     if (!file) return;
     try {
-      file.offset = await this.#feed(handle, file.offset, size, this.#scanner);
+      // The offset moves with every chunk fed, so a read error part-way never feeds a chunk twice.
+      await this.#feed(handle, file.offset, size, this.#scanner, (pos) => (file.offset = pos));
     } finally {
       const known = Math.min(file.offset, FINGERPRINT_BYTES);
       if (file.fingerprint.length < known) file.fingerprint = head.slice(0, known);
     }
   }
 
-  /** Feeds [from, to) to `scanner` in chunks; returns how far it got (advanced even on a throw). */
-  async #feed(handle: FileHandle, from: number, to: number, scanner: EventsScanner): Promise<number> {
+  /** Feeds [from, to) to `scanner` in chunks, reporting the position after each chunk fed. */
+  async #feed(handle: FileHandle, from: number, to: number, scanner: EventsScanner, fed: (pos: number) => void = () => undefined): Promise<void> {
     const buffer = (this.#buffer ??= Buffer.allocUnsafe(EVENTS_CHUNK_BYTES));
     let pos = from;
     while (pos < to) {
@@ -446,9 +447,9 @@ class EventsTracker {
       if (bytesRead === 0) break;
       scanner.feed(buffer.subarray(0, bytesRead));
       pos += bytesRead;
+      fed(pos);
       this.#counters.eventBytesRead += bytesRead;
     }
-    return pos;
   }
 
   /** Cold start without a `session_start` in the live file: take it from `events.jsonl.1`. */
@@ -578,7 +579,8 @@ export class FsStateStore implements StateStore {
       return st.isDirectory() ? undefined : 'not a directory';
     } catch (error) {
       const code = errorCode(error);
-      if (code === 'ENOENT') return `missing: ${this.#dir}`;
+      // No absolute path: this text reaches /health and, through sync, the Worker.
+      if (code === 'ENOENT') return 'missing';
       if (code === 'ENOTDIR') return 'not a directory';
       return reason(error);
     }

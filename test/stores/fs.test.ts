@@ -50,7 +50,7 @@ describe('the state directory', () => {
     const store = open(dir);
     const r = await store.read();
     expect(r.available).toBe(false);
-    expect(r.problem).toBe(`missing: ${dir}`);
+    expect(r.problem).toBe(`missing`);
     for (const name of DOCUMENTS) expect(r.documents[name]).toEqual({ present: false, version: '' });
     expect(r.efficiency).toEqual({ present: false, files: [] });
     expect(r.events).toEqual({ present: false, lines: 0 });
@@ -355,5 +355,34 @@ describe('read-only and robust', () => {
     expect(r.isProcessAlive(process.pid)).toBe(true);
     expect(isProcessAlive(process.pid)).toBe(true);
     expect(r.isProcessAlive(deadPid())).toBe(false);
+  });
+});
+
+describe('a read error part-way through events.jsonl', () => {
+  it('never feeds the same bytes twice: the next read resumes where the failed one stopped', async () => {
+    const dir = await lokiDir();
+    const line = '{"timestamp":"2026-02-14T09:00:00Z","type":"tool_use","data":{"tool":"Edit","file":"src/a.ts"}}\n';
+    await writeFile(join(dir, 'events.jsonl'), line.repeat(50_000)); // ~4.7 MB: several 1 MiB chunks
+    const { open: openFile } = await import('node:fs/promises');
+    const probe = await openFile(join(dir, 'events.jsonl'), 'r');
+    const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const realRead = proto.read;
+    let calls = 0;
+    proto.read = function (this: unknown, ...args: unknown[]) {
+      // The first file read is the fingerprint; fail the third chunk of the first scan with EIO.
+      if (++calls === 4) return Promise.reject(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+      return realRead.apply(this, args);
+    };
+    const store = open(dir);
+    try {
+      const failed = await store.read();
+      expect(failed.events.error).toMatch(/i\/o error|EIO/);
+    } finally {
+      proto.read = realRead;
+    }
+    const recovered = await store.read();
+    expect(recovered.events.error).toBeUndefined();
+    expect(recovered.events.lines).toBe(50_000);
   });
 });
