@@ -30,6 +30,9 @@ export interface RemoteAppDeps {
   readonly log?: Log;
 }
 
+/** Largest stored session document (KV values stop at 25 MiB). */
+const MAX_SESSION_DOC_BYTES = 20 * 1024 * 1024;
+
 /** Per-isolate session apps kept (each holds its collector's memory and cache). */
 const MAX_SESSION_APPS = 256;
 
@@ -103,12 +106,17 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
         const payload = v.safeParse(IngestPayloadSchema, body);
         if (!payload.success) return c.json({ error: `invalid payload: ${describeIssues(payload.issues)}` }, 422);
         const stored = await bucket.load(session);
-        const previous = (stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined) ?? emptyDoc();
-        const result = await applyIngest(previous, payload.output, clock());
+        const previous = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
+        const result = await applyIngest(previous ?? emptyDoc(), payload.output, clock());
         // Nothing is written unless every file validated: the last good state stays as it was.
         if (!result.ok) return c.json({ error: result.problem }, 422);
-        await bucket.save(session, JSON.stringify(result.doc));
-        return c.json({ ok: true, session, syncedAtMs: result.doc.syncedAtMs });
+        const text = JSON.stringify(result.doc);
+        if (text.length > MAX_SESSION_DOC_BYTES) {
+          return c.json({ error: `session state would exceed ${MAX_SESSION_DOC_BYTES} bytes (too many or too large files)` }, 413);
+        }
+        await bucket.save(session, text);
+        // `previousSyncedAtMs` lets the client see that the state it built on was lost or replaced.
+        return c.json({ ok: true, session, syncedAtMs: result.doc.syncedAtMs, previousSyncedAtMs: previous?.syncedAtMs ?? null });
       },
     );
   }

@@ -6,7 +6,7 @@
  */
 import { FsStateStore } from '../stores/fs.js';
 import type { Manifest } from '../sync/protocol.js';
-import { applyToManifest, HashCache, planUploads } from '../sync/plan.js';
+import { applyToManifest, planUploads, SyncMemory } from '../sync/plan.js';
 
 export interface SyncOptions {
   readonly url: string;
@@ -34,13 +34,15 @@ class SyncFailure extends Error {
 
 const MAX_BACKOFF_MS = 30_000;
 
-async function call(url: string, token: string, init: RequestInit = {}): Promise<unknown> {
+async function call(url: string, token: string, init: RequestInit = {}, stop?: AbortSignal): Promise<unknown> {
   let response: Response;
   try {
+    const timeout = AbortSignal.timeout(30_000);
     response = await fetch(url, {
       ...init,
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers },
-      signal: AbortSignal.timeout(30_000),
+      // Ctrl-C ends an upload at once rather than after the 30 s timeout.
+      signal: stop ? AbortSignal.any([timeout, stop]) : timeout,
     });
   } catch (error) {
     const detail = (error as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
@@ -72,8 +74,15 @@ export async function runSync(options: SyncOptions): Promise<number> {
   const base = options.url.replace(/\/+$/, '');
   const query = `?session=${encodeURIComponent(options.session)}`;
   const store = new FsStateStore(options.dir);
-  const hashes = new HashCache();
+  const memory = new SyncMemory();
   let manifest: Manifest | undefined;
+  /** The remote document's `syncedAtMs` our manifest describes; another value means it changed under us. */
+  let remoteSyncedAtMs: number | null = null;
+  let divergedInARow = 0;
+  const target = new URL(base);
+  if (target.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) {
+    options.log(`loki-metrics sync: warning: ${target.origin} is plain http; the write token travels unencrypted (use https)`);
+  }
   let backoffMs = 1_000;
   let lastProblem: string | undefined;
 
@@ -93,18 +102,31 @@ export async function runSync(options: SyncOptions): Promise<number> {
     while (!options.signal?.aborted) {
       try {
         if (!manifest) {
-          const answer = (await call(`${base}/ingest/manifest${query}`, options.token)) as { manifest: Manifest };
+          const answer = (await call(`${base}/ingest/manifest${query}`, options.token, {}, options.signal)) as { manifest: Manifest; syncedAtMs: number | null };
           manifest = answer.manifest;
+          remoteSyncedAtMs = answer.syncedAtMs;
         }
         const reading = await store.read();
         let bytesSent = 0;
-        const uploads = await planUploads(reading, manifest, hashes);
+        const uploads = await planUploads(reading, manifest, memory);
         for (const upload of uploads) {
           const body = JSON.stringify(upload.payload);
-          await call(`${base}/ingest${query}`, options.token, { method: 'POST', body });
+          const answer = (await call(`${base}/ingest${query}`, options.token, { method: 'POST', body }, options.signal)) as {
+            syncedAtMs: number;
+            previousSyncedAtMs: number | null;
+          };
           bytesSent += Buffer.byteLength(body);
-          manifest = applyToManifest(manifest, upload);
+          // The stored state was not the one our manifest describes (lost, replaced, another sync,
+          // a stale KV read): ask for the manifest again and send what it lacks.
+          const diverged = answer.previousSyncedAtMs !== remoteSyncedAtMs;
+          remoteSyncedAtMs = answer.syncedAtMs;
+          manifest = diverged ? undefined : applyToManifest(manifest!, upload);
+          if (diverged) break;
         }
+        if (!manifest) {
+          // Go again at once to repair, but never spin: two syncs fighting over one session wait.
+          if (++divergedInARow <= 2) continue;
+        } else divergedInARow = 0;
         if (lastProblem !== undefined) options.log(`loki-metrics sync: ok again (session "${options.session}")`);
         lastProblem = undefined;
         backoffMs = 1_000;

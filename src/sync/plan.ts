@@ -4,7 +4,7 @@
  * remote's size limit. `events.jsonl` travels as its summary, never as bytes.
  */
 import { readPidFile } from '../schemas/pid.js';
-import { DOCUMENTS, type FileRead, type StateReading } from '../stores/store.js';
+import { DOCUMENTS, type DocumentName, type FileRead, type StateReading } from '../stores/store.js';
 import {
   bytesToBase64,
   DOCUMENT_PARSERS,
@@ -19,6 +19,17 @@ import {
   type SyncedFile,
 } from './protocol.js';
 import type { ParseResult } from '../schemas/parse.js';
+import { SourceTracker } from '../source-tracker.js';
+
+/** What the client remembers between cycles. */
+export class SyncMemory {
+  readonly hashes = new HashCache();
+  /**
+   * `loki.pid` as the collector sees it: the last valid pid is kept while the file is caught
+   * mid-write, so the liveness the Worker receives matches what a local exporter would report.
+   */
+  readonly pid = new SourceTracker('loki.pid', readPidFile, () => undefined);
+}
 
 /** Content hashes by store version, so unchanged files are not hashed again each cycle. */
 export class HashCache {
@@ -51,7 +62,8 @@ async function syncedFile(path: string, read: FileRead, hashes: HashCache, parse
 }
 
 /** Builds the uploads for one cycle: at least one (it is also the heartbeat), more for big changes. */
-export async function planUploads(reading: StateReading, manifest: Manifest, hashes: HashCache): Promise<Upload[]> {
+export async function planUploads(reading: StateReading, manifest: Manifest, memory: SyncMemory): Promise<Upload[]> {
+  const { hashes } = memory;
   const documents: IngestPayload['documents'] = {};
   const docApplies: Record<string, string | null> = {};
   for (const name of DOCUMENTS) {
@@ -70,9 +82,7 @@ export async function planUploads(reading: StateReading, manifest: Manifest, has
     docApplies[name] = entry;
   }
 
-  const pidRead = reading.documents['loki.pid'];
-  const pidParsed = pidRead.bytes ? readPidFile(pidRead.bytes) : undefined;
-  const pid = pidParsed?.ok ? pidParsed.value : null;
+  const pid = memory.pid.update(reading.documents['loki.pid']).value ?? null;
   const { events } = reading;
   const base = {
     available: reading.available,
@@ -93,11 +103,30 @@ export async function planUploads(reading: StateReading, manifest: Manifest, has
     ...(reading.efficiency.error !== undefined ? { error: reading.efficiency.error.slice(0, 300) } : {}),
   };
 
-  // Efficiency changes, batched so no request nears the remote's limit.
+  // Every change, documents and efficiency files alike, batched so no request nears the remote's
+  // limit (one file is at most MAX_SYNC_FILE_BYTES, so any file fits a batch of its own).
+  interface Batch {
+    documents: IngestPayload['documents'];
+    upsert: Record<string, SyncedFile>;
+    applies: Upload['applies'];
+    bytes: number;
+  }
+  const batches: Batch[] = [];
+  const batchFor = (file: SyncedFile | null): Batch => {
+    const size = (file?.b64?.length ?? 0) + 200;
+    let batch = batches[batches.length - 1];
+    if (!batch || (batch.bytes + size > BATCH_BYTES && batch.bytes > 0)) {
+      batches.push((batch = { documents: {}, upsert: {}, applies: { documents: {}, efficiency: {} }, bytes: 0 }));
+    }
+    batch.bytes += size;
+    return batch;
+  };
+  for (const [name, file] of Object.entries(documents) as [DocumentName, SyncedFile | null][]) {
+    const batch = batchFor(file);
+    batch.documents[name] = file;
+    batch.applies.documents[name] = docApplies[name] ?? null;
+  }
   const local = new Set<string>();
-  const batches: { upsert: Record<string, SyncedFile>; applies: Record<string, string | null>; bytes: number }[] = [
-    { upsert: {}, applies: {}, bytes: 0 },
-  ];
   for (const file of reading.efficiency.files) {
     if (!EFFICIENCY_NAME.test(file.name)) continue; // not a name the remote accepts
     local.add(file.name);
@@ -106,23 +135,21 @@ export async function planUploads(reading: StateReading, manifest: Manifest, has
     const entry = manifestEntry({ hash, mtimeMs: file.mtimeMs ?? 0 });
     if (manifest.efficiency[file.name] === entry) continue;
     const synced = await syncedFile(path, file, hashes, parseEfficiencyFile);
-    const size = (synced.b64?.length ?? 0) + 200;
-    let batch = batches[batches.length - 1]!;
-    if (batch.bytes + size > BATCH_BYTES && batch.bytes > 0) batches.push((batch = { upsert: {}, applies: {}, bytes: 0 }));
+    const batch = batchFor(synced);
     batch.upsert[file.name] = synced;
-    batch.applies[file.name] = entry;
-    batch.bytes += size;
+    batch.applies.efficiency[file.name] = entry;
   }
+  const first = batches[0] ?? batchFor(null); // at least one request: it is also the heartbeat
   const remove = Object.keys(manifest.efficiency).filter((name) => !local.has(name));
-  for (const name of remove) batches[0]!.applies[name] = null;
+  for (const name of remove) first.applies.efficiency[name] = null;
 
-  return batches.map((batch, i) => ({
+  return batches.map((batch) => ({
     payload: {
       ...base,
-      documents: i === 0 ? documents : {},
-      efficiency: { ...efficiencyBase, upsert: batch.upsert, remove: i === 0 ? remove : [] },
+      documents: batch.documents,
+      efficiency: { ...efficiencyBase, upsert: batch.upsert, remove: batch === first ? remove : [] },
     },
-    applies: { documents: i === 0 ? docApplies : {}, efficiency: batch.applies },
+    applies: batch.applies,
   }));
 }
 

@@ -111,11 +111,72 @@ describe('incremental sync', () => {
   }, 30_000);
 });
 
+describe('keeping the Worker equal to the local state', () => {
+  it('re-sends what the remote lacks when its stored state was replaced under a running sync', async () => {
+    const w = await startWorker();
+    workers.push(w);
+    const mine = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const other = await materialize('paused', { pid: 'alive', mtimeMs: Date.now() });
+    const controller = new AbortController();
+    let cycles = 0;
+    const running = runSync(options(w.url, mine, { once: false, intervalMs: 200, signal: controller.signal, onCycle: () => cycles++ }));
+    while (cycles < 1) await new Promise((r) => setTimeout(r, 50));
+    // Another client overwrites the session (it could equally be lost storage or a stale KV read).
+    expect(await runSync(options(w.url, other))).toBe(0);
+    const seen = cycles;
+    while (cycles < seen + 3) await new Promise((r) => setTimeout(r, 50));
+    controller.abort();
+    await running;
+    const body = await (await w.fetch('/metrics')).text();
+    expect(body).toContain('loki_cost_usd 3.5313\n'); // mine again, not the paused tree's 5.0421
+    expect(body).toContain('loki_session_status 1\n');
+  }, 30_000);
+
+  it('keeps the last valid pid while loki.pid is caught mid-write, as a local exporter does', async () => {
+    const w = await startWorker();
+    workers.push(w);
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() - 3600_000 }); // no heartbeat
+    const controller = new AbortController();
+    let cycles = 0;
+    const running = runSync(options(w.url, dir, { once: false, intervalMs: 100, signal: controller.signal, onCycle: () => cycles++ }));
+    while (cycles < 1) await new Promise((r) => setTimeout(r, 50));
+    expect(await (await w.fetch('/metrics')).text()).toContain('loki_session_status 1\n');
+    await writeFile(join(dir, 'loki.pid'), '');
+    const seen = cycles;
+    while (cycles < seen + 2) await new Promise((r) => setTimeout(r, 50));
+    const body = await (await w.fetch('/metrics')).text();
+    expect(body).toContain('loki_session_status 1\n');
+    expect(body).toContain('loki_source_ok{source="loki.pid"} 0\n');
+    controller.abort();
+    await running;
+  }, 30_000);
+
+  it('splits large changes into requests under the Worker limit', async () => {
+    const w = await startWorker();
+    workers.push(w);
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const task = (i: number) => ({ id: `task-${i}`, payload: { goal: 'x'.repeat(200) } });
+    const big = JSON.stringify({ mode: 'autonomous', tasks: { pending: Array.from({ length: 16_000 }, (_, i) => task(i)), inProgress: [], completed: [], failed: [] } });
+    expect(big.length).toBeGreaterThan(3_500_000);
+    await writeFile(join(dir, 'dashboard-state.json'), big);
+    await writeFile(join(dir, 'state/agents.json'), JSON.stringify(Array.from({ length: 16_000 }, (_, i) => ({ tool_id: `t${i}`, status: 'idle', note: 'y'.repeat(200) }))));
+    for (let i = 0; i < 12; i++) await writeFile(join(dir, `metrics/efficiency/bulk-${i}.json`), JSON.stringify({ iteration: 100 + i, cost_usd: 0.01, notes: 'z'.repeat(300_000) }));
+    let requests = 0;
+    expect(await runSync(options(w.url, dir, { onCycle: (s) => (requests = s.requests) }))).toBe(0);
+    expect(requests).toBeGreaterThan(1);
+    const body = await (await w.fetch('/metrics')).text();
+    expect(body).toContain('loki_tasks_total{status="pending"} 16000\n');
+    expect(body).toContain('loki_agents_total 16000\n');
+    expect(body).toContain('loki_cost_usd 3.6513\n');
+  }, 60_000);
+});
+
 describe('failure messages', () => {
   async function scripted(status: number, body: string): Promise<string> {
-    const server = createServer((_, res) => {
-      res.writeHead(status, { 'Content-Type': 'application/json' });
-      res.end(body);
+    // The manifest request succeeds; the upload gets the scripted answer.
+    const server = createServer((req, res) => {
+      res.writeHead(req.method === 'GET' ? 200 : status, { 'Content-Type': 'application/json' });
+      res.end(req.method === 'GET' ? '{"manifest":{"documents":{},"efficiency":{}},"syncedAtMs":null}' : body);
     });
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
