@@ -21,15 +21,18 @@ export interface AppDeps {
   readonly syncStaleMs?: number;
   /**
    * A store read that has not settled after this long counts as a failed read (`loki_up 0`, last
-   * good values), so a hung binding or disk cannot hang every scrape. Default 10 s.
+   * good values), so a hung binding or disk cannot hang every scrape. Default 5 s.
    */
   readonly storeTimeoutMs?: number;
   /** Let concurrent scrapes share one refresh (default). Workers turn it off: see SnapshotCache. */
   readonly shareRefreshes?: boolean;
 }
 
-/** Default for `AppDeps.storeTimeoutMs`. */
-export const STORE_TIMEOUT_MS = 10_000;
+/**
+ * Default for `AppDeps.storeTimeoutMs`: well inside Prometheus's default 10 s scrape timeout, so a
+ * hung store gives `loki_up 0` rather than a failed scrape.
+ */
+export const STORE_TIMEOUT_MS = 5_000;
 
 /** How long an empty agent list may follow a non-empty one before it is believed (writer resets it every ~2 s). */
 const AGENTS_HOLD_MS = 10_000;

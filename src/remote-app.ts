@@ -44,7 +44,11 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
 
   function sessionApp(session: string): Hono {
     let app = sessionApps.get(session);
-    if (!app) {
+    if (app) {
+      // Least recently used goes first when the map is full.
+      sessionApps.delete(session);
+      sessionApps.set(session, app);
+    } else {
       const store: StateStore = bucket
         ? new SyncedStateStore(bucket, session)
         : { read: () => Promise.reject(new Error('no R2 bucket or KV namespace is bound (see wrangler.toml)')) };
@@ -122,7 +126,13 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   }
   app.route('/ingest', ingest);
 
-  // ---- scrape side: everything else is the single-session app
+  // ---- scrape side: everything else is the single-session app. The token is checked here too,
+  // so unauthenticated requests cannot create session apps and push real ones out.
+  if (config.token && config.token !== syncToken) {
+    const auth = bearerAuth({ token: config.token, realm: 'loki-metrics' });
+    app.use(config.metricsPath, auth);
+    if (!config.healthPublic) app.use('/health', auth);
+  }
   app.all('*', (c) => {
     const session = sessionOf(c);
     if (session === undefined) return badSession(c);

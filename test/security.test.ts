@@ -202,7 +202,6 @@ describe('tokens', () => {
   it('the Worker: wrong, malformed and missing write tokens are refused with a challenge; sessions cannot escape their key', async () => {
     const keys: string[] = [];
     const bucket: SessionBucket = {
-      kind: 'memory',
       load: async (session) => (keys.push(sessionKey(session)), null),
       save: async (session) => void keys.push(sessionKey(session)),
     };
@@ -376,7 +375,8 @@ describe('response headers', () => {
     for (const [path, init, status] of [
       ['/metrics', { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } }, 200],
       ['/metrics', {}, 401],
-      ['/metrics?session=..', {}, 400],
+      ['/metrics?session=..', { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } }, 400],
+      ['/health?session=..', {}, 400],
       ['/nope', {}, 404],
       ['/health', { method: 'POST' }, 405],
       ['/ingest', { method: 'POST', body: '{}' }, 503],

@@ -5,7 +5,6 @@ import { MAX_USD, isoTimestampMs, nonNegativeNumber, parseJsonFile } from './par
 export const BudgetSchema = v.looseObject({
   limit: v.optional(v.nullable(nonNegativeNumber(MAX_USD))),
   budget_limit: v.optional(v.nullable(nonNegativeNumber(MAX_USD))),
-  budget_used: v.optional(v.nullable(nonNegativeNumber(MAX_USD))),
   exceeded: v.optional(v.boolean()),
 });
 export type Budget = v.InferOutput<typeof BudgetSchema>;

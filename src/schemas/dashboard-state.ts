@@ -25,7 +25,6 @@ export const DashboardStateSchema = v.looseObject({
   ),
   agents: v.optional(v.unknown()),
   // `loki demo`'s flat variant
-  status: v.optional(v.string()),
   pending_tasks: v.optional(nonNegativeInteger(MAX_COUNT)),
   in_progress_tasks: v.optional(nonNegativeInteger(MAX_COUNT)),
   completed_tasks: v.optional(nonNegativeInteger(MAX_COUNT)),

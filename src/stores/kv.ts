@@ -13,7 +13,6 @@ export interface KvNamespaceLike {
  * reads as a stopped session. One GET per scrape; KV has no conditional read.
  */
 export class KvSessionBucket implements SessionBucket {
-  readonly kind = 'kv';
   constructor(private readonly kv: KvNamespaceLike) {}
 
   async load(session: string) {

@@ -17,7 +17,6 @@ interface R2ObjectLike {
  * is one conditional GET (`etagDoesNotMatch`), which skips the download while nothing changed.
  */
 export class R2SessionBucket implements SessionBucket {
-  readonly kind = 'r2';
   constructor(private readonly bucket: R2BucketLike) {}
 
   async load(session: string, etag?: string) {

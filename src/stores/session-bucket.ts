@@ -7,8 +7,6 @@ export interface SessionBucket {
   /** `'unchanged'` when the stored document still has `etag` (the caller keeps its parsed copy). */
   load(session: string, etag?: string): Promise<{ readonly text: string; readonly etag?: string } | 'unchanged' | null>;
   save(session: string, text: string): Promise<void>;
-  /** Shown in /health and logs. */
-  readonly kind: string;
 }
 
 export const sessionKey = (session: string) => `sessions/${session}/state.json`;

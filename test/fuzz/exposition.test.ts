@@ -75,7 +75,6 @@ describe('the formatter on random snapshots', () => {
 
 /** A tiny in-memory SessionBucket: load/save on a Map, with etags. */
 class MemoryBucket implements SessionBucket {
-  readonly kind = 'memory';
   readonly docs = new Map<string, { text: string; etag: string }>();
   #n = 0;
   async load(session: string, etag?: string) {
