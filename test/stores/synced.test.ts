@@ -12,7 +12,7 @@ function bucket(withEtag: boolean) {
       loads++;
       const text = texts.get(session);
       if (text === undefined) return null;
-      const current = `"${text.length}"`;
+      const current = `"${text}"`; // any value that changes with the content
       if (withEtag && etag === current) return 'unchanged';
       return withEtag ? { text, etag: current } : { text };
     },
