@@ -2,6 +2,7 @@
  * The Worker in real workerd with real R2/KV (Miniflare): sync → scrape equality with the Node
  * server, storage operations per scrape, multi-session, staleness, auth, bad uploads, KV-only.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { parseConfig } from '../../src/config.js';
 import { runSync } from '../../src/node/sync.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { bytesToBase64, sha256Hex } from '../../src/sync/protocol.js';
-import { cleanTrees, materialize } from '../support/loki-tree.js';
+import { cleanTrees, FIXTURES, materialize } from '../support/loki-tree.js';
 import { SCRAPE_TOKEN, startWorker, SYNC_TOKEN, type TestWorker } from '../support/worker.js';
 
 const workers: TestWorker[] = [];
@@ -52,7 +53,9 @@ describe('sync then scrape equals the Node server', () => {
     w = await worker();
   });
 
-  it.each(['running', 'paused', 'malformed'])('on the %s sample tree, sample for sample', async (fixture) => {
+  const fixtures = readdirSync(FIXTURES).filter((name) => existsSync(join(FIXTURES, name, '.loki'))).sort();
+  it('covers every fixture tree', () => expect(fixtures.length).toBeGreaterThanOrEqual(11));
+  it.each(fixtures)('on the %s tree, sample for sample', async (fixture) => {
     const dir = await materialize(fixture, { pid: 'alive', mtimeMs: Date.now() });
     await syncOnce(w, dir, fixture);
     const remote = await (await w.fetch(`/metrics?session=${fixture}`)).text();
@@ -60,6 +63,7 @@ describe('sync then scrape equals the Node server', () => {
     expect(samples(remote)).toEqual(samples(local));
     expect(samples(remote).length).toBeGreaterThan(20);
     expect(remote).toMatch(/^loki_last_sync_timestamp_seconds \d+(\.\d+)?$/m);
+    expect(remote).toContain('loki_up 1\n');
   });
 
   it('serves both formats and /health like the Node app', async () => {
