@@ -7,7 +7,7 @@ import { contentType, negotiate, render, type Format } from './render.js';
 import type { Snapshot } from './snapshot.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import type { Log } from './source-tracker.js';
-import { ABSENT, DOCUMENTS, type DocumentName, type StateReading, type StateStore } from './stores/store.js';
+import { absentDocuments, type StateReading, type StateStore } from './stores/store.js';
 import { VERSION } from './version.js';
 
 export interface AppDeps {
@@ -162,7 +162,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 function unavailableReading(error: unknown): StateReading {
-  const documents = Object.fromEntries(DOCUMENTS.map((name) => [name, ABSENT])) as Record<DocumentName, typeof ABSENT>;
+  const documents = absentDocuments();
   return {
     available: false,
     problem: error instanceof Error ? error.message : 'state store failed',

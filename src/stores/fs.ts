@@ -16,6 +16,7 @@ import { basename, join } from 'node:path';
 import { EventsScanner, type SequenceSearch } from '../events.js';
 import {
   ABSENT,
+  absentDocuments,
   DOCUMENTS,
   EFFICIENCY_DIR,
   EVENTS_FILE,
@@ -537,7 +538,7 @@ export class FsStateStore implements StateStore {
   async #read(): Promise<StateReading> {
     const problem = await this.#dirProblem();
     if (problem !== undefined) {
-      const documents = Object.fromEntries(DOCUMENTS.map((name) => [name, ABSENT])) as Record<DocumentName, FileRead>;
+      const documents = absentDocuments();
       this.#documents.clear();
       return {
         available: false,

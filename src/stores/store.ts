@@ -103,3 +103,8 @@ export interface StateStore {
 
 /** A FileRead for a file that does not exist. */
 export const ABSENT: FileRead = Object.freeze({ present: false, version: '' });
+
+/** Every document absent: what a reading of an unreadable state directory holds. */
+export function absentDocuments(): Record<DocumentName, FileRead> {
+  return Object.fromEntries(DOCUMENTS.map((name) => [name, ABSENT])) as Record<DocumentName, FileRead>;
+}
