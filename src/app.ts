@@ -7,7 +7,7 @@ import { contentType, negotiate, render, type Format } from './render.js';
 import type { Snapshot } from './snapshot.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import type { Log } from './source-tracker.js';
-import { absentDocuments, type StateReading, type StateStore } from './stores/store.js';
+import { unreadableReading, type StateStore } from './stores/store.js';
 import { VERSION } from './version.js';
 
 export interface AppDeps {
@@ -50,6 +50,7 @@ export function createApp(deps: AppDeps): Hono {
     maxIterations: config.maxIterations,
     ...(config.budgetLimitUsd !== undefined ? { budgetLimitUsd: config.budgetLimitUsd } : {}),
     heartbeatWindowMs: config.heartbeatWindowMs,
+    liveness: config.liveness,
     agentsHoldMs: AGENTS_HOLD_MS,
     ...(deps.syncStaleMs !== undefined ? { syncStaleMs: deps.syncStaleMs } : {}),
     version,
@@ -148,7 +149,7 @@ async function refresh(
       samples.set('loki_up', [{ value: 0 }]);
       return { ...previous, samples, up: false, takenAtMs: clock() };
     }
-    return collector.collect(unavailableReading(error), clock());
+    return collector.collect(unreadableReading(error instanceof Error ? error.message : 'state store failed'), clock());
   }
 }
 
@@ -159,18 +160,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function unavailableReading(error: unknown): StateReading {
-  const documents = absentDocuments();
-  return {
-    available: false,
-    problem: error instanceof Error ? error.message : 'state store failed',
-    documents,
-    efficiency: { present: false, files: [] },
-    events: { present: false, lines: 0 },
-    isProcessAlive: () => false,
-  };
 }
 
 function landingPage(metricsPath: string, version: string): string {

@@ -5,14 +5,14 @@
  * HELP text as the reference dashboard prints them): dashboards and alerts depend on them, so they
  * are extended, never renamed. The rest are loki-metrics' own additions.
  */
-export type MetricType = 'gauge' | 'counter' | 'info';
+export type MetricType = 'gauge' | 'counter' | 'info' | 'histogram';
 
 export interface MetricFamily {
   /** The sample name as exposed (counters keep `_total`, info families keep `_info`). */
   readonly name: string;
   readonly type: MetricType;
   readonly help: string;
-  /** Label names in the order they are printed. */
+  /** Label names in the order they are printed (a histogram's `le` comes after them). */
   readonly labels: readonly string[];
 }
 
@@ -35,6 +35,17 @@ export const FAMILIES = [
   { name: 'loki_source_mtime_seconds', type: 'gauge', help: 'Modification time of a state source in seconds since the epoch (newest file for a directory source)', labels: ['source'] },
   { name: 'loki_last_sync_timestamp_seconds', type: 'gauge', help: 'When the state was last synced to this exporter, in seconds since the epoch (synced state only)', labels: [] },
   { name: 'loki_exporter_build_info', type: 'info', help: 'Build information of the loki-metrics exporter', labels: ['version'] },
+  // ---- Loki Mode 9.20+ receipts, named, typed and labelled exactly as upstream 9.22's own /metrics
+  // (gauges named `_total`, like loki_tasks_total, so its dashboards and alerts work unchanged)
+  { name: 'loki_receipts_total', type: 'gauge', help: 'Total number of run receipts (proofs/*/proof.json)', labels: [] },
+  { name: 'loki_receipts_by_verdict', type: 'gauge', help: 'Run receipts by honesty verdict', labels: ['verdict'] },
+  { name: 'loki_receipts_with_provenance', type: 'gauge', help: 'Run receipts carrying provenance of each kind', labels: ['kind'] },
+  // ---- per-model telemetry from metrics/efficiency/ (reset when Loki Mode empties it at a run start)
+  { name: 'loki_model_tokens_total', type: 'counter', help: 'Tokens used in the current run by model family, model id and token type (input, output, cache_read, cache_creation)', labels: ['family', 'model', 'type'] },
+  { name: 'loki_model_cost_usd_total', type: 'counter', help: 'Cost in USD of the current run by model family and model id', labels: ['family', 'model'] },
+  { name: 'loki_iterations_total', type: 'counter', help: 'Iterations finished in the current run by outcome (completed, failed)', labels: ['outcome'] },
+  { name: 'loki_iteration_duration_seconds', type: 'histogram', help: 'Duration of the iterations finished in the current run', labels: [] },
+  { name: 'loki_run_outcome', type: 'gauge', help: 'How the last run ended, from state/completion.json (1 for its outcome; no sample while a run is under way)', labels: ['outcome'] },
 ] as const satisfies readonly MetricFamily[];
 
 export type FamilyName = (typeof FAMILIES)[number]['name'];

@@ -1,25 +1,34 @@
 import { TASK_STATUSES, type FamilyName, type TaskStatus } from './catalogue.js';
-import { iterationCost, priceTable } from './pricing.js';
+import { FileSetCollector } from './file-set-collector.js';
+import { RunnerProbe, type LivenessMode } from './liveness.js';
+import { priceTable } from './pricing.js';
+import { countReceipts, PROVENANCE_KINDS, RECEIPT_VERDICTS, type ReceiptCounts } from './receipts.js';
 import { countAgents, readAgents, type Agent } from './schemas/agents.js';
+import { readAutonomyState, type AutonomyState } from './schemas/autonomy-state.js';
 import { readBudget, readBudgetSignal } from './schemas/budget.js';
+import { readCompletion } from './schemas/completion.js';
 import { readCurrentTask } from './schemas/current-task.js';
 import { readDashboardState, type DashboardState } from './schemas/dashboard-state.js';
 import { readEfficiencyFile, type EfficiencyRecord } from './schemas/efficiency.js';
 import { readOrchestrator } from './schemas/orchestrator.js';
 import { iterationFromId } from './schemas/parse.js';
-import { readPidFile } from './schemas/pid.js';
 import { readPricing, type PricingFile } from './schemas/pricing.js';
+import { readProof, type Proof } from './schemas/proof.js';
 import type { Sample, Snapshot, SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
-import { EFFICIENCY_DIR, EVENTS_FILE, type StateReading } from './stores/store.js';
+import { EVENTS_FILE, type StateReading } from './stores/store.js';
+import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, ModelLabeler, summariseUsage, TOKEN_TYPES, type Usage } from './usage.js';
+import type { FileSetValue } from './file-set-collector.js';
 
 export interface CollectorOptions {
   /** `LOKI_MAX_ITERATIONS`. */
   readonly maxIterations: number;
   /** `LOKI_BUDGET_LIMIT` in USD, used when `metrics/budget.json` gives no limit. */
   readonly budgetLimitUsd?: number;
-  /** A `dashboard-state.json` rewritten within this window means the session is alive. */
+  /** A `dashboard-state.json` rewritten within this window means the session is alive (when the pids cannot decide). */
   readonly heartbeatWindowMs: number;
+  /** `LOKI_LIVENESS`: how the runner's pids and the heartbeat decide liveness (see liveness.ts). Default `auto`. */
+  readonly liveness?: LivenessMode;
   /** An empty agent list read within this long after a non-empty one keeps the non-empty counts. */
   readonly agentsHoldMs: number;
   /** Remote stores: no sync for this long means the session is stopped. */
@@ -35,81 +44,47 @@ export interface Collector {
 
 const SESSION = { stopped: 0, running: 1, paused: 2 } as const;
 
-/** Round money to micro-dollars so float noise (3.5313000000000003) never reaches the output. */
-const roundUsd = (usd: number) => Math.round(usd * 1e6) / 1e6;
+/**
+ * A runner that started more than this after the latest `session_start` is a new run whose own
+ * `session_start` has not arrived yet (run.sh writes `loki.pid` 1–4 s before it). The margin
+ * absorbs whole-second event timestamps.
+ */
+const NEW_RUN_MARGIN_MS = 1_000;
 
 export function createCollector(options: CollectorOptions): Collector {
   const { log } = options;
   const dashboard = new SourceTracker('dashboard-state.json', readDashboardState, log);
-  const pid = new SourceTracker('loki.pid', readPidFile, log);
+  const runner = new RunnerProbe(options.liveness ?? 'auto', log);
   const agents = new SourceTracker('state/agents.json', readAgents, log);
   const orchestrator = new SourceTracker('state/orchestrator.json', readOrchestrator, log);
   const currentTask = new SourceTracker('queue/current-task.json', readCurrentTask, log);
   const pricing = new SourceTracker('pricing.json', readPricing, log);
   const budget = new SourceTracker('metrics/budget.json', readBudget, log);
   const budgetSignal = new SourceTracker('signals/BUDGET_EXCEEDED', readBudgetSignal, log);
-  const efficiencyFiles = new Map<string, SourceTracker<EfficiencyRecord>>();
+  const autonomy = new SourceTracker('autonomy-state.json', readAutonomyState, log);
+  const completion = new SourceTracker('state/completion.json', readCompletion, log);
+  const efficiencyFiles = new FileSetCollector('efficiency', readEfficiencyFile, log);
+  const proofFiles = new FileSetCollector('proofs', readProof, log);
+  const labeler = new ModelLabeler();
   let heldAgents: { active: number; total: number; atMs: number } | undefined;
   let lastLoggedDirProblem: string | undefined;
   let lastLoggedEventsError: string | undefined;
-  let lastLoggedEfficiencyError: string | undefined;
 
-  /** One log line when a directory-level source (not a tracked file) goes bad, and one when it recovers. */
-  function logTransition(source: string, error: string | undefined, last: string | undefined): string | undefined {
-    if (error !== last) log(`loki-metrics: ${source}: ${error ?? 'ok again'}`);
-    return error;
+  // File sets keep their values' identity while unchanged, so a warm refresh over thousands of
+  // unchanged files recomputes nothing.
+  let usageMemo: { records: unknown; pricing: unknown; usage: Usage } | undefined;
+  let receiptsMemo: { proofs: unknown; counts: ReceiptCounts } | undefined;
+
+  function usageOf(records: readonly FileSetValue<EfficiencyRecord>[], pricingFile: PricingFile | undefined): Usage {
+    if (usageMemo?.records !== records || usageMemo.pricing !== pricingFile) {
+      usageMemo = { records, pricing: pricingFile, usage: summariseUsage(records, priceTable(pricingFile), labeler) };
+    }
+    return usageMemo.usage;
   }
 
-  // A store hands back the same `files` array while nothing in the directory changed, so a warm
-  // refresh over thousands of unchanged files skips the per-file work entirely.
-  let efficiencyMemo: { files: unknown; error: string | undefined; result: ReturnType<typeof collectEfficiencyFiles> } | undefined;
-  let costMemo: { records: unknown; pricing: unknown; cost: number } | undefined;
-
-  function collectEfficiency(reading: StateReading) {
-    const { files, error } = reading.efficiency;
-    if (efficiencyMemo?.files !== files || efficiencyMemo.error !== error) {
-      efficiencyMemo = { files, error, result: collectEfficiencyFiles(reading) };
-    }
-    return efficiencyMemo.result;
-  }
-
-  function totalCost(records: readonly EfficiencyRecord[], pricingFile: PricingFile | undefined): number {
-    if (costMemo?.records !== records || costMemo.pricing !== pricingFile) {
-      const prices = priceTable(pricingFile);
-      let cost = 0;
-      for (const record of records) cost += iterationCost(record, prices);
-      costMemo = { records, pricing: pricingFile, cost: roundUsd(cost) };
-    }
-    return costMemo.cost;
-  }
-
-  function collectEfficiencyFiles(reading: StateReading) {
-    const seen = new Set<string>();
-    const records: EfficiencyRecord[] = [];
-    const bad: string[] = [];
-    for (const file of reading.efficiency.files) {
-      seen.add(file.name);
-      let tracker = efficiencyFiles.get(file.name);
-      if (!tracker) {
-        tracker = new SourceTracker(`${EFFICIENCY_DIR}/${file.name}`, readEfficiencyFile, log);
-        efficiencyFiles.set(file.name, tracker);
-      }
-      const tracked = tracker.update(file);
-      if (tracked.value) records.push(tracked.value);
-      if (!tracked.status.ok) bad.push(`${file.name}: ${tracked.status.problem}`);
-    }
-    if (efficiencyFiles.size > seen.size) {
-      for (const name of efficiencyFiles.keys()) if (!seen.has(name)) efficiencyFiles.delete(name);
-    }
-    const problem = reading.efficiency.error ?? (bad.length ? `${bad.length} bad file(s): ${bad.slice(0, 3).join('; ')}` : undefined);
-    const status: SourceStatus = {
-      source: EFFICIENCY_DIR,
-      ok: problem === undefined,
-      present: reading.efficiency.present,
-      ...(reading.efficiency.mtimeMs !== undefined ? { mtimeMs: reading.efficiency.mtimeMs } : {}),
-      ...(problem !== undefined ? { problem } : {}),
-    };
-    return { records, status };
+  function receiptsOf(proofs: readonly FileSetValue<Proof>[]): ReceiptCounts {
+    if (receiptsMemo?.proofs !== proofs) receiptsMemo = { proofs, counts: countReceipts(proofs.map((p) => p.value)) };
+    return receiptsMemo.counts;
   }
 
   return {
@@ -121,45 +96,59 @@ export function createCollector(options: CollectorOptions): Collector {
       lastLoggedDirProblem = reading.available ? undefined : reading.problem;
 
       const state = dashboard.update(docs['dashboard-state.json']);
-      const pidFile = pid.update(docs['loki.pid']);
+      const probe = runner.probe(reading);
       const agentsFile = agents.update(docs['state/agents.json']);
       const orchestratorFile = orchestrator.update(docs['state/orchestrator.json']);
       const currentTaskFile = currentTask.update(docs['queue/current-task.json']);
       const pricingFile = pricing.update(docs['pricing.json']);
       const budgetFile = budget.update(docs['metrics/budget.json']);
       const signalFile = budgetSignal.update(docs['signals/BUDGET_EXCEEDED']);
-      const efficiency = collectEfficiency(reading);
+      const autonomyFile = autonomy.update(docs['autonomy-state.json']);
+      const completionFile = completion.update(docs['state/completion.json']);
+      const efficiency = efficiencyFiles.update(reading.efficiency);
+      const proofs = proofFiles.update(reading.proofs);
       const events = reading.events;
-      lastLoggedEventsError = logTransition(EVENTS_FILE, events.error, lastLoggedEventsError);
-      // The efficiency directory itself (a symlink, not a directory, unlistable): its files log for themselves.
-      lastLoggedEfficiencyError = logTransition(EFFICIENCY_DIR, reading.efficiency.error, lastLoggedEfficiencyError);
+      if (events.error !== lastLoggedEventsError) log(`loki-metrics: ${EVENTS_FILE}: ${events.error ?? 'ok again'}`);
+      lastLoggedEventsError = events.error;
 
       const s: DashboardState = state.value ?? {};
 
-      // ---- liveness: the pid first, then the snapshot heartbeat; `mode` alone is never trusted
-      const pidAlive = pidFile.value !== undefined && reading.isProcessAlive(pidFile.value);
+      // ---- liveness: the runner's pids where this side can see them, else the snapshot heartbeat;
+      // `mode` alone is never trusted
+      const verdict = probe.verdict;
       const stateMtime = docs['dashboard-state.json'].mtimeMs;
       // An mtime far in the future (the clock jumped back) is no heartbeat; a few seconds of skew is.
       const stateAge = stateMtime === undefined ? Infinity : nowMs - stateMtime;
       const heartbeat = Math.abs(stateAge) <= options.heartbeatWindowMs;
       const syncStale =
         reading.lastSyncMs !== undefined && options.syncStaleMs !== undefined && nowMs - reading.lastSyncMs > options.syncStaleMs;
-      const alive = (pidAlive || heartbeat) && !syncStale;
+      const alive = (verdict.decided ? verdict.alive : heartbeat) && !syncStale;
       const paused = docs.PAUSE.present || s.mode === 'paused';
       const stopping = !paused && (docs.STOP.present || s.mode === 'stopped');
       const status = !alive || stopping ? SESSION.stopped : paused ? SESSION.paused : SESSION.running;
 
-      // ---- uptime of the *current* session
+      // ---- the current session: a live runner newer than the latest session_start is a new run
+      const runnerStartMs = alive && verdict.decided ? verdict.startedMs : undefined;
+      const newRun =
+        runnerStartMs !== undefined &&
+        events.sessionStartMs !== undefined &&
+        runnerStartMs - events.sessionStartMs > NEW_RUN_MARGIN_MS &&
+        !(events.sessionPid !== undefined && events.sessionPid === verdict.pid);
       const startedAtMs = s.startedAt ? Date.parse(s.startedAt) : Number.NaN;
-      const sessionStartMs =
-        events.sessionStartMs ??
-        (Number.isFinite(startedAtMs) ? startedAtMs : undefined) ??
-        (s.uptime_seconds !== undefined && stateMtime !== undefined ? stateMtime - s.uptime_seconds * 1000 : undefined) ??
-        docs['loki.pid'].mtimeMs;
+      const sessionStartMs = newRun
+        ? runnerStartMs
+        : (events.sessionStartMs ??
+          (Number.isFinite(startedAtMs) ? startedAtMs : undefined) ??
+          (s.uptime_seconds !== undefined && stateMtime !== undefined ? stateMtime - s.uptime_seconds * 1000 : undefined) ??
+          runnerStartMs ??
+          docs['loki.pid'].mtimeMs);
       const uptime = alive && sessionStartMs !== undefined ? Math.max(0, (nowMs - sessionStartMs) / 1000) : 0;
 
       // ---- the real iteration (dashboard-state's is frozen at 0 by a writer bug)
-      const iteration = currentIteration(events, s, currentTaskFile.value?.id, efficiency.records, orchestratorFile.value?.currentIteration);
+      const autonomyState = currentAutonomyState(autonomyFile.value, docs['autonomy-state.json'].mtimeMs, verdict.pid, events.sessionStartMs);
+      const iteration = newRun
+        ? 0
+        : currentIteration(events, autonomyState, s, currentTaskFile.value?.id, efficiency.values, orchestratorFile.value?.currentIteration);
 
       // ---- tasks: queue lengths (completed/failed queues keep the last 50 only)
       const tasks = taskCounts(s);
@@ -172,8 +161,9 @@ export function createCollector(options: CollectorOptions): Collector {
       // A dead session has no active agents, whatever its last agents.json says.
       const agentsActive = alive ? agentsNow.active : 0;
 
-      // ---- cost
-      const cost = totalCost(efficiency.records, pricingFile.value);
+      // ---- cost and per-model usage
+      const usage = usageOf(efficiency.values, pricingFile.value);
+      const cost = usage.costUsd;
 
       // ---- budget
       const b = budgetFile.value;
@@ -185,6 +175,15 @@ export function createCollector(options: CollectorOptions): Collector {
         (events.sessionStartMs === undefined || (signalAtMs !== undefined && signalAtMs >= events.sessionStartMs));
       const exceeded = b?.exceeded === true || signalCurrent || (limit > 0 && cost >= limit);
 
+      // ---- the run outcome: only while no newer run is under way
+      const completionMtime = docs['state/completion.json'].mtimeMs;
+      const outcome =
+        completionFile.value && !(alive && sessionStartMs !== undefined && completionMtime !== undefined && completionMtime < sessionStartMs)
+          ? outcomeLabel(completionFile.value.outcome)
+          : undefined;
+
+      const receipts = receiptsOf(proofs.values);
+
       // ---- sources
       const eventsStatus: SourceStatus = {
         source: EVENTS_FILE,
@@ -193,9 +192,10 @@ export function createCollector(options: CollectorOptions): Collector {
         ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
         ...(events.error !== undefined ? { problem: events.error } : {}),
       };
+      const [pidStatus, ...runnerSetStatuses] = probe.sources;
       const sources: SourceStatus[] = [
         state.status,
-        pidFile.status,
+        pidStatus!,
         agentsFile.status,
         efficiency.status,
         eventsStatus,
@@ -204,6 +204,10 @@ export function createCollector(options: CollectorOptions): Collector {
         signalFile.status,
         orchestratorFile.status,
         currentTaskFile.status,
+        autonomyFile.status,
+        completionFile.status,
+        proofs.status,
+        ...runnerSetStatuses,
       ];
 
       const one = (value: number): Sample[] => [{ value }];
@@ -227,26 +231,80 @@ export function createCollector(options: CollectorOptions): Collector {
         ],
         ['loki_last_sync_timestamp_seconds', reading.lastSyncMs !== undefined ? one(reading.lastSyncMs / 1000) : []],
         ['loki_exporter_build_info', [{ labels: { version: options.version }, value: 1 }]],
+        ['loki_receipts_total', one(receipts.total)],
+        ['loki_receipts_by_verdict', RECEIPT_VERDICTS.map((verdict) => ({ labels: { verdict }, value: receipts.byVerdict[verdict] }))],
+        ['loki_receipts_with_provenance', PROVENANCE_KINDS.map((kind) => ({ labels: { kind }, value: receipts.withProvenance[kind] }))],
+        ...usageSamples(usage),
+        ['loki_run_outcome', outcome !== undefined ? [{ labels: { outcome }, value: 1 }] : []],
       ]);
       return { samples, sources, up: reading.available, takenAtMs: nowMs };
     },
   };
 }
 
+/** The per-model families. */
+function usageSamples(usage: Usage): [FamilyName, Sample[]][] {
+  const { durations } = usage;
+  const le = (bound: number) => (Number.isInteger(bound) ? `${bound}.0` : String(bound));
+  return [
+    [
+      'loki_model_tokens_total',
+      usage.models.flatMap(({ family, model, tokens }) => TOKEN_TYPES.map((type) => ({ labels: { family, model, type }, value: tokens[type] }))),
+    ],
+    ['loki_model_cost_usd_total', usage.models.map(({ family, model, costUsd }) => ({ labels: { family, model }, value: costUsd }))],
+    ['loki_iterations_total', ITERATION_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: usage.iterations[outcome] }))],
+    [
+      'loki_iteration_duration_seconds',
+      [
+        ...DURATION_BUCKETS_S.map((bound, i) => ({ suffix: '_bucket' as const, labels: { le: le(bound) }, value: durations.buckets[i]! })),
+        { suffix: '_bucket', labels: { le: '+Inf' }, value: durations.count },
+        { suffix: '_sum', value: durations.sum },
+        { suffix: '_count', value: durations.count },
+      ],
+    ],
+  ];
+}
+
+/** An outcome as a bounded label value: lower-case word characters, at most 32. */
+function outcomeLabel(outcome: string): string {
+  const label = outcome.toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 32);
+  return label === '' || label === '_' ? 'other' : label;
+}
+
 /**
- * Best source first (state-files.md §3.2): the latest `iteration_start` of the current session; a
- * session that has started none is at 0. Without any `session_start`: a non-zero `iteration` in the
- * snapshot (real in `loki demo`), the highest `iteration-N` in the task queues, the efficiency
- * files, then `orchestrator.json`'s `currentIteration`.
+ * `autonomy-state.json` when it describes the current run: written by the live runner (its `pid`),
+ * or, without a pid, no older than the latest `session_start`.
+ */
+function currentAutonomyState(
+  value: AutonomyState | undefined,
+  mtimeMs: number | undefined,
+  runnerPid: number | undefined,
+  sessionStartMs: number | undefined,
+): AutonomyState | undefined {
+  if (!value) return undefined;
+  if (value.pid !== undefined && value.pid !== null && runnerPid !== undefined) return value.pid === runnerPid ? value : undefined;
+  if (sessionStartMs === undefined || mtimeMs === undefined) return value;
+  return mtimeMs + NEW_RUN_MARGIN_MS >= sessionStartMs ? value : undefined;
+}
+
+/**
+ * Best source first (state-files.md §3.2): the latest `iteration_start` of the current session;
+ * then the runner's own counter in `autonomy-state.json` (9.x) when it describes this run; a
+ * session that has started neither is at 0. Without any `session_start`: that counter, a non-zero
+ * `iteration` in the snapshot (real in `loki demo`), the highest `iteration-N` in the task queues,
+ * the efficiency files, then `orchestrator.json`'s `currentIteration`.
  */
 function currentIteration(
   events: StateReading['events'],
+  autonomyState: AutonomyState | undefined,
   s: DashboardState,
   currentTaskId: unknown,
-  records: readonly EfficiencyRecord[],
+  records: readonly FileSetValue<EfficiencyRecord>[],
   orchestratorIteration: number | null | undefined,
 ): number {
-  if (events.sessionStartMs !== undefined) return events.iteration ?? 0;
+  const counter = autonomyState?.iterationCount ?? undefined;
+  if (events.sessionStartMs !== undefined) return events.iteration ?? counter ?? 0;
+  if (counter !== undefined) return counter;
   if (s.iteration) return s.iteration;
   let fromQueues = typeof currentTaskId === 'string' ? (iterationFromId(currentTaskId) ?? 0) : 0;
   for (const list of [s.tasks?.inProgress, s.tasks?.completed, s.tasks?.failed]) {
@@ -256,7 +314,7 @@ function currentIteration(
     }
   }
   if (fromQueues > 0) return fromQueues;
-  const fromEfficiency = records.reduce((max, r) => Math.max(max, r.iteration ?? 0), 0);
+  const fromEfficiency = records.reduce((max, r) => Math.max(max, r.value.iteration ?? 0), 0);
   if (fromEfficiency > 0) return fromEfficiency;
   return orchestratorIteration ?? 0;
 }

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { LIVENESS_MODES, type LivenessMode } from './liveness.js';
 import { describeIssues } from './schemas/parse.js';
 
 /** Settings shared by every entry point; read from `process.env` on Node, bindings in a Worker. */
@@ -15,6 +16,8 @@ export interface Config {
   readonly healthPublic: boolean;
   readonly cacheTtlMs: number;
   readonly heartbeatWindowMs: number;
+  /** How liveness is decided: the runner's pids, the heartbeat, or `auto` (see liveness.ts). */
+  readonly liveness: LivenessMode;
   /** Write token for the Worker's ingest endpoint (and the sync client). */
   readonly syncToken?: string;
   /** Synced state: no sync for this long reads as a stopped session. */
@@ -34,6 +37,7 @@ export const ENV = {
   LOKI_METRICS_HEALTH_PUBLIC: 'true',
   LOKI_METRICS_CACHE_SECONDS: '2',
   LOKI_HEARTBEAT_WINDOW_SECONDS: '30',
+  LOKI_LIVENESS: 'auto',
   LOKI_SYNC_TOKEN: '',
   LOKI_SYNC_STALE_SECONDS: '120',
 } as const;
@@ -98,6 +102,11 @@ const EnvSchema = v.object({
   LOKI_METRICS_HEALTH_PUBLIC: boolean('LOKI_METRICS_HEALTH_PUBLIC'),
   LOKI_METRICS_CACHE_SECONDS: seconds('LOKI_METRICS_CACHE_SECONDS', 3600),
   LOKI_HEARTBEAT_WINDOW_SECONDS: seconds('LOKI_HEARTBEAT_WINDOW_SECONDS', 86400),
+  LOKI_LIVENESS: v.pipe(
+    text('LOKI_LIVENESS'),
+    v.transform((s) => s.toLowerCase()),
+    v.picklist(LIVENESS_MODES, `must be one of ${LIVENESS_MODES.join(', ')}`),
+  ),
   LOKI_SYNC_TOKEN: token('LOKI_SYNC_TOKEN'),
   LOKI_SYNC_STALE_SECONDS: seconds('LOKI_SYNC_STALE_SECONDS', 86400),
 });
@@ -137,6 +146,7 @@ export function parseConfig(
     healthPublic: e.LOKI_METRICS_HEALTH_PUBLIC,
     cacheTtlMs: e.LOKI_METRICS_CACHE_SECONDS,
     heartbeatWindowMs: e.LOKI_HEARTBEAT_WINDOW_SECONDS,
+    liveness: e.LOKI_LIVENESS,
     ...(e.LOKI_SYNC_TOKEN !== undefined ? { syncToken: e.LOKI_SYNC_TOKEN } : {}),
     syncStaleMs: e.LOKI_SYNC_STALE_SECONDS,
   };

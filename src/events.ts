@@ -22,6 +22,8 @@ export interface EventsState {
   readonly lines: number;
   readonly sessionStartMs?: number;
   readonly iteration?: number;
+  /** `data.pid` of the latest valid `session_start`, when it names one. */
+  readonly sessionPid?: number;
 }
 
 /**
@@ -92,6 +94,7 @@ export class EventsScanner {
   readonly #maxCarry: number;
   #lines = 0;
   #sessionStartMs: number | undefined;
+  #sessionPid: number | undefined;
   #iteration: number | undefined;
   /** Whether a `session_start` was seen by this scanner (reset() keeps it, like the values). */
   #sawSessionStart = false;
@@ -150,9 +153,12 @@ export class EventsScanner {
    * its session start applies unless this scanner saw one; its iteration applies unless this
    * scanner saw a `session_start` or an `iteration_start`.
    */
-  adoptEarlier(earlier: Pick<EventsState, 'sessionStartMs' | 'iteration'>): void {
+  adoptEarlier(earlier: Pick<EventsState, 'sessionStartMs' | 'iteration' | 'sessionPid'>): void {
     if (this.#sawSessionStart) return;
-    if (earlier.sessionStartMs !== undefined) this.#sessionStartMs = earlier.sessionStartMs;
+    if (earlier.sessionStartMs !== undefined) {
+      this.#sessionStartMs = earlier.sessionStartMs;
+      this.#sessionPid = earlier.sessionPid;
+    }
     if (!this.#sawIterationStart) this.#iteration = earlier.iteration;
   }
 
@@ -166,6 +172,7 @@ export class EventsScanner {
       lines: this.#lines,
       ...(this.#sessionStartMs !== undefined ? { sessionStartMs: this.#sessionStartMs } : {}),
       ...(this.#iteration !== undefined ? { iteration: this.#iteration } : {}),
+      ...(this.#sessionPid !== undefined ? { sessionPid: this.#sessionPid } : {}),
     };
   }
 
@@ -207,12 +214,14 @@ export class EventsScanner {
     // The last valid session_start.
     let session = -1;
     let sessionMs: number | undefined;
+    let sessionPid: number | undefined;
     for (let k = starts.length - 1; k >= 0 && session === -1; k--) {
       if ((kinds[k]! & 1) === 0) continue;
       const line = parse(k);
       if (line?.type === 'session_start' && line.timestampMs !== undefined) {
         session = k;
         sessionMs = line.timestampMs;
+        sessionPid = line.pid;
       }
     }
     // The last valid iteration_start after it.
@@ -224,6 +233,7 @@ export class EventsScanner {
     }
     if (session !== -1) {
       this.#sessionStartMs = sessionMs;
+      this.#sessionPid = sessionPid;
       this.#sawSessionStart = true;
       this.#iteration = undefined;
       this.#sawIterationStart = false;

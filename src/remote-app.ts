@@ -84,7 +84,9 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
       if (!bucket) return c.json({ error: 'no R2 bucket or KV namespace is bound' }, 503);
       const stored = await bucket.load(session);
       const doc = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
-      return c.json({ session, syncedAtMs: doc?.syncedAtMs ?? null, manifest: manifestOf(doc) });
+      const manifest = manifestOf(doc);
+      // `efficiency` as well, for sync clients from before file sets.
+      return c.json({ session, syncedAtMs: doc?.syncedAtMs ?? null, manifest: { ...manifest, efficiency: manifest.sets.efficiency ?? {} } });
     });
     ingest.post(
       '/',

@@ -53,6 +53,8 @@ function formatLabels(family: MetricFamily, sample: Sample): string {
     const value = sample.labels?.[name];
     if (value !== undefined) parts.push(`${name}="${escapeLabelValue(value)}"`);
   }
+  const le = family.type === 'histogram' && sample.suffix === '_bucket' ? sample.labels?.le : undefined;
+  if (le !== undefined) parts.push(`le="${escapeLabelValue(le)}"`);
   return parts.length === 0 ? '' : `{${parts.join(',')}}`;
 }
 
@@ -88,7 +90,8 @@ export function render(
     lines.push(`# HELP ${n.meta} ${escapeHelp(family.help, format)}`);
     lines.push(`# TYPE ${n.meta} ${n.type}`);
     for (const sample of samples.get(family.name) ?? []) {
-      lines.push(`${n.sample}${formatLabels(family, sample)} ${formatValue(sample.value)}`);
+      const suffix = family.type === 'histogram' ? (sample.suffix ?? '') : '';
+      lines.push(`${n.sample}${suffix}${formatLabels(family, sample)} ${formatValue(sample.value)}`);
     }
   }
   if (format === 'openmetrics') lines.push('# EOF');

@@ -4,6 +4,8 @@ import type { FamilyName } from './catalogue.js';
 export interface Sample {
   readonly labels?: Readonly<Record<string, string>>;
   readonly value: number;
+  /** Histograms: which series of the family (`_bucket` samples carry an `le` label). */
+  readonly suffix?: '_bucket' | '_sum' | '_count';
 }
 
 /** Where each state source stands after a refresh. Feeds `loki_source_*` and `/health`. */

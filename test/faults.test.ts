@@ -96,13 +96,13 @@ const rewriteIteration5 = (dir: string) =>
  */
 async function expectWatcherLive(s: Awaited<ReturnType<typeof serve>>, dir: string, costBefore: number) {
   await s.scrape();
-  const scans = s.store.counters.efficiencyFullScans;
+  const scans = s.store.counters.fileSets.efficiency.fullScans;
   for (let i = 0; i < 3; i++) await s.scrape();
-  expect(s.store.counters.efficiencyFullScans).toBe(scans);
+  expect(s.store.counters.fileSets.efficiency.fullScans).toBe(scans);
   await rewriteIteration5(dir);
   const body = await s.until((b) => value(b, 'loki_cost_usd') !== costBefore);
   expect(value(body, 'loki_cost_usd')).toBeCloseTo(costBefore + 1, 6);
-  expect(s.store.counters.efficiencyFullScans).toBe(scans);
+  expect(s.store.counters.fileSets.efficiency.fullScans).toBe(scans);
 }
 
 describe('the state directory', () => {

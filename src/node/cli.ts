@@ -240,6 +240,7 @@ async function sync(args: string[], io: Io): Promise<number> {
       token: config.syncToken,
       intervalMs,
       once: values.once === true,
+      liveness: config.liveness,
       log: (line) => io.err(`${line}\n`),
       signal: controller.signal,
     });

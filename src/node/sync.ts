@@ -4,6 +4,7 @@
  * the manifest the remote acknowledged, so a failed request is simply retried (nothing is counted
  * twice — events travel as their summary) and a restart asks the remote for its manifest first.
  */
+import type { LivenessMode } from '../liveness.js';
 import { FsStateStore } from '../stores/fs.js';
 import type { Manifest } from '../sync/protocol.js';
 import { applyToManifest, planUploads, SyncMemory } from '../sync/plan.js';
@@ -15,6 +16,8 @@ export interface SyncOptions {
   readonly token: string;
   readonly intervalMs: number;
   readonly once: boolean;
+  /** `LOKI_LIVENESS`: the rule applied here before `pidAlive` is sent. Default `auto`. */
+  readonly liveness?: LivenessMode;
   /** One line per event worth telling the user (failures, recoveries). */
   readonly log: (line: string) => void;
   /** Called after each successful cycle, with the request body bytes sent. */
@@ -74,7 +77,7 @@ export async function runSync(options: SyncOptions): Promise<number> {
   const base = options.url.replace(/\/+$/, '');
   const query = `?session=${encodeURIComponent(options.session)}`;
   const store = new FsStateStore(options.dir);
-  const memory = new SyncMemory();
+  const memory = new SyncMemory(options.liveness);
   let manifest: Manifest | undefined;
   /** The remote document's `syncedAtMs` our manifest describes; another value means it changed under us. */
   let remoteSyncedAtMs: number | null = null;
@@ -102,8 +105,13 @@ export async function runSync(options: SyncOptions): Promise<number> {
     while (!options.signal?.aborted) {
       try {
         if (!manifest) {
-          const answer = (await call(`${base}/ingest/manifest${query}`, options.token, {}, options.signal)) as { manifest: Manifest; syncedAtMs: number | null };
-          manifest = answer.manifest;
+          const answer = (await call(`${base}/ingest/manifest${query}`, options.token, {}, options.signal)) as {
+            manifest: Partial<Manifest> & { efficiency?: Record<string, string> };
+            syncedAtMs: number | null;
+          };
+          // A Worker from before file sets answers with `efficiency` alone.
+          const { documents = {}, sets = { efficiency: answer.manifest.efficiency ?? {} } } = answer.manifest;
+          manifest = { documents, sets };
           remoteSyncedAtMs = answer.syncedAtMs;
         }
         const reading = await store.read();

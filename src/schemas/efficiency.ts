@@ -1,17 +1,25 @@
 import * as v from 'valibot';
 import { MAX_COUNT, MAX_USD, nonNegativeInteger, nonNegativeNumber, parseJsonFile } from './parse.js';
 
+const tokens = v.optional(v.nullable(nonNegativeNumber(MAX_COUNT)));
+
 /**
  * `metrics/efficiency/iteration-N.json`: one per finished iteration, written in place (empty or
  * partial reads happen; `"cost_usd": None` is invalid JSON). Legacy files have no tokens or cost;
- * third-party ones have no model.
+ * third-party ones have no model. 9.x adds cache tokens, `status` and `duration_ms`, and writes
+ * `cost_usd` as 0 when nothing was measured.
  */
 export const EfficiencySchema = v.looseObject({
   iteration: v.optional(nonNegativeInteger(MAX_COUNT)),
   model: v.optional(v.nullable(v.string())),
-  input_tokens: v.optional(v.nullable(nonNegativeNumber(MAX_COUNT))),
-  output_tokens: v.optional(v.nullable(nonNegativeNumber(MAX_COUNT))),
+  input_tokens: tokens,
+  output_tokens: tokens,
+  cache_read_tokens: tokens,
+  cache_creation_tokens: tokens,
   cost_usd: v.optional(v.nullable(nonNegativeNumber(MAX_USD))),
+  status: v.optional(v.nullable(v.string())),
+  /** Up to 30 days; beyond it a value is garbage. */
+  duration_ms: v.optional(v.nullable(nonNegativeNumber(30 * 86_400_000))),
 });
 export type EfficiencyRecord = v.InferOutput<typeof EfficiencySchema>;
 

@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { MAX_COUNT, isoTimestampMs, nonNegativeInteger, validate, type ParseResult } from './parse.js';
+import { MAX_PID } from './pid.js';
 
 /**
  * One `events.jsonl` line (state-files.md §1.5). run.sh writes
@@ -7,6 +8,8 @@ import { MAX_COUNT, isoTimestampMs, nonNegativeInteger, validate, type ParseResu
  * control.py writes µs and `+00:00`; checkpoint rollback lines have neither `type` nor `data`.
  * Only the fields the exporter uses are checked; everything else passes through untouched.
  */
+const EventPid = v.pipe(nonNegativeInteger(MAX_PID), v.minValue(1));
+
 export const EventLineSchema = v.pipe(
   v.looseObject({
     timestamp: v.optional(isoTimestampMs),
@@ -14,14 +17,19 @@ export const EventLineSchema = v.pipe(
     data: v.optional(
       v.looseObject({
         iteration: v.optional(nonNegativeInteger(MAX_COUNT)),
+        // A pid we cannot use is no reason to lose the line's other fields.
+        pid: v.optional(v.unknown()),
       }),
     ),
   }),
   v.transform((line): EventLine => {
-    const out: { type?: string; timestampMs?: number; iteration?: number } = {};
+    const out: { type?: string; timestampMs?: number; iteration?: number; pid?: number } = {};
     if (line.type !== undefined) out.type = line.type;
     if (line.timestamp !== undefined) out.timestampMs = line.timestamp;
     if (line.data?.iteration !== undefined) out.iteration = line.data.iteration;
+    // A pid we cannot use is no reason to lose the line's other fields.
+    const pid = v.safeParse(EventPid, line.data?.pid);
+    if (pid.success) out.pid = pid.output;
     return out;
   }),
 );
@@ -32,6 +40,8 @@ export interface EventLine {
   readonly timestampMs?: number;
   /** `data.iteration`, accepting `4` and `"4"`. */
   readonly iteration?: number;
+  /** `data.pid` (the runner's, on `session_start`), when it is a usable pid. */
+  readonly pid?: number;
 }
 
 /** One line of text (without its newline) → the fields the exporter uses, or why it is unusable. */

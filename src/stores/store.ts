@@ -19,11 +19,43 @@ export const DOCUMENTS = [
   'signals/BUDGET_EXCEEDED',
   'PAUSE',
   'STOP',
+  // 9.x
+  'autonomy-state.json',
+  'state/completion.json',
 ] as const;
 export type DocumentName = (typeof DOCUMENTS)[number];
 
 export const EFFICIENCY_DIR = 'metrics/efficiency';
 export const EVENTS_FILE = 'events.jsonl';
+
+/**
+ * Directories of many small files, read incrementally by one mechanism (`FileSetTracker` on disk,
+ * one manifest section per set in sync). An entry is either a file directly in `dir` whose name
+ * ends in `suffix` (`depth: 1`), or the file `leaf` inside each sub-directory (`depth: 2`); its
+ * name is the file name or the sub-directory name respectively.
+ */
+export const FILE_SETS = {
+  /** One per finished iteration; emptied at each run start. */
+  efficiency: { dir: EFFICIENCY_DIR, depth: 1, suffix: '.json' },
+  /** 9.20+: one receipt per run, `proofs/<run_id>/proof.json`. */
+  proofs: { dir: 'proofs', depth: 2, leaf: 'proof.json' },
+  /** 8.56+: the process registry, `pids/<pid>.json`. */
+  pids: { dir: 'pids', depth: 1, suffix: '.json' },
+  /** `LOKI_SESSION_ID` runs: `sessions/<id>/loki.pid`. */
+  sessions: { dir: 'sessions', depth: 2, leaf: 'loki.pid' },
+} as const satisfies Record<string, FileSetSpec>;
+export type FileSetName = keyof typeof FILE_SETS;
+export const FILE_SET_NAMES = Object.keys(FILE_SETS) as FileSetName[];
+
+export type FileSetSpec =
+  | { readonly dir: string; readonly depth: 1; readonly suffix: string }
+  | { readonly dir: string; readonly depth: 2; readonly leaf: string };
+
+/** The path of one entry of a set, relative to the state directory. */
+export function fileSetPath(name: FileSetName, entry: string): string {
+  const spec: FileSetSpec = FILE_SETS[name];
+  return spec.depth === 1 ? `${spec.dir}/${entry}` : `${spec.dir}/${entry}/${spec.leaf}`;
+}
 
 /** One file as a store last saw it. */
 export interface FileRead {
@@ -46,15 +78,18 @@ export interface FileRead {
   readonly version: string;
 }
 
-export interface EfficiencyFileRead extends FileRead {
-  /** File name inside `metrics/efficiency`, e.g. `iteration-3.json`. */
+export interface FileSetEntryRead extends FileRead {
+  /** The entry's name: `iteration-3.json` in `metrics/efficiency`, `<run_id>` in `proofs`. */
   readonly name: string;
 }
 
-/** The `metrics/efficiency/*.json` files (non-recursive), sorted by name. */
-export interface EfficiencyRead {
+/**
+ * One file set as a store last saw it, entries sorted by name. A store hands back the same `files`
+ * array while nothing in the set changed, so consumers may memoise on its identity.
+ */
+export interface FileSetRead {
   readonly present: boolean;
-  readonly files: readonly EfficiencyFileRead[];
+  readonly files: readonly FileSetEntryRead[];
   /** Newest file modification time (ms), when any file exists. */
   readonly mtimeMs?: number;
   /** Why the directory could not be listed. */
@@ -74,15 +109,32 @@ export interface EventsSummary {
   readonly sessionStartMs?: number;
   /** `data.iteration` of the latest valid `iteration_start` after that `session_start`. */
   readonly iteration?: number;
+  /** `data.pid` of that `session_start` (the runner that wrote it), when it names one. */
+  readonly sessionPid?: number;
 }
 
-export interface StateReading {
+/**
+ * Liveness decided where the runner's processes are (the sync client), shipped with synced state.
+ * Local stores leave it out: the collector probes the processes itself.
+ */
+export interface RunnerVerdict {
+  /** Whether the pids decided (the runner's pid namespace is visible); else the heartbeat rule applies. */
+  readonly decided: boolean;
+  /** Whether the runner is alive (meaningful when `decided`). */
+  readonly alive: boolean;
+  /** The live runner's pid and when it started (ms), when known. */
+  readonly pid?: number;
+  readonly startedMs?: number;
+}
+
+export type FileSets = { readonly [K in FileSetName]: FileSetRead };
+
+export interface StateReading extends FileSets {
   /** Whether the state directory itself could be read. */
   readonly available: boolean;
   /** Why it could not (missing, not a directory, permission). */
   readonly problem?: string;
   readonly documents: Readonly<Record<DocumentName, FileRead>>;
-  readonly efficiency: EfficiencyRead;
   readonly events: EventsSummary;
   /**
    * Whether a process with this (already validated, positive) pid is alive on the machine that
@@ -90,6 +142,14 @@ export interface StateReading {
    * fact the sync shipped.
    */
   isProcessAlive(pid: number): boolean;
+  /**
+   * Whether this store sees every process of the machine that runs Loki Mode even when none of the
+   * pids the state names is alive: a local store in the host's pid namespace (or on a system without
+   * pid namespaces). False inside a container, and for synced state.
+   */
+  readonly hostPidNamespace: boolean;
+  /** Synced stores: the verdict the sync client made next to the runner. */
+  readonly runner?: RunnerVerdict;
   /** Remote stores: when the state was last synced (ms). Undefined for local stores. */
   readonly lastSyncMs?: number;
 }
@@ -104,7 +164,28 @@ export interface StateStore {
 /** A FileRead for a file that does not exist. */
 export const ABSENT: FileRead = Object.freeze({ present: false, version: '' });
 
+/** A file set that does not exist. */
+export const ABSENT_SET: FileSetRead = Object.freeze({ present: false, files: Object.freeze([]) as readonly FileSetEntryRead[] });
+
+/** Every file set absent. */
+export function absentFileSets(): FileSets {
+  return Object.fromEntries(FILE_SET_NAMES.map((name) => [name, ABSENT_SET])) as unknown as FileSets;
+}
+
 /** Every document absent: what a reading of an unreadable state directory holds. */
 export function absentDocuments(): Record<DocumentName, FileRead> {
   return Object.fromEntries(DOCUMENTS.map((name) => [name, ABSENT])) as Record<DocumentName, FileRead>;
+}
+
+/** A reading of a state directory that could not be read at all, for `problem`. */
+export function unreadableReading(problem: string): StateReading {
+  return {
+    available: false,
+    problem,
+    documents: absentDocuments(),
+    ...absentFileSets(),
+    events: { present: false, lines: 0 },
+    isProcessAlive: () => false,
+    hostPidNamespace: false,
+  };
 }

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { SessionDocSchema, type SessionDoc } from '../sync/protocol.js';
+import { StoredDocSchema, type SessionDoc } from '../sync/protocol.js';
 import { readingFromDoc } from '../sync/session-doc.js';
 import type { SessionBucket } from './session-bucket.js';
 import type { StateReading, StateStore } from './store.js';
@@ -37,7 +37,7 @@ export class SyncedStateStore implements StateStore {
 /** A stored document, validated (it was written by us, but storage is not trusted blindly). */
 export function parseDoc(text: string): SessionDoc | undefined {
   try {
-    const result = v.safeParse(SessionDocSchema, JSON.parse(text));
+    const result = v.safeParse(StoredDocSchema, JSON.parse(text));
     return result.success ? result.output : undefined;
   } catch {
     return undefined;

@@ -3,32 +3,36 @@
  * (its manifest) and build the requests that carry only the differences, in batches under the
  * remote's size limit. `events.jsonl` travels as its summary, never as bytes.
  */
-import { readPidFile } from '../schemas/pid.js';
-import { DOCUMENTS, type DocumentName, type FileRead, type StateReading } from '../stores/store.js';
+import { RunnerProbe, type LivenessMode } from '../liveness.js';
+import type { ParseResult } from '../schemas/parse.js';
+import { DOCUMENTS, FILE_SET_NAMES, fileSetPath, type DocumentName, type FileRead, type FileSetName, type StateReading } from '../stores/store.js';
 import {
   bytesToBase64,
   DOCUMENT_PARSERS,
-  EFFICIENCY_NAME,
+  FILE_SET_ENTRY_NAME,
+  FILE_SET_PARSERS,
   manifestEntry,
   MAX_INGEST_BYTES,
   MAX_SYNC_FILE_BYTES,
-  parseEfficiencyFile,
   sha256Hex,
+  type FileSetChanges,
   type IngestPayload,
   type Manifest,
   type SyncedFile,
 } from './protocol.js';
-import type { ParseResult } from '../schemas/parse.js';
-import { SourceTracker } from '../source-tracker.js';
 
 /** What the client remembers between cycles. */
 export class SyncMemory {
   readonly hashes = new HashCache();
   /**
-   * `loki.pid` as the collector sees it: the last valid pid is kept while the file is caught
-   * mid-write, so the liveness the Worker receives matches what a local exporter would report.
+   * Liveness judged here, next to the runner, by the collector's own rule (last valid pid kept
+   * while `loki.pid` is caught mid-write), so the Worker reports what a local exporter would.
    */
-  readonly pid = new SourceTracker('loki.pid', readPidFile, () => undefined);
+  readonly runner: RunnerProbe;
+
+  constructor(liveness: LivenessMode = 'auto') {
+    this.runner = new RunnerProbe(liveness, () => undefined);
+  }
 }
 
 /** Content hashes by store version, so unchanged files are not hashed again each cycle. */
@@ -47,7 +51,7 @@ export class HashCache {
 export interface Upload {
   readonly payload: IngestPayload;
   /** The manifest entries this payload establishes once the remote accepts it. */
-  readonly applies: { documents: Record<string, string | null>; efficiency: Record<string, string | null> };
+  readonly applies: { documents: Record<string, string | null>; sets: Partial<Record<FileSetName, Record<string, string | null>>> };
 }
 
 const BATCH_BYTES = Math.floor(MAX_INGEST_BYTES / 2);
@@ -82,13 +86,14 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
     docApplies[name] = entry;
   }
 
-  const pid = memory.pid.update(reading.documents['loki.pid']).value ?? null;
+  const verdict = memory.runner.probe(reading).verdict;
   const { events } = reading;
   const base = {
     available: reading.available,
     ...(reading.problem !== undefined ? { problem: reading.problem.slice(0, 300) } : {}),
-    pid,
-    pidAlive: pid !== null && reading.isProcessAlive(pid),
+    pid: verdict.pid ?? null,
+    pidAlive: verdict.decided && verdict.alive,
+    runner: verdict,
     events: {
       present: events.present,
       lines: events.lines,
@@ -96,18 +101,15 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
       ...(events.error !== undefined ? { error: events.error.slice(0, 300) } : {}),
       ...(events.sessionStartMs !== undefined ? { sessionStartMs: events.sessionStartMs } : {}),
       ...(events.iteration !== undefined ? { iteration: events.iteration } : {}),
+      ...(events.sessionPid !== undefined ? { sessionPid: events.sessionPid } : {}),
     },
-  };
-  const efficiencyBase = {
-    present: reading.efficiency.present,
-    ...(reading.efficiency.error !== undefined ? { error: reading.efficiency.error.slice(0, 300) } : {}),
   };
 
   // Every change, documents and efficiency files alike, batched so no request nears the remote's
   // limit (one file is at most MAX_SYNC_FILE_BYTES, so any file fits a batch of its own).
   interface Batch {
     documents: IngestPayload['documents'];
-    upsert: Record<string, SyncedFile>;
+    upsert: Partial<Record<FileSetName, Record<string, SyncedFile>>>;
     applies: Upload['applies'];
     bytes: number;
   }
@@ -116,7 +118,7 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
     const size = (file?.b64?.length ?? 0) + 200;
     let batch = batches[batches.length - 1];
     if (!batch || (batch.bytes + size > BATCH_BYTES && batch.bytes > 0)) {
-      batches.push((batch = { documents: {}, upsert: {}, applies: { documents: {}, efficiency: {} }, bytes: 0 }));
+      batches.push((batch = { documents: {}, upsert: {}, applies: { documents: {}, sets: {} }, bytes: 0 }));
     }
     batch.bytes += size;
     return batch;
@@ -126,31 +128,42 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
     batch.documents[name] = file;
     batch.applies.documents[name] = docApplies[name] ?? null;
   }
-  const local = new Set<string>();
-  for (const file of reading.efficiency.files) {
-    if (!EFFICIENCY_NAME.test(file.name)) continue; // not a name the remote accepts
-    local.add(file.name);
-    const path = `metrics/efficiency/${file.name}`;
-    const hash = await hashes.hash(path, file);
-    const entry = manifestEntry({ hash, mtimeMs: file.mtimeMs ?? 0 });
-    if (manifest.efficiency[file.name] === entry) continue;
-    const synced = await syncedFile(path, file, hashes, parseEfficiencyFile);
-    const batch = batchFor(synced);
-    batch.upsert[file.name] = synced;
-    batch.applies.efficiency[file.name] = entry;
+  const removals: Partial<Record<FileSetName, string[]>> = {};
+  for (const set of FILE_SET_NAMES) {
+    const local = new Set<string>();
+    const synced = manifest.sets[set] ?? {};
+    for (const file of reading[set].files) {
+      if (!FILE_SET_ENTRY_NAME[set].test(file.name)) continue; // not a name the remote accepts
+      local.add(file.name);
+      const path = fileSetPath(set, file.name);
+      const hash = await hashes.hash(path, file);
+      const entry = manifestEntry({ hash, mtimeMs: file.mtimeMs ?? 0 });
+      if (synced[file.name] === entry) continue;
+      const shipped = await syncedFile(path, file, hashes, FILE_SET_PARSERS[set]);
+      const batch = batchFor(shipped);
+      (batch.upsert[set] ??= {})[file.name] = shipped;
+      (batch.applies.sets[set] ??= {})[file.name] = entry;
+    }
+    removals[set] = Object.keys(synced).filter((name) => !local.has(name));
   }
   const first = batches[0] ?? batchFor(null); // at least one request: it is also the heartbeat
-  const remove = Object.keys(manifest.efficiency).filter((name) => !local.has(name));
-  for (const name of remove) first.applies.efficiency[name] = null;
+  for (const set of FILE_SET_NAMES) for (const name of removals[set]!) (first.applies.sets[set] ??= {})[name] = null;
 
-  return batches.map((batch) => ({
-    payload: {
-      ...base,
-      documents: batch.documents,
-      efficiency: { ...efficiencyBase, upsert: batch.upsert, remove: batch === first ? remove : [] },
-    },
-    applies: batch.applies,
-  }));
+  return batches.map((batch) => {
+    const changes = (set: FileSetName): FileSetChanges => {
+      const read = reading[set];
+      return {
+        present: read.present,
+        ...(read.error !== undefined ? { error: read.error.slice(0, 300) } : {}),
+        upsert: batch.upsert[set] ?? {},
+        remove: batch === first ? removals[set]! : [],
+      };
+    };
+    // The efficiency set travels where clients before file sets sent it, so an older Worker still
+    // takes it; the other sets ride in `sets`, which an older Worker ignores.
+    const sets = Object.fromEntries(FILE_SET_NAMES.filter((set) => set !== 'efficiency').map((set) => [set, changes(set)]));
+    return { payload: { ...base, documents: batch.documents, efficiency: changes('efficiency'), sets }, applies: batch.applies };
+  });
 }
 
 /** The manifest after the remote accepted `upload`. */
@@ -163,5 +176,9 @@ export function applyToManifest(manifest: Manifest, upload: Upload): Manifest {
     }
     return next;
   };
-  return { documents: merge(manifest.documents, upload.applies.documents), efficiency: merge(manifest.efficiency, upload.applies.efficiency) };
+  const sets: Partial<Record<FileSetName, Record<string, string>>> = { ...manifest.sets };
+  for (const [set, changes] of Object.entries(upload.applies.sets) as [FileSetName, Record<string, string | null>][]) {
+    sets[set] = merge(manifest.sets[set] ?? {}, changes);
+  }
+  return { documents: merge(manifest.documents, upload.applies.documents), sets };
 }

@@ -8,15 +8,19 @@
  */
 import * as v from 'valibot';
 import { readAgents } from '../schemas/agents.js';
+import { readAutonomyState } from '../schemas/autonomy-state.js';
 import { readBudget, readBudgetSignal } from '../schemas/budget.js';
+import { readCompletion } from '../schemas/completion.js';
 import { readCurrentTask } from '../schemas/current-task.js';
 import { readDashboardState } from '../schemas/dashboard-state.js';
 import { readEfficiencyFile } from '../schemas/efficiency.js';
 import { readOrchestrator } from '../schemas/orchestrator.js';
 import { MAX_COUNT, type ParseResult } from '../schemas/parse.js';
+import { readPidEntry } from '../schemas/pid-entry.js';
 import { readPidFile } from '../schemas/pid.js';
 import { readPricing } from '../schemas/pricing.js';
-import { DOCUMENTS, type DocumentName } from '../stores/store.js';
+import { readProof } from '../schemas/proof.js';
+import { DOCUMENTS, FILE_SET_NAMES, FILE_SETS, type DocumentName, type FileSetName } from '../stores/store.js';
 
 /** Session names: what `?session=` and `--session` accept; safe as a storage key segment. */
 export const SESSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -40,11 +44,24 @@ export const DOCUMENT_PARSERS: Readonly<Record<DocumentName, (bytes: Uint8Array)
   'signals/BUDGET_EXCEEDED': readBudgetSignal,
   PAUSE: presence,
   STOP: presence,
+  'autonomy-state.json': readAutonomyState,
+  'state/completion.json': readCompletion,
 };
-export const parseEfficiencyFile = readEfficiencyFile;
 
-/** Efficiency file names: plain `*.json` names, never a path. */
-export const EFFICIENCY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.json$/;
+/** Each file set's entry validator: the same parsers the collector uses. */
+export const FILE_SET_PARSERS: Readonly<Record<FileSetName, (bytes: Uint8Array) => ParseResult<unknown>>> = {
+  efficiency: readEfficiencyFile,
+  proofs: readProof,
+  pids: readPidEntry,
+  sessions: readPidFile,
+};
+
+/** Entry names: plain `*.json` file names, or plain sub-directory names; never a path. */
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.json$/;
+const DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const FILE_SET_ENTRY_NAME: Readonly<Record<FileSetName, RegExp>> = Object.fromEntries(
+  FILE_SET_NAMES.map((name) => [name, FILE_SETS[name].depth === 1 ? FILE_NAME : DIR_NAME]),
+) as Record<FileSetName, RegExp>;
 
 const mtimeMs = v.pipe(v.number(), v.finite(), v.minValue(0));
 const hash = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'Expected a sha-256 hex digest'));
@@ -78,67 +95,106 @@ export const EventsStateSchema = v.object({
   lines: v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(MAX_COUNT)),
   sessionStartMs: v.optional(v.pipe(v.number(), v.finite())),
   iteration: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(MAX_COUNT))),
+  sessionPid: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
 });
 export type EventsState = v.InferOutput<typeof EventsStateSchema>;
 
 const documentName = v.picklist(DOCUMENTS, 'Expected a known .loki file');
-const efficiencyName = v.pipe(v.string(), v.regex(EFFICIENCY_NAME, 'Expected an efficiency file name such as iteration-3.json'));
+const entryName = (set: FileSetName) =>
+  v.pipe(v.string(), v.regex(FILE_SET_ENTRY_NAME[set], `Expected a ${FILE_SETS[set].dir} entry name`));
+
+/** One file set's changes: entries added or changed, entries gone. */
+const fileSetChanges = (set: FileSetName) =>
+  v.object({
+    present: v.boolean(),
+    error: v.optional(problem),
+    upsert: v.record(entryName(set), SyncedFileSchema),
+    remove: v.array(entryName(set)),
+  });
+export type FileSetChanges = { present: boolean; error?: string; upsert: Record<string, SyncedFile>; remove: string[] };
+
+/** Liveness as the client judged it next to the runner (see liveness.ts). */
+export const RunnerVerdictSchema = v.object({
+  decided: v.boolean(),
+  alive: v.boolean(),
+  pid: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
+  startedMs: v.optional(mtimeMs),
+});
 
 /** One sync request: only what changed since the client's manifest (`null` = the file is gone). */
 export const IngestPayloadSchema = v.object({
   /** The state directory as a whole: readable or not. */
   available: v.boolean(),
   problem: v.optional(problem),
+  /** `loki.pid` and whether it is alive: what clients before `runner` sent; still sent. */
   pid: v.optional(v.nullable(v.pipe(v.number(), v.safeInteger(), v.minValue(1)))),
   pidAlive: v.boolean(),
+  runner: v.optional(RunnerVerdictSchema),
   documents: v.record(documentName, v.nullable(SyncedFileSchema)),
-  efficiency: v.object({
-    present: v.boolean(),
-    error: v.optional(problem),
-    upsert: v.record(efficiencyName, SyncedFileSchema),
-    remove: v.array(efficiencyName),
-  }),
+  /** The efficiency set as clients before `sets` sent it. */
+  efficiency: v.optional(fileSetChanges('efficiency')),
+  /** Changes per file set; a set left out is unchanged. */
+  sets: v.optional(v.object(Object.fromEntries(FILE_SET_NAMES.map((set) => [set, v.optional(fileSetChanges(set))])) as {
+    [K in FileSetName]: v.OptionalSchema<ReturnType<typeof fileSetChanges>, undefined>;
+  })),
   events: EventsStateSchema,
 });
 export type IngestPayload = v.InferOutput<typeof IngestPayloadSchema>;
 
-/** What the remote stores per session, and serves a scrape from (one read). */
-export const SessionDocSchema = v.object({
-  format: v.literal(1),
+const StoredSetSchema = v.object({ present: v.boolean(), error: v.optional(problem), files: v.record(v.string(), SyncedFileSchema) });
+export type StoredSet = v.InferOutput<typeof StoredSetSchema>;
+
+const docFields = {
   syncedAtMs: mtimeMs,
   available: v.boolean(),
   problem: v.optional(problem),
   pid: v.optional(v.nullable(v.number())),
   pidAlive: v.boolean(),
   documents: v.record(v.string(), SyncedFileSchema),
-  efficiency: v.object({ present: v.boolean(), error: v.optional(problem), files: v.record(v.string(), SyncedFileSchema) }),
   events: EventsStateSchema,
+};
+
+/** What the remote stores per session, and serves a scrape from (one read). */
+export const SessionDocSchema = v.object({
+  format: v.literal(2),
+  ...docFields,
+  runner: v.optional(RunnerVerdictSchema),
+  sets: v.record(v.picklist(FILE_SET_NAMES), StoredSetSchema),
 });
 export type SessionDoc = v.InferOutput<typeof SessionDocSchema>;
+
+/** Format 1 (before file sets): read, and upgraded, so a deploy never loses stored state. */
+const SessionDocV1Schema = v.pipe(
+  v.object({ format: v.literal(1), ...docFields, efficiency: StoredSetSchema }),
+  v.transform(({ efficiency, format: _format, ...rest }): SessionDoc => ({ format: 2, ...rest, sets: { efficiency } })),
+);
+export const StoredDocSchema = v.union([SessionDocSchema, SessionDocV1Schema]);
 
 /** What the client needs to send only changes: each file's `hash@mtimeMs` as the remote holds it. */
 export interface Manifest {
   readonly documents: Readonly<Record<string, string>>;
-  readonly efficiency: Readonly<Record<string, string>>;
+  readonly sets: Readonly<Partial<Record<FileSetName, Readonly<Record<string, string>>>>>;
 }
 
 /** A file's manifest entry: its content fingerprint and mtime (the heartbeat is in the mtime). */
 export const manifestEntry = (file: Pick<SyncedFile, 'hash' | 'mtimeMs'>) => `${file.hash}@${file.mtimeMs}`;
 
 export function manifestOf(doc: SessionDoc | undefined): Manifest {
-  if (!doc) return { documents: {}, efficiency: {} };
+  if (!doc) return { documents: {}, sets: {} };
   const hashes = (files: Record<string, SyncedFile>) => Object.fromEntries(Object.entries(files).map(([name, f]) => [name, manifestEntry(f)]));
-  return { documents: hashes(doc.documents), efficiency: hashes(doc.efficiency.files) };
+  const sets: Partial<Record<FileSetName, Record<string, string>>> = {};
+  for (const [name, set] of Object.entries(doc.sets) as [FileSetName, StoredSet][]) sets[name] = hashes(set.files);
+  return { documents: hashes(doc.documents), sets };
 }
 
 export function emptyDoc(): SessionDoc {
   return {
-    format: 1,
+    format: 2,
     syncedAtMs: 0,
     available: false,
     pidAlive: false,
     documents: {},
-    efficiency: { present: false, files: {} },
+    sets: {},
     events: { present: false, lines: 0 },
   };
 }

@@ -4,18 +4,39 @@
  * session is collected exactly as the local tree would be.
  */
 import type { ParseResult } from '../schemas/parse.js';
-import { ABSENT, DOCUMENTS, type DocumentName, type EfficiencyFileRead, type FileRead, type StateReading } from '../stores/store.js';
+import {
+  ABSENT,
+  ABSENT_SET,
+  DOCUMENTS,
+  FILE_SET_NAMES,
+  FILE_SETS,
+  unreadableReading,
+  type DocumentName,
+  type FileRead,
+  type FileSetEntryRead,
+  type FileSetName,
+  type FileSetRead,
+  type FileSets,
+  type StateReading,
+} from '../stores/store.js';
 import {
   base64ToBytes,
   DOCUMENT_PARSERS,
-  parseEfficiencyFile,
+  FILE_SET_PARSERS,
   sha256Hex,
+  type FileSetChanges,
   type IngestPayload,
   type SessionDoc,
+  type StoredSet,
   type SyncedFile,
 } from './protocol.js';
 
 export type IngestResult = { readonly ok: true; readonly doc: SessionDoc } | { readonly ok: false; readonly problem: string };
+
+/** The set changes of a payload, whichever way the client spelled them. */
+function payloadSets(payload: IngestPayload): Partial<Record<FileSetName, FileSetChanges>> {
+  return { ...(payload.efficiency ? { efficiency: payload.efficiency } : {}), ...payload.sets } as Partial<Record<FileSetName, FileSetChanges>>;
+}
 
 /**
  * Validates every file of `payload` with the collector's own schemas and returns the new document.
@@ -33,29 +54,30 @@ export async function applyIngest(doc: SessionDoc, payload: IngestPayload, nowMs
     documents[name] = merged.value;
   }
 
-  const files = payload.efficiency.present ? { ...doc.efficiency.files } : {};
-  for (const name of payload.efficiency.remove) delete files[name];
-  for (const [name, file] of Object.entries(payload.efficiency.upsert)) {
-    const merged = await mergeFile(`metrics/efficiency/${name}`, file, files[name], parseEfficiencyFile);
-    if (!merged.ok) return merged;
-    files[name] = merged.value;
+  const sets: Partial<Record<FileSetName, StoredSet>> = { ...doc.sets };
+  for (const [set, changes] of Object.entries(payloadSets(payload)) as [FileSetName, FileSetChanges][]) {
+    const files = changes.present ? { ...doc.sets[set]?.files } : {};
+    for (const name of changes.remove) delete files[name];
+    for (const [name, file] of Object.entries(changes.upsert)) {
+      const merged = await mergeFile(`${FILE_SETS[set].dir}/${name}`, file, files[name], FILE_SET_PARSERS[set]);
+      if (!merged.ok) return merged;
+      files[name] = merged.value;
+    }
+    sets[set] = { present: changes.present, ...(changes.error !== undefined ? { error: changes.error } : {}), files };
   }
 
   return {
     ok: true,
     doc: {
-      format: 1,
+      format: 2,
       syncedAtMs: nowMs,
       available: payload.available,
       ...(payload.problem !== undefined ? { problem: payload.problem } : {}),
       pid: payload.pid ?? null,
       pidAlive: payload.pidAlive,
+      ...(payload.runner !== undefined ? { runner: payload.runner } : {}),
       documents,
-      efficiency: {
-        present: payload.efficiency.present,
-        ...(payload.efficiency.error !== undefined ? { error: payload.efficiency.error } : {}),
-        files,
-      },
+      sets,
       events: payload.events,
     },
   };
@@ -88,34 +110,32 @@ function fileRead(file: SyncedFile | undefined): FileRead {
   return { present: true, mtimeMs: file.mtimeMs, error: file.problem ?? 'unreadable', version: '' };
 }
 
-/** The collector's view of a synced session; `doc` undefined means nothing was synced yet. */
-export function readingFromDoc(doc: SessionDoc | undefined, session: string): StateReading {
-  const documents = Object.fromEntries(DOCUMENTS.map((name) => [name, fileRead(doc?.documents[name])])) as Record<DocumentName, FileRead>;
-  const names = Object.keys(doc?.efficiency.files ?? {}).sort();
-  const files: EfficiencyFileRead[] = names.map((name) => ({ ...fileRead(doc!.efficiency.files[name]), name }));
+function setRead(set: StoredSet | undefined): FileSetRead {
+  if (!set) return ABSENT_SET;
+  const files: FileSetEntryRead[] = Object.keys(set.files)
+    .sort()
+    .map((name) => ({ ...fileRead(set.files[name]), name }));
   let newest: number | undefined;
   for (const f of files) if (f.mtimeMs !== undefined && (newest === undefined || f.mtimeMs > newest)) newest = f.mtimeMs;
-  if (!doc) {
-    return {
-      available: false,
-      problem: `nothing synced yet for session "${session}"`,
-      documents,
-      efficiency: { present: false, files: [] },
-      events: { present: false, lines: 0 },
-      isProcessAlive: () => false,
-    };
-  }
+  return {
+    present: set.present,
+    files,
+    ...(newest !== undefined ? { mtimeMs: newest } : {}),
+    ...(set.error !== undefined ? { error: set.error } : {}),
+  };
+}
+
+/** The collector's view of a synced session; `doc` undefined means nothing was synced yet. */
+export function readingFromDoc(doc: SessionDoc | undefined, session: string): StateReading {
+  if (!doc) return unreadableReading(`nothing synced yet for session "${session}"`);
+  const documents = Object.fromEntries(DOCUMENTS.map((name) => [name, fileRead(doc.documents[name])])) as Record<DocumentName, FileRead>;
+  const sets = Object.fromEntries(FILE_SET_NAMES.map((name) => [name, setRead(doc.sets[name])])) as unknown as FileSets;
   const { events } = doc;
   return {
     available: doc.available,
     ...(doc.problem !== undefined ? { problem: doc.problem } : {}),
     documents,
-    efficiency: {
-      present: doc.efficiency.present,
-      files,
-      ...(newest !== undefined ? { mtimeMs: newest } : {}),
-      ...(doc.efficiency.error !== undefined ? { error: doc.efficiency.error } : {}),
-    },
+    ...sets,
     events: {
       present: events.present,
       lines: events.lines,
@@ -123,9 +143,13 @@ export function readingFromDoc(doc: SessionDoc | undefined, session: string): St
       ...(events.error !== undefined ? { error: events.error } : {}),
       ...(events.sessionStartMs !== undefined ? { sessionStartMs: events.sessionStartMs } : {}),
       ...(events.iteration !== undefined ? { iteration: events.iteration } : {}),
+      ...(events.sessionPid !== undefined ? { sessionPid: events.sessionPid } : {}),
     },
-    // Only the machine running Loki Mode can tell; the sync shipped the answer for this pid.
+    // Only the machine running Loki Mode can tell. Clients that ship a verdict are trusted with it;
+    // older ones shipped the answer for `loki.pid` alone.
     isProcessAlive: (pid) => doc.pidAlive && doc.pid === pid,
+    hostPidNamespace: false,
+    ...(doc.runner !== undefined ? { runner: doc.runner } : {}),
     lastSyncMs: doc.syncedAtMs,
   };
 }

@@ -295,18 +295,18 @@ describe('metrics/efficiency', () => {
     const store = open(dir);
     const cold = await store.read();
     expect(cold.efficiency.files).toHaveLength(count);
-    const stats = store.counters.efficiencyStats;
+    const stats = store.counters.fileSets.efficiency.stats;
     expect(stats).toBeGreaterThanOrEqual(count);
     await new Promise((resolve) => setTimeout(resolve, 50)); // let stray inotify events from the setup arrive
     await store.read();
-    const settled = store.counters.efficiencyStats;
+    const settled = store.counters.fileSets.efficiency.stats;
     for (let i = 0; i < 10; i++) await store.read();
-    expect(store.counters.efficiencyStats).toBe(settled); // nothing stat'ed (timings: npm run bench)
+    expect(store.counters.fileSets.efficiency.stats).toBe(settled); // nothing stat'ed (timings: npm run bench)
     // One changed file costs one stat.
     await writeFile(join(eff, 'iteration-7.json'), '{"iteration":77}');
     const changed = await eventually(store, (r) => effText(r, 'iteration-7.json') === '{"iteration":77}');
     expect(effText(changed, 'iteration-7.json')).toBe('{"iteration":77}');
-    expect(store.counters.efficiencyStats - settled).toBeLessThan(5);
+    expect(store.counters.fileSets.efficiency.stats - settled).toBeLessThan(5);
   });
 
   it('re-stats everything every rescanIntervalMs as a safety net', async () => {
@@ -315,7 +315,7 @@ describe('metrics/efficiency', () => {
     const store = open(dir, { rescanIntervalMs: 0 });
     await store.read();
     await store.read();
-    expect(store.counters.efficiencyFullScans).toBe(2);
+    expect(store.counters.fileSets.efficiency.fullScans).toBe(2);
   });
 });
 

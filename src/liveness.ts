@@ -1,0 +1,111 @@
+/**
+ * Whether the session's runner is alive, decided the same way wherever the processes can be seen
+ * (the exporter next to Loki Mode, or the sync client for the Worker).
+ *
+ * The runner is the process in `loki.pid` (or `sessions/<id>/loki.pid`), or in 9.x the `pids/`
+ * entry of kind `wrapper`. When this side sees the runner's pid namespace, the pids decide: a dead
+ * runner is stopped however fresh `dashboard-state.json` is (the status monitor survives a SIGKILL
+ * of the runner and keeps rewriting it). When it cannot (a container reading a mounted `.loki`),
+ * the heartbeat decides, as before. `LOKI_LIVENESS` chooses: `auto` (default) sees the namespace
+ * when the exporter is in the host's pid namespace or any pid the state names is alive; `pid`
+ * always trusts the pids; `heartbeat` never does.
+ */
+import { readPidEntry, startedMs, type PidEntry } from './schemas/pid-entry.js';
+import { readPidFile } from './schemas/pid.js';
+import type { SourceStatus } from './snapshot.js';
+import { FileSetCollector } from './file-set-collector.js';
+import { SourceTracker, type Log } from './source-tracker.js';
+import type { RunnerVerdict, StateReading } from './stores/store.js';
+
+export const LIVENESS_MODES = ['auto', 'pid', 'heartbeat'] as const;
+export type LivenessMode = (typeof LIVENESS_MODES)[number];
+
+/** A process the state names as a runner, with when it started (ms) where known. */
+export interface RunnerCandidate {
+  readonly pid: number;
+  readonly startedMs?: number;
+}
+
+export interface ProcessFacts {
+  readonly runners: readonly RunnerCandidate[];
+  /** Registered helpers (status monitor, resource monitor): alive ones prove we see the namespace. */
+  readonly helpers: readonly number[];
+}
+
+/**
+ * The rule, pure. `decided` is false when the pids cannot decide (the namespace is not visible, or
+ * the state names no runner under `auto`): the caller then falls back to the heartbeat.
+ */
+export function judgeRunner(
+  facts: ProcessFacts,
+  isAlive: (pid: number) => boolean,
+  hostPidNamespace: boolean,
+  mode: LivenessMode,
+): RunnerVerdict {
+  if (mode === 'heartbeat') return { decided: false, alive: false };
+  const live = facts.runners.filter((runner) => isAlive(runner.pid));
+  const visible = mode === 'pid' || hostPidNamespace || live.length > 0 || facts.helpers.some(isAlive);
+  // `pid` mode: no runner named means none is running. `auto`: a tree without any pid file (an
+  // odd layout, a hand-made demo) keeps the heartbeat rule.
+  const decided = visible && (facts.runners.length > 0 || mode === 'pid');
+  if (!decided) return { decided: false, alive: false };
+  // Several live runners (sessions side by side): the newest one is the current session.
+  let newest: RunnerCandidate | undefined;
+  for (const runner of live) if (!newest || (runner.startedMs ?? -Infinity) > (newest.startedMs ?? -Infinity)) newest = runner;
+  return {
+    decided: true,
+    alive: newest !== undefined,
+    ...(newest !== undefined ? { pid: newest.pid } : {}),
+    ...(newest?.startedMs !== undefined ? { startedMs: newest.startedMs } : {}),
+  };
+}
+
+export interface RunnerProbeResult {
+  readonly verdict: RunnerVerdict;
+  /** `loki.pid`, `pids`, `sessions` as sources. */
+  readonly sources: readonly SourceStatus[];
+}
+
+/**
+ * Tracks the files that name the runner's processes and judges liveness from them. Used by the
+ * collector and by the sync client, so the Worker receives the verdict a local exporter would make.
+ */
+export class RunnerProbe {
+  readonly #pidFile: SourceTracker<number>;
+  readonly #pids: FileSetCollector<PidEntry>;
+  readonly #sessions: FileSetCollector<number>;
+  readonly #mode: LivenessMode;
+
+  constructor(mode: LivenessMode, log: Log) {
+    this.#mode = mode;
+    this.#pidFile = new SourceTracker('loki.pid', readPidFile, log);
+    this.#pids = new FileSetCollector('pids', readPidEntry, log);
+    this.#sessions = new FileSetCollector('sessions', readPidFile, log);
+  }
+
+  probe(reading: StateReading): RunnerProbeResult {
+    const pidFile = this.#pidFile.update(reading.documents['loki.pid']);
+    const pids = this.#pids.update(reading.pids);
+    const sessions = this.#sessions.update(reading.sessions);
+    const sources = [pidFile.status, pids.status, sessions.status];
+    // Synced state: the verdict was made where the processes are.
+    if (reading.runner) return { verdict: reading.runner, sources };
+
+    const runners: RunnerCandidate[] = [];
+    const helpers: number[] = [];
+    const add = (pid: number, started: number | undefined) => {
+      if (runners.some((r) => r.pid === pid)) return;
+      runners.push({ pid, ...(started !== undefined ? { startedMs: started } : {}) });
+    };
+    // `pids/` first: its `started` is the process's own; a pid file's mtime is when it was written.
+    for (const { value } of pids.values) {
+      if (value.kind === 'wrapper') add(value.pid, startedMs(value));
+      else helpers.push(value.pid);
+    }
+    if (pidFile.value !== undefined) add(pidFile.value, reading.documents['loki.pid'].mtimeMs);
+    const sessionFiles = new Map(reading.sessions.files.map((f) => [f.name, f.mtimeMs]));
+    for (const { name, value } of sessions.values) add(value, sessionFiles.get(name));
+    const verdict = judgeRunner({ runners, helpers }, (pid) => reading.isProcessAlive(pid), reading.hostPidNamespace, this.#mode);
+    return { verdict, sources };
+  }
+}

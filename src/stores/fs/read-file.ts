@@ -1,0 +1,151 @@
+/**
+ * Reading one small file of a `.loki` tree, read-only and without following symlinks: the pieces
+ * every fs reader shares (documents, file sets, events).
+ */
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { ABSENT, type FileRead } from '../store.js';
+
+export const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+export const SYMLINK = 'is a symbolic link (not followed)';
+export const NOT_REGULAR = 'not a regular file';
+
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export const isMissing = (error: unknown) => {
+  const code = errorCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
+
+/** A short reason for an I/O error. */
+export function reason(error: unknown): string {
+  const code = errorCode(error);
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'ELOOP') return SYMLINK;
+  if (code === 'EISDIR') return NOT_REGULAR;
+  if (code) return code;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export const versionOf = (st: BigIntStats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+export const mtimeMsOf = (st: BigIntStats) => Number(st.mtimeNs / 1000n) / 1000;
+
+/** What an lstat says before any byte is read: a reason not to read, or undefined to go on. */
+function refusal(st: BigIntStats, maxBytes: number): FileRead | undefined {
+  const mtimeMs = mtimeMsOf(st);
+  const version = versionOf(st);
+  if (st.isSymbolicLink()) return { present: true, mtimeMs, error: SYMLINK, version: `symlink:${version}` };
+  if (!st.isFile()) return { present: true, mtimeMs, error: NOT_REGULAR, version: `special:${version}` };
+  if (st.size > BigInt(maxBytes)) return { present: true, mtimeMs, error: `too large (${st.size} bytes)`, version: `large:${version}` };
+  return undefined;
+}
+
+const tooLarge = (st: BigIntStats, maxBytes: number): FileRead => ({
+  present: true,
+  mtimeMs: mtimeMsOf(st),
+  error: `too large (> ${maxBytes} bytes)`,
+  version: `large:${versionOf(st)}`,
+});
+
+/**
+ * One small file read whole, re-using `cached` when the version is unchanged. Never throws. `st` is
+ * its lstat: the version is taken before the bytes, so a write racing the read only costs a re-read
+ * next time (the version will differ), never a stale cache.
+ */
+export async function readSmallFile(
+  path: string,
+  st: BigIntStats,
+  maxBytes: number,
+  cached: FileRead | undefined,
+  onRead: () => void,
+): Promise<FileRead> {
+  const refused = refusal(st, maxBytes);
+  if (refused) return refused;
+  const version = versionOf(st);
+  if (cached?.bytes !== undefined && cached.version === version) return cached;
+  let handle: FileHandle | undefined;
+  try {
+    // O_NOFOLLOW: a symlink swapped in since the lstat fails with ELOOP; a directory fails to read.
+    handle = await open(path, OPEN_FLAGS);
+    const bytes = await readAll(handle, Number(st.size), maxBytes);
+    onRead();
+    if (bytes === undefined) return tooLarge(st, maxBytes);
+    return { present: true, bytes, mtimeMs: mtimeMsOf(st), version };
+  } catch (error) {
+    if (isMissing(error)) return ABSENT;
+    return { present: true, mtimeMs: mtimeMsOf(st), error: reason(error), version: `error:${version}` };
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The same, synchronously, lstat included: for sweeps over thousands of tiny files, where a
+ * thread-pool round trip per system call costs ten times the call itself. Callers yield between
+ * batches so the event loop is never held for long.
+ */
+export function readSmallFileSync(path: string, maxBytes: number, cached: FileRead | undefined, onStat: () => void, onRead: () => void): FileRead {
+  let st: BigIntStats;
+  try {
+    onStat();
+    st = lstatSync(path, { bigint: true });
+  } catch (error) {
+    return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
+  }
+  const refused = refusal(st, maxBytes);
+  if (refused) return refused;
+  const version = versionOf(st);
+  if (cached?.bytes !== undefined && cached.version === version) return cached;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+    const size = Number(fstatSync(fd, { bigint: true }).size);
+    let buffer = new Uint8Array(Math.min(Math.max(size + 1, 64), maxBytes + 1));
+    let length = 0;
+    for (;;) {
+      const got = readSync(fd, buffer, length, buffer.length - length, length);
+      if (got === 0) break;
+      length += got;
+      if (length > maxBytes) return tooLarge(st, maxBytes);
+      if (length < buffer.length) {
+        if (length <= size) break; // EOF, as for the async read
+        continue;
+      }
+      const grown = new Uint8Array(Math.min(buffer.length * 2, maxBytes + 1));
+      grown.set(buffer);
+      buffer = grown;
+    }
+    onRead();
+    return { present: true, bytes: buffer.slice(0, length), mtimeMs: mtimeMsOf(st), version };
+  } catch (error) {
+    if (isMissing(error)) return ABSENT;
+    return { present: true, mtimeMs: mtimeMsOf(st), error: reason(error), version: `error:${version}` };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Reads to EOF (the file may have grown since the stat), giving up past `maxBytes`. */
+async function readAll(handle: FileHandle, sizeHint: number, maxBytes: number): Promise<Uint8Array | undefined> {
+  let buffer = new Uint8Array(Math.min(Math.max(sizeHint + 1, 64), maxBytes + 1));
+  let length = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+    if (bytesRead === 0) break;
+    length += bytesRead;
+    if (length > maxBytes) return undefined;
+    if (length < buffer.length) {
+      // A short read of a regular file is normally EOF; only a file that grew needs another look.
+      if (length <= sizeHint) break;
+      continue;
+    }
+    const grown = new Uint8Array(Math.min(buffer.length * 2, maxBytes + 1));
+    grown.set(buffer);
+    buffer = grown;
+  }
+  return buffer.slice(0, length);
+}

@@ -1,0 +1,154 @@
+/**
+ * Per-model telemetry from the efficiency files: tokens by type and cost by model, iterations by
+ * outcome, iteration durations. Every value is a sum over the files now in `metrics/efficiency/`,
+ * which Loki Mode empties at each run start: the counters reset there, and Prometheus's `rate()`
+ * and `increase()` treat the drop as a counter reset, as they should.
+ *
+ * Label cardinality is bounded: a model id becomes a `family` (opus, sonnet, haiku, fable, gpt,
+ * gemini, other, unknown) plus the id itself for the first `MAX_MODEL_IDS` distinct ids this
+ * exporter sees (in iteration order, so the set is stable as a run appends files); later ids are
+ * `model="other"` within their family.
+ */
+import { iterationCost, recordTokens, type PriceTable } from './pricing.js';
+import type { EfficiencyRecord } from './schemas/efficiency.js';
+import { iterationFromId } from './schemas/parse.js';
+
+export const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_creation'] as const;
+export type TokenType = (typeof TOKEN_TYPES)[number];
+export const ITERATION_OUTCOMES = ['completed', 'failed'] as const;
+export type IterationOutcome = (typeof ITERATION_OUTCOMES)[number];
+
+/** Raw model ids kept as label values; beyond this, `other`. */
+export const MAX_MODEL_IDS = 16;
+/** Longest model id kept as a label value (longer ids are cut). */
+const MAX_MODEL_ID_LENGTH = 64;
+
+/** Iteration duration buckets, seconds: from a quick fix to a long autonomous stretch. */
+export const DURATION_BUCKETS_S = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400] as const;
+
+export interface ModelLabels {
+  readonly family: string;
+  readonly model: string;
+}
+
+export interface ModelUsage extends ModelLabels {
+  readonly tokens: Readonly<Record<TokenType, number>>;
+  readonly costUsd: number;
+}
+
+export interface Histogram {
+  /** Cumulative counts, one per bound of `DURATION_BUCKETS_S` (the +Inf bucket is `count`). */
+  readonly buckets: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+export interface Usage {
+  /** Total cost of the files now present (`loki_cost_usd`). */
+  readonly costUsd: number;
+  /** Every model label set this exporter has seen, with its current sums (0 after a run start). */
+  readonly models: readonly ModelUsage[];
+  readonly iterations: Readonly<Record<IterationOutcome, number>>;
+  readonly durations: Histogram;
+}
+
+/** The coarse family of a model id, for a label that stays meaningful as ids change. */
+export function modelFamily(id: string): string {
+  if (id === '') return 'unknown';
+  for (const family of ['opus', 'sonnet', 'haiku', 'fable', 'gemini'] as const) if (id.includes(family)) return family;
+  if (/(^|[/_.-])(gpt|codex|o\d)([/_.-]|$)|gpt-|codex/.test(id)) return 'gpt';
+  return 'other';
+}
+
+/**
+ * Turns raw model ids into bounded label sets, remembering which ids got a label of their own. One
+ * per collector: the memory is what keeps a series (at 0) across the run-start reset.
+ */
+export class ModelLabeler {
+  readonly #kept = new Map<string, ModelLabels>();
+  readonly #seen = new Map<string, ModelLabels>();
+
+  label(raw: string | null | undefined): ModelLabels {
+    const id = (raw ?? '').trim().toLowerCase().slice(0, MAX_MODEL_ID_LENGTH);
+    let labels = this.#kept.get(id);
+    if (!labels) {
+      const family = modelFamily(id);
+      if (this.#kept.size < MAX_MODEL_IDS) {
+        labels = { family, model: id === '' ? 'unknown' : id };
+        this.#kept.set(id, labels);
+      } else {
+        labels = { family, model: 'other' };
+      }
+    }
+    this.#seen.set(`${labels.family}\u0000${labels.model}`, labels);
+    return labels;
+  }
+
+  /** Every label set handed out so far, sorted by family then model. */
+  all(): ModelLabels[] {
+    return [...this.#seen.values()].sort((a, b) => (a.family === b.family ? compare(a.model, b.model) : compare(a.family, b.family)));
+  }
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Outcome of one iteration: 9.x writes `status`; a record without one (5.4x) describes an iteration
+ * that finished, as only finished iterations write the file.
+ */
+export function iterationOutcome(record: EfficiencyRecord): IterationOutcome {
+  const status = (record.status ?? '').trim().toLowerCase();
+  return /fail|error|crash|timeout|timed_out|abort|killed/.test(status) ? 'failed' : 'completed';
+}
+
+/** Files in iteration order (the name's number; other names after, by name). */
+function inIterationOrder(entries: readonly { name: string; value: EfficiencyRecord }[]) {
+  const key = (e: { name: string; value: EfficiencyRecord }) => iterationFromId(e.name) ?? e.value.iteration ?? Number.MAX_SAFE_INTEGER;
+  return [...entries].sort((a, b) => key(a) - key(b) || compare(a.name, b.name));
+}
+
+export function summariseUsage(
+  entries: readonly { name: string; value: EfficiencyRecord }[],
+  prices: PriceTable,
+  labeler: ModelLabeler,
+): Usage {
+  const sums = new Map<string, { tokens: Record<TokenType, number>; costUsd: number }>();
+  const iterations: Record<IterationOutcome, number> = { completed: 0, failed: 0 };
+  const buckets = DURATION_BUCKETS_S.map(() => 0);
+  let sum = 0;
+  let count = 0;
+  let total = 0;
+  for (const { value: record } of inIterationOrder(entries)) {
+    const labels = labeler.label(record.model);
+    const key = `${labels.family}\u0000${labels.model}`;
+    let s = sums.get(key);
+    if (!s) sums.set(key, (s = { tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, costUsd: 0 }));
+    const t = recordTokens(record);
+    for (const type of TOKEN_TYPES) s.tokens[type] += t[type];
+    const cost = iterationCost(record, prices);
+    s.costUsd += cost;
+    total += cost;
+    iterations[iterationOutcome(record)]++;
+    const ms = record.duration_ms;
+    if (ms !== undefined && ms !== null) {
+      const seconds = ms / 1000;
+      DURATION_BUCKETS_S.forEach((bound, i) => {
+        if (seconds <= bound) buckets[i]!++;
+      });
+      sum += seconds;
+      count++;
+    }
+  }
+  const models = labeler.all().map((labels): ModelUsage => {
+    const s = sums.get(`${labels.family}\u0000${labels.model}`);
+    return {
+      ...labels,
+      tokens: s?.tokens ?? { input: 0, output: 0, cache_read: 0, cache_creation: 0 },
+      costUsd: roundUsd(s?.costUsd ?? 0),
+    };
+  });
+  return { costUsd: roundUsd(total), models, iterations, durations: { buckets, sum: Math.round(sum * 1000) / 1000, count } };
+}
+
+/** Round money to micro-dollars so float noise (3.5313000000000003) never reaches the output. */
+export const roundUsd = (usd: number) => Math.round(usd * 1e6) / 1e6;
