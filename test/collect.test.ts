@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../src/catalogue.js';
 import { createCollector, type CollectorOptions } from '../src/collect.js';
-import { FsStateStore } from '../src/stores/fs.js';
+import { FsStateStore, type FsStateStoreOptions } from '../src/stores/fs.js';
 import { cleanTrees, materialize, setMtimes, tempDir } from './support/loki-tree.js';
 import { sourceOf, tasksOf, valueOf } from './support/samples.js';
 
@@ -21,9 +21,9 @@ afterEach(async () => {
   await cleanTrees();
 });
 
-function setup(dir: string, options: Partial<CollectorOptions> = {}) {
+function setup(dir: string, options: Partial<CollectorOptions> = {}, storeOptions: FsStateStoreOptions = {}) {
   const logs: string[] = [];
-  const store = new FsStateStore(dir, { watch: false });
+  const store = new FsStateStore(dir, { watch: false, ...storeOptions });
   stores.push(store);
   const collector = createCollector({
     maxIterations: 1000,
@@ -89,21 +89,40 @@ describe('liveness and loki_session_status', () => {
     expect(valueOf(await alive.collect(), 'loki_session_status')).toBe(1);
   });
 
-  it('counts a recently rewritten dashboard-state.json as alive even with a dead pid', async () => {
-    const { collect } = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW - 20_000 }));
+  // A container reading a mounted `.loki`: the runner's pids mean nothing here, the heartbeat decides.
+  const container: FsStateStoreOptions = { hostPidNamespace: false };
+
+  it('on the host, reads a dead runner as stopped however fresh dashboard-state.json is', async () => {
+    const { collect } = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW - 1_000 }), {}, { hostPidNamespace: true });
+    const s = await collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe(0);
+    expect(valueOf(s, 'loki_agents_active')).toBe(0);
+  });
+
+  it('where the pids cannot be seen, counts a recently rewritten dashboard-state.json as alive', async () => {
+    const { collect } = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW - 20_000 }), {}, container);
     expect(valueOf(await collect(), 'loki_session_status')).toBe(1);
+  });
+
+  it('follows LOKI_LIVENESS: heartbeat ignores the pids, pid ignores the heartbeat', async () => {
+    const dir = await materialize('running', { pid: 'dead', mtimeMs: NOW - 1_000 });
+    expect(valueOf(await setup(dir, { liveness: 'heartbeat' }, { hostPidNamespace: true }).collect(), 'loki_session_status')).toBe(1);
+    expect(valueOf(await setup(dir, { liveness: 'pid' }, container).collect(), 'loki_session_status')).toBe(0);
+    expect(valueOf(await setup(dir, { liveness: 'auto' }, container).collect(), 'loki_session_status')).toBe(1);
+    expect(valueOf(await setup(dir, { liveness: 'auto' }, { hostPidNamespace: true }).collect(), 'loki_session_status')).toBe(0);
   });
 
   it('makes the heartbeat window configurable', async () => {
     const dir = await materialize('running', { pid: 'dead', mtimeMs: NOW - 60_000 });
-    expect(valueOf(await setup(dir, { heartbeatWindowMs: 30_000 }).collect(), 'loki_session_status')).toBe(0);
-    expect(valueOf(await setup(dir, { heartbeatWindowMs: 120_000 }).collect(), 'loki_session_status')).toBe(1);
+    expect(valueOf(await setup(dir, { heartbeatWindowMs: 30_000 }, container).collect(), 'loki_session_status')).toBe(0);
+    expect(valueOf(await setup(dir, { heartbeatWindowMs: 120_000 }, container).collect(), 'loki_session_status')).toBe(1);
   });
 
   it('takes no heartbeat from an mtime far in the future (the clock jumped back), but tolerates skew', async () => {
-    const future = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW + 3 * 3600_000 }));
+    const future = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW + 3 * 3600_000 }), {}, container);
     expect(valueOf(await future.collect(), 'loki_session_status')).toBe(0);
-    const skewed = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW + 5_000 }));
+    const skewed = setup(await materialize('running', { pid: 'dead', mtimeMs: NOW + 5_000 }), {}, container);
     expect(valueOf(await skewed.collect(), 'loki_session_status')).toBe(1);
   });
 
@@ -255,7 +274,9 @@ describe('cost', () => {
 
   it('prices full model ids as their family and unknown models as sonnet (fixture model-ids/)', async () => {
     const { collect } = setup(await materialize('model-ids', { mtimeMs: LONG_AGO }));
-    expect(valueOf(await collect(), 'loki_cost_usd')).toBe(86);
+    // 1M + 1M tokens each: opus 30 + haiku 6 + sonnet 18 + gemini flash 0.5 + gpt-5.3-codex 15.75
+    // (9.x's 1.75/14) + mystery as sonnet 18
+    expect(valueOf(await collect(), 'loki_cost_usd')).toBe(88.25);
   });
 });
 

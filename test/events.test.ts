@@ -13,7 +13,9 @@ function scan(chunks: string[], options?: EventsScannerOptions) {
 }
 
 const T0 = '2026-02-14T09:12:05Z';
-const session = (ts = T0) => `{"timestamp":"${ts}","type":"session_start","data":{"provider":"claude","pid":48211}}`;
+/** The runner's pid that `session()` lines carry in `data.pid` (reported as `sessionPid`). */
+const PID = 48211;
+const session = (ts = T0) => `{"timestamp":"${ts}","type":"session_start","data":{"provider":"claude","pid":${PID}}}`;
 const iterStart = (n: number | string, ts = '2026-02-14T09:12:09Z') =>
   `{"timestamp":"${ts}","type":"iteration_start","data":{"iteration":${typeof n === 'string' ? `"${n}"` : n},"provider":"claude"}}`;
 const other = '{"timestamp":"2026-02-14T09:38:40Z","type":"iteration_complete","data":{"iteration":1,"status":"completed"}}';
@@ -51,7 +53,7 @@ describe('EventsScanner line counting', () => {
   it('gives the same summary wherever the text is split into two chunks', () => {
     const text = `${session()}\n\n${iterStart(3)}\r\n  \n${rollback}\n${other}\n${iterStart('4')}\nhalf`;
     const whole = scan([text]);
-    expect(whole).toEqual({ lines: 5, sessionStartMs: Date.parse(T0), iteration: 4 });
+    expect(whole).toEqual({ lines: 5, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 4 });
     for (let cut = 0; cut <= text.length; cut++) {
       expect(scan([text.slice(0, cut), text.slice(cut)]), `cut at ${cut}`).toEqual(whole);
       expect(scan([text.slice(0, cut), text.slice(cut)], bufferSearch), `native, cut at ${cut}`).toEqual(whole);
@@ -79,27 +81,27 @@ describe('EventsScanner line counting', () => {
     const ok = new EventsScanner();
     ok.feed(bytes(padded.slice(0, 10)));
     ok.feed(bytes(`${padded.slice(10)}\n`));
-    expect(ok.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0) });
+    expect(ok.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0) });
   });
 
   it('reset() drops the count and the partial line but remembers the session', () => {
     const scanner = new EventsScanner();
     scanner.feed(bytes(`${session()}\n${iterStart(5)}\npartial`));
     scanner.reset();
-    expect(scanner.summary()).toEqual({ lines: 0, sessionStartMs: Date.parse(T0), iteration: 5 });
+    expect(scanner.summary()).toEqual({ lines: 0, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 5 });
     scanner.feed(bytes(' line\n')); // the dropped partial line is not completed by this
     expect(scanner.summary().lines).toBe(1);
     scanner.feed(bytes(`${iterStart(6)}\n`));
-    expect(scanner.summary()).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 6 });
+    expect(scanner.summary()).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 6 });
   });
 });
 
 describe('EventsScanner session tracking', () => {
   it('tracks the latest session_start and the latest iteration_start after it', () => {
     const t1 = '2026-02-14T10:00:00Z';
-    expect(scan([`${session()}\n${iterStart(1)}\n${iterStart(2)}\n`])).toEqual({ lines: 3, sessionStartMs: Date.parse(T0), iteration: 2 });
+    expect(scan([`${session()}\n${iterStart(1)}\n${iterStart(2)}\n`])).toEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
     // A new session forgets the old iteration.
-    expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n`])).toEqual({ lines: 3, sessionStartMs: Date.parse(t1) });
+    expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n`])).toEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(t1) });
     expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n${iterStart('1')}\n`]).iteration).toBe(1);
   });
 
@@ -110,11 +112,11 @@ describe('EventsScanner session tracking', () => {
     for (const options of [undefined, bufferSearch]) {
       expect(scan([`${session()}\n${iterStart(3)}\n${session(t1)}\n${iterStart(1)}\n${bad}\n`], options)).toEqual({
         lines: 5,
-        sessionStartMs: Date.parse(t1),
+        sessionPid: PID, sessionStartMs: Date.parse(t1),
         iteration: 1,
       });
-      expect(scan([`${iterStart(3)}\n${session(t1)}\n${bad}\n`], options)).toEqual({ lines: 3, sessionStartMs: Date.parse(t1) });
-      expect(scan([`${session()}\n${mixed}\n`], options)).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 6 });
+      expect(scan([`${iterStart(3)}\n${session(t1)}\n${bad}\n`], options)).toEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(t1) });
+      expect(scan([`${session()}\n${mixed}\n`], options)).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 6 });
       // Iterations without any session_start are still tracked (the session may be in a rotated file).
       expect(scan([`${iterStart(3)}\n${iterStart(4)}\n`], options)).toEqual({ lines: 2, iteration: 4 });
     }
@@ -122,7 +124,7 @@ describe('EventsScanner session tracking', () => {
 
   it('accepts string iteration numbers and Python timestamps (µs, +00:00)', () => {
     const py = '2026-02-14T09:12:05.123456+00:00';
-    expect(scan([`${session(py)}\n${iterStart('12')}\n`])).toEqual({ lines: 2, sessionStartMs: Date.parse('2026-02-14T09:12:05.123Z'), iteration: 12 });
+    expect(scan([`${session(py)}\n${iterStart('12')}\n`])).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse('2026-02-14T09:12:05.123Z'), iteration: 12 });
   });
 
   it('ignores marker lines that do not parse or validate', () => {
@@ -138,7 +140,7 @@ describe('EventsScanner session tracking', () => {
       '{"timestamp":"2026-02-14T11:00:00Z","type":"code_review_start","data":{"iteration":9}}',
       '{"timestamp":"2026-02-14T11:00:00Z","type":"phase_change","data":{"note":"session_start","iteration":0}}',
     ];
-    expect(scan([`${lines.join('\n')}\n`])).toEqual({ lines: lines.length, sessionStartMs: Date.parse(T0), iteration: 3 });
+    expect(scan([`${lines.join('\n')}\n`])).toEqual({ lines: lines.length, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
   });
 
   it('counts but does not decode a marker line with invalid UTF-8', () => {
@@ -147,33 +149,33 @@ describe('EventsScanner session tracking', () => {
     line[60] = 0xff;
     scanner.feed(bytes(`${session()}\n`));
     scanner.feed(line);
-    expect(scanner.summary()).toEqual({ lines: 2, sessionStartMs: Date.parse(T0) });
+    expect(scanner.summary()).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0) });
   });
 
   it('only parses a marker line once it is complete', () => {
     const scanner = new EventsScanner();
     const line = iterStart(8);
     scanner.feed(bytes(`${session()}\n${line.slice(0, -3)}`));
-    expect(scanner.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0) });
+    expect(scanner.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0) });
     scanner.feed(bytes(`${line.slice(-3)}\n`));
-    expect(scanner.summary()).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 8 });
+    expect(scanner.summary()).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 8 });
   });
 
   it('adoptEarlier() merges an earlier (rotated) file', () => {
     const earlier = scanEvents(bytes(`${session()}\n${iterStart(2)}`)); // no final newline: still whole
-    expect(earlier).toEqual({ lines: 2, sessionStartMs: Date.parse(T0), iteration: 2 });
+    expect(earlier).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
     const live = new EventsScanner();
     live.feed(bytes(`${other}\n`));
     live.adoptEarlier(earlier);
-    expect(live.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0), iteration: 2 });
+    expect(live.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
     const withIteration = new EventsScanner();
     withIteration.feed(bytes(`${iterStart(3)}\n`));
     withIteration.adoptEarlier(earlier);
-    expect(withIteration.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse(T0), iteration: 3 });
+    expect(withIteration.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
     const withSession = new EventsScanner();
     withSession.feed(bytes(`${session('2026-02-15T00:00:00Z')}\n`));
     withSession.adoptEarlier(earlier);
-    expect(withSession.summary()).toEqual({ lines: 1, sessionStartMs: Date.parse('2026-02-15T00:00:00Z') });
+    expect(withSession.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse('2026-02-15T00:00:00Z') });
   });
 
   it('indexOfSequence finds byte sequences', () => {

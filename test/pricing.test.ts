@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BUILT_IN_PRICES, iterationCost, priceFor, priceTable } from '../src/pricing.js';
+import { BUILT_IN_PRICES, iterationCost, price, priceFor, priceTable } from '../src/pricing.js';
+import { readPricing } from '../src/schemas/pricing.js';
 
 describe('priceFor', () => {
   it.each([
@@ -20,17 +21,48 @@ describe('priceFor', () => {
 describe('priceTable', () => {
   it('overrides per model, case-insensitively, keeping built-in fields the file leaves out', () => {
     const table = priceTable({ models: { SONNET: { input: 6, output: 30 }, opus: { input: 10 }, fable: { output: 50 } } });
-    expect(table.get('sonnet')).toEqual({ input: 6, output: 30 });
-    expect(table.get('opus')).toEqual({ input: 10, output: 25 });
-    expect(table.get('fable')).toEqual({ input: 3, output: 50 });
-    expect(table.get('haiku')).toEqual({ input: 1, output: 5 });
+    expect(table.get('sonnet')).toEqual(price(6, 30));
+    expect(table.get('opus')).toEqual({ input: 10, output: 25, cacheRead: 1, cacheWrite: 12.5 });
+    // fable is built in (10/50); a key the file names keeps the built-in fields it leaves out
+    expect(table.get('fable')).toEqual(price(10, 50));
+    expect(table.get('haiku')).toEqual(price(1, 5));
     // overriding sonnet moves the unknown-model fallback too
-    expect(priceFor(table, 'mystery')).toEqual({ input: 6, output: 30 });
+    expect(priceFor(table, 'mystery')).toEqual(price(6, 30));
+    // a new key the file adds starts from sonnet's prices
+    expect(priceTable({ models: { newmodel: { output: 1 } } }).get('newmodel')).toEqual(price(3, 1));
   });
 
   it('is the built-in table when pricing.json has no models', () => {
     expect(priceTable(undefined)).toBe(BUILT_IN_PRICES);
     expect(priceTable({ models: null })).toBe(BUILT_IN_PRICES);
+  });
+});
+
+describe('9.x built-in prices and cache prices', () => {
+  it('has the 9.x table: fable 10/50, gpt-5.3-codex 1.75/14, and keeps 5.4x Gemini', () => {
+    expect(BUILT_IN_PRICES.get('fable')).toEqual(price(10, 50));
+    expect(BUILT_IN_PRICES.get('gpt-5.3-codex')).toEqual(price(1.75, 14));
+    expect(priceFor(BUILT_IN_PRICES, 'gemini-3-pro-preview')).toEqual(price(1.25, 10));
+  });
+
+  it('derives cache prices from input (read 0.1×, write 1.25×) unless pricing.json names them', () => {
+    expect(price(5, 25)).toEqual({ input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 });
+    const parsed = readPricing(new TextEncoder().encode('{"models":{"opus":{"input":5,"output":25,"cache_read":0.4,"cache_creation":7}}}'));
+    expect(parsed.ok).toBe(true);
+    const table = priceTable(parsed.ok ? parsed.value : undefined);
+    expect(table.get('opus')).toEqual({ input: 5, output: 25, cacheRead: 0.4, cacheWrite: 7 });
+    // an input override moves the derived cache prices with it
+    expect(priceTable({ models: { haiku: { input: 2 } } }).get('haiku')).toEqual({ input: 2, output: 5, cacheRead: 0.2, cacheWrite: 2.5 });
+  });
+
+  it('prices cache tokens at the cache rates when cost_usd is 0 or absent', () => {
+    const record = { model: 'claude-opus-4-6', input_tokens: 1e6, output_tokens: 1e6, cache_read_tokens: 1e7, cache_creation_tokens: 2e6 };
+    // 5 + 25 + 10 × 0.5 + 2 × 6.25
+    expect(iterationCost(record, BUILT_IN_PRICES)).toBe(47.5);
+    expect(iterationCost({ ...record, cost_usd: 0 }, BUILT_IN_PRICES)).toBe(47.5);
+    // cache tokens alone are real usage: a 0 next to them is priced too
+    expect(iterationCost({ model: 'haiku', cost_usd: 0, cache_read_tokens: 1e6 }, BUILT_IN_PRICES)).toBe(0.1);
+    expect(iterationCost({ ...record, cost_usd: 1.5 }, BUILT_IN_PRICES)).toBe(1.5);
   });
 });
 

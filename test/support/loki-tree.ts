@@ -24,7 +24,15 @@ export interface TreeOptions {
   readonly pid?: 'alive' | 'dead' | 'keep';
   /** Set every file's mtime to this (ms since the epoch). */
   readonly mtimeMs?: number;
+  /**
+   * With `pid` alive or dead: when the runner wrote `loki.pid` (its mtime), which the collector takes
+   * as the runner's start. Default: long before any fixture's `session_start`, as in a real run.
+   */
+  readonly runnerStartMs?: number;
 }
+
+/** A runner start earlier than every fixture's events. */
+export const EARLY_RUNNER_START_MS = Date.parse('2026-01-01T00:00:00Z');
 
 /** Copies `test/fixtures/<name>/.loki` to a temp dir and returns the copy's `.loki` path. */
 export async function materialize(name: string, options: TreeOptions = {}): Promise<string> {
@@ -35,6 +43,10 @@ export async function materialize(name: string, options: TreeOptions = {}): Prom
   if (options.pid === 'alive') await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
   if (options.pid === 'dead') await writeFile(join(dir, 'loki.pid'), `${deadPid()}\n`);
   if (options.mtimeMs !== undefined) await setMtimes(dir, options.mtimeMs);
+  if (options.pid === 'alive' || options.pid === 'dead') {
+    const at = (options.runnerStartMs ?? EARLY_RUNNER_START_MS) / 1000;
+    await utimes(join(dir, 'loki.pid'), at, at);
+  }
   return dir;
 }
 
