@@ -15,6 +15,7 @@ import { createRemoteApp } from '../../src/remote-app.js';
 import { render } from '../../src/render.js';
 import type { Sample, Snapshot } from '../../src/snapshot.js';
 import type { SessionBucket } from '../../src/stores/session-bucket.js';
+import { DURATION_BUCKETS_S } from '../../src/usage.js';
 import { SESSION_NAME } from '../../src/sync/protocol.js';
 import { ACCEPT, CaseCounter, checkExposition, NOW, OutputSample, pythonParseAll, runs, scrape, value } from './support.js';
 
@@ -34,7 +35,22 @@ const anyDouble = fc.oneof(fc.double(), fc.constantFrom(0, -0, 5e-324, 1e21, 1e-
 
 const snapshotArb: fc.Arbitrary<Snapshot> = fc
   .tuple(
-    ...FAMILIES.map((family) => {
+    ...FAMILIES.map((family): fc.Arbitrary<Sample[]> => {
+      // A histogram is well-formed or absent: cumulative buckets, +Inf equal to the count.
+      if (family.type === 'histogram') {
+        const bounds = [...DURATION_BUCKETS_S.map((b) => `${b}.0`), '+Inf'];
+        const histogram = fc
+          .tuple(fc.array(fc.nat(1e6), { minLength: bounds.length, maxLength: bounds.length }), fc.double({ min: 0, max: 1e12, noNaN: true }))
+          .map(([counts, sum]): Sample[] => {
+            const cumulative = counts.sort((a, b) => a - b);
+            return [
+              ...bounds.map((le, i): Sample => ({ suffix: '_bucket', labels: { le }, value: cumulative[i]! })),
+              { suffix: '_sum', value: sum },
+              { suffix: '_count', value: cumulative[cumulative.length - 1]! },
+            ];
+          });
+        return fc.oneof(fc.constant([]), histogram);
+      }
       const label = family.labels[0];
       const valueArb =
         family.type === 'counter' ? fc.double({ min: 0, max: 1e300, noNaN: true }) : family.type === 'info' ? fc.constant(1) : anyDouble;
@@ -190,7 +206,8 @@ describe('prometheus_client', () => {
       const item = sample.items[i]!;
       expect(v.error, `${item.format} output #${i}:\n${item.text}`).toBeUndefined();
       const labels = expectedLabels.get(item.text);
-      if (labels) expect([...(v.labels ?? [])].sort()).toEqual([...new Set(labels)].sort());
+      const values = (v.labels ?? []).map((l) => l.slice(l.indexOf('=') + 1));
+      if (labels) expect([...new Set(values)].sort()).toEqual([...new Set(labels)].sort());
       else expect(v.families).toBe(16);
     });
     counter.hit(`python-parsed(${verdicts.length})`);

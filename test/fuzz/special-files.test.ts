@@ -197,7 +197,7 @@ describe(`unreadable files: real EACCES (${canSwitch ? 'euid dropped to nobody' 
   const cases: [string, string, string[]][] = [
     ...Object.keys(DISTINCT).map((p): [string, string, string[]] => [p, p, [sourceOf(p)]]),
     ['metrics/efficiency (directory mode 000)', 'metrics/efficiency', ['metrics/efficiency']],
-    ['state/ (directory mode 000)', 'state', ['state/agents.json', 'state/orchestrator.json']],
+    ['state/ (directory mode 000)', 'state', ['state/agents.json', 'state/orchestrator.json', 'state/completion.json']],
     ['queue/ (directory mode 000)', 'queue', ['queue/current-task.json']],
   ];
   it.each(cases)('%s', async (_label, path, bad) => {

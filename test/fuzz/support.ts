@@ -17,7 +17,9 @@ import { decodeText, type ParseResult } from '../../src/schemas/parse.js';
 import { DOCUMENT_PARSERS } from '../../src/sync/protocol.js';
 import { DOCUMENTS, EFFICIENCY_DIR, EVENTS_FILE, type DocumentName } from '../../src/stores/store.js';
 import { VERSION } from '../../src/version.js';
-import { materialize } from '../support/loki-tree.js';
+import { PROVENANCE_KINDS, RECEIPT_VERDICTS } from '../../src/receipts.js';
+import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, TOKEN_TYPES } from '../../src/usage.js';
+import { EARLY_RUNNER_START_MS, materialize } from '../support/loki-tree.js';
 
 // ---- time -------------------------------------------------------------------------------------
 
@@ -40,10 +42,39 @@ export const SOURCES = [
   'signals/BUDGET_EXCEEDED',
   'state/orchestrator.json',
   'queue/current-task.json',
+  'autonomy-state.json',
+  'state/completion.json',
+  'proofs',
+  'pids',
+  'sessions',
 ] as const;
 
-/** Every label value the exporter may print: fixed names and the version, nothing from files. */
-export const ALLOWED_LABEL_VALUES: ReadonlySet<string> = new Set<string>([...SOURCES, ...TASK_STATUSES, VERSION]);
+/**
+ * Every label value the exporter may print from a fixed set: names, the version, bucket bounds.
+ * Only two labels carry text from files, each bounded (see `labelAllowed`).
+ */
+export const ALLOWED_LABEL_VALUES: ReadonlySet<string> = new Set<string>([
+  ...SOURCES,
+  ...TASK_STATUSES,
+  VERSION,
+  ...RECEIPT_VERDICTS,
+  ...PROVENANCE_KINDS,
+  ...TOKEN_TYPES,
+  ...ITERATION_OUTCOMES,
+  ...['opus', 'sonnet', 'haiku', 'fable', 'gpt', 'gemini', 'other', 'unknown'],
+  ...DURATION_BUCKETS_S.map((b) => `${b}.0`),
+  '+Inf',
+]);
+
+/** A label value the exporter may print: from the fixed set, or one of the bounded file-derived labels. */
+export function labelAllowed(allowed: ReadonlySet<string>, name: string, value: string): boolean {
+  if (allowed.has(value)) return true;
+  // `model`: a model id, lower-cased and cut to 64 characters (at most 16 distinct, the rest `other`).
+  if (name === 'model') return value.length <= 64 && value === value.toLowerCase();
+  // `outcome` of loki_run_outcome: a word of at most 32 lower-case characters.
+  if (name === 'outcome') return /^[a-z0-9_]{1,32}$/.test(value);
+  return false;
+}
 
 export type TargetKind = 'json' | 'pid' | 'events';
 
@@ -95,19 +126,21 @@ export async function seedTree(seed: 'running' | 'paused'): Promise<{ dir: strin
 
 let tmpCounter = 0;
 /**
- * Writes `bytes` to `dir/path` with mtime OLD_MS. `fresh` writes a new inode and renames it into
- * place, so a warm store sees a new version even when size and (coarse) timestamps collide.
+ * Writes `bytes` to `dir/path` with mtime OLD_MS (`loki.pid`: the runner's start, as materialised;
+ * its mtime is when the runner started). `fresh` writes a new inode and renames it into place, so a
+ * warm store sees a new version even when size and (coarse) timestamps collide.
  */
 export async function put(dir: string, path: string, bytes: Uint8Array, fresh = false): Promise<void> {
   const target = join(dir, path);
+  const at = (path === 'loki.pid' ? EARLY_RUNNER_START_MS : OLD_MS) / 1000;
   if (fresh) {
     const tmp = join(dirname(dir), `.fuzz-${process.pid}-${tmpCounter++}`);
     await writeFile(tmp, bytes);
-    await utimes(tmp, OLD_MS / 1000, OLD_MS / 1000);
+    await utimes(tmp, at, at);
     await rename(tmp, target);
   } else {
     await writeFile(target, bytes);
-    await utimes(target, OLD_MS / 1000, OLD_MS / 1000);
+    await utimes(target, at, at);
   }
 }
 
@@ -351,8 +384,9 @@ const ITERATION_START = utf8('iteration_start');
  * The marker rules, naively: over complete lines in order, a valid `session_start` (one whose bytes
  * name it) sets the start and forgets the iteration; a valid `iteration_start` sets the iteration.
  */
-export function referenceMarkers(bytes: Uint8Array): { sessionStartMs?: number; iteration?: number } {
+export function referenceMarkers(bytes: Uint8Array): { sessionStartMs?: number; iteration?: number; sessionPid?: number } {
   let sessionStartMs: number | undefined;
+  let sessionPid: number | undefined;
   let iteration: number | undefined;
   let start = 0;
   for (let i = 0; i < bytes.length; i++) {
@@ -368,12 +402,17 @@ export function referenceMarkers(bytes: Uint8Array): { sessionStartMs?: number; 
     if (!parsed.ok) continue;
     if (s && parsed.value.type === 'session_start' && parsed.value.timestampMs !== undefined) {
       sessionStartMs = parsed.value.timestampMs;
+      sessionPid = parsed.value.pid;
       iteration = undefined;
     } else if (it && parsed.value.type === 'iteration_start' && parsed.value.iteration !== undefined) {
       iteration = parsed.value.iteration;
     }
   }
-  return { ...(sessionStartMs !== undefined ? { sessionStartMs } : {}), ...(iteration !== undefined ? { iteration } : {}) };
+  return {
+    ...(sessionStartMs !== undefined ? { sessionStartMs } : {}),
+    ...(iteration !== undefined ? { iteration } : {}),
+    ...(sessionPid !== undefined ? { sessionPid } : {}),
+  };
 }
 
 // ---- the exposition grammar -------------------------------------------------------------------
@@ -402,9 +441,10 @@ function metaName(family: MetricFamily, format: Format): string {
 }
 
 function sampleNameOk(meta: string, type: string, name: string, format: Format): boolean {
-  if (format === 'prometheus') return name === meta;
+  if (format === 'prometheus') return type === 'histogram' ? [`${meta}_bucket`, `${meta}_sum`, `${meta}_count`].includes(name) : name === meta;
   if (type === 'counter') return name === `${meta}_total` || name === `${meta}_created`;
   if (type === 'info') return name === `${meta}_info`;
+  if (type === 'histogram') return [`${meta}_bucket`, `${meta}_sum`, `${meta}_count`, `${meta}_created`].includes(name);
   return name === meta;
 }
 
@@ -469,7 +509,7 @@ export function checkExposition(text: string, format: Format, options: Expositio
     for (const lm of inner.matchAll(LABEL)) {
       const v = unescapeLabel(lm[2]!);
       labelValues.add(v);
-      if (allowed && !allowed.has(v)) fail(`label value not from the fixed set: ${JSON.stringify(v)}`, line);
+      if (allowed && !labelAllowed(allowed, lm[1]!, v)) fail(`label value not from the fixed set: ${JSON.stringify(v)}`, line);
       rebuilt.push(lm[0]);
     }
     if (rebuilt.join(',') !== inner) fail('labels do not split cleanly', line);
@@ -564,7 +604,7 @@ out = []
 for item in json.load(sys.stdin):
     try:
         fams = list((om if item['format'] == 'openmetrics' else prom)(item['text']))
-        labels = sorted({v for f in fams for s in f.samples for v in s.labels.values()})
+        labels = sorted({k + '=' + v for f in fams for s in f.samples for k, v in s.labels.items()})
         out.append({'families': len(fams), 'samples': sum(len(f.samples) for f in fams), 'labels': labels})
     except Exception as e:
         out.append({'error': type(e).__name__ + ': ' + str(e)})
@@ -575,6 +615,7 @@ export interface PythonVerdict {
   readonly error?: string;
   readonly families?: number;
   readonly samples?: number;
+  /** `name=value` of every label printed. */
   readonly labels?: string[];
 }
 

@@ -5,13 +5,22 @@ describe('readEventLine', () => {
   it('reads run.sh lines, with numbers as numbers or strings', () => {
     expect(readEventLine('{"timestamp":"2026-02-14T09:12:05Z","type":"session_start","data":{"provider":"claude","pid":48211}}')).toEqual({
       ok: true,
-      value: { type: 'session_start', timestampMs: Date.parse('2026-02-14T09:12:05Z') },
+      value: { type: 'session_start', timestampMs: Date.parse('2026-02-14T09:12:05Z'), pid: 48211 },
     });
     expect(readEventLine('{"timestamp":"2026-02-14T09:12:09Z","type":"iteration_start","data":{"iteration":"3","provider":"claude"}}')).toEqual({
       ok: true,
       value: { type: 'iteration_start', timestampMs: Date.parse('2026-02-14T09:12:09Z'), iteration: 3 },
     });
     expect(readEventLine('{"type":"iteration_start","data":{"iteration":4}}')).toEqual({ ok: true, value: { type: 'iteration_start', iteration: 4 } });
+  });
+
+  it("reads session_start's data.pid when it is a usable pid, and keeps the line when it is not", () => {
+    const line = (pid: string) => `{"timestamp":"2026-02-14T09:12:05Z","type":"session_start","data":{"pid":${pid}}}`;
+    const at = Date.parse('2026-02-14T09:12:05Z');
+    expect(readEventLine(line('"4242"'))).toEqual({ ok: true, value: { type: 'session_start', timestampMs: at, pid: 4242 } });
+    for (const bad of ['0', '-1', '"abc"', '1.5', '99999999', 'null', '{}']) {
+      expect(readEventLine(line(bad)), bad).toEqual({ ok: true, value: { type: 'session_start', timestampMs: at } });
+    }
   });
 
   it('reads Python timestamps (µs, +00:00) and rollback lines without type or data', () => {
