@@ -103,8 +103,9 @@ export function iterationOutcome(record: EfficiencyRecord): IterationOutcome {
 
 /** Files in iteration order (the name's number; other names after, by name). */
 function inIterationOrder(entries: readonly { name: string; value: EfficiencyRecord }[]) {
-  const key = (e: { name: string; value: EfficiencyRecord }) => iterationFromId(e.name) ?? e.value.iteration ?? Number.MAX_SAFE_INTEGER;
-  return [...entries].sort((a, b) => key(a) - key(b) || compare(a.name, b.name));
+  const keyed = entries.map((e) => ({ e, key: iterationFromId(e.name) ?? e.value.iteration ?? Number.MAX_SAFE_INTEGER }));
+  keyed.sort((a, b) => a.key - b.key || compare(a.e.name, b.e.name));
+  return keyed.map((k) => k.e);
 }
 
 export function summariseUsage(

@@ -2,13 +2,13 @@
  * The collector's rules, on real `.loki` trees read through the real fs store. Time is passed in,
  * and file ages and pid liveness are set on the copied tree, so every rule is exercised for real.
  */
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../src/catalogue.js';
 import { createCollector, type CollectorOptions } from '../src/collect.js';
 import { FsStateStore, type FsStateStoreOptions } from '../src/stores/fs.js';
-import { cleanTrees, materialize, setMtimes, tempDir } from './support/loki-tree.js';
+import { cleanTrees, deadPid, EARLY_RUNNER_START_MS, materialize, setMtimes, tempDir } from './support/loki-tree.js';
 import { sourceOf, tasksOf, valueOf } from './support/samples.js';
 
 const NOW = Date.parse('2026-02-14T11:47:55Z');
@@ -314,5 +314,174 @@ describe('other writers', () => {
     expect(valueOf(await collect(NOW), 'loki_agents_total')).toBe(6);
     await writeFile(join(dir, 'state/agents.json'), '[]');
     expect(valueOf(await collect(NOW - 3600_000), 'loki_agents_total')).toBe(0);
+  });
+});
+
+describe('the restart window: a live runner newer than the latest session_start', () => {
+  it('5.4x: a loki.pid written 3 s ago by a live runner is a new run at iteration 0 (fixture running/)', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH, runnerStartMs: NOW - 3_000 });
+    const s = await setup(dir).collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(1);
+    // the events still end with the previous run's session_start (09:12:04) and iteration 6
+    expect(valueOf(s, 'loki_iteration_current')).toBe(0);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe(3);
+  });
+
+  it('9.x: the new wrapper in pids/ starts the session; the previous runner\'s autonomy-state is not used (fixture v9-restart/)', async () => {
+    const dir = await materialize('v9-restart', { registry: { wrapper: 'alive', helpers: 'alive' }, mtimeMs: FRESH });
+    // the last run's outcome was written when it ended, before this runner started
+    const ended = Date.parse('2026-02-14T11:36:00Z') / 1000;
+    await utimes(join(dir, 'state/completion.json'), ended, ended);
+    const { collect } = setup(dir);
+    let s = await collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(1);
+    expect(valueOf(s, 'loki_iteration_current')).toBe(0);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe((NOW - Date.parse('2026-02-14T11:47:52Z')) / 1000);
+    expect(s.samples.get('loki_run_outcome')).toEqual([]);
+    // its own session_start arrives: the session is the events' again
+    await appendFile(join(dir, 'events.jsonl'), `{"timestamp":"2026-02-14T11:47:54Z","type":"session_start","data":{"pid":${process.pid}}}\n`);
+    s = await collect(NOW + 2_000);
+    expect(valueOf(s, 'loki_iteration_current')).toBe(0);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe(3);
+    await appendFile(join(dir, 'events.jsonl'), '{"timestamp":"2026-02-14T11:47:59Z","type":"iteration_start","data":{"iteration":1}}\n');
+    expect(valueOf(await collect(NOW + 5_000), 'loki_iteration_current')).toBe(1);
+  });
+
+  it('is not a new run when the session_start names the live runner, however late loki.pid was written', async () => {
+    const dir = await materialize('v9-running', { registry: { wrapper: 'alive', helpers: 'alive' }, mtimeMs: FRESH });
+    // the wrapper entry claims a start after the session_start (coarse clocks, a rewritten registry)
+    const [entry] = (await readdir(join(dir, 'pids'))).filter((name) => name === `${process.pid}.json`);
+    const path = join(dir, 'pids', entry!);
+    await writeFile(path, JSON.stringify({ ...JSON.parse(await readFile(path, 'utf8')), started: '2026-02-14T11:40:00Z' }));
+    const s = await setup(dir).collect();
+    expect(valueOf(s, 'loki_iteration_current')).toBe(4);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe((NOW - Date.parse('2026-02-14T11:30:00Z')) / 1000);
+  });
+});
+
+describe('SIGKILL of the runner: the status monitor keeps dashboard-state.json fresh', () => {
+  it('a dead wrapper next to a live status monitor is stopped, even where only the registry shows the namespace (fixture v9-running/)', async () => {
+    const dir = await materialize('v9-running', { registry: { wrapper: 'dead', helpers: 'alive' }, mtimeMs: NOW - 1_000 });
+    const s = await setup(dir, {}, { hostPidNamespace: false }).collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe(0);
+    expect(valueOf(s, 'loki_agents_active')).toBe(0);
+  });
+
+  it('with no live process of the state in sight (a container), the heartbeat still decides', async () => {
+    const dir = await materialize('v9-running', { registry: { wrapper: 'dead', helpers: 'dead' }, mtimeMs: NOW - 1_000 });
+    expect(valueOf(await setup(dir, {}, { hostPidNamespace: false }).collect(), 'loki_session_status')).toBe(1);
+    expect(valueOf(await setup(dir, {}, { hostPidNamespace: true }).collect(), 'loki_session_status')).toBe(0);
+  });
+
+  it('a runner under LOKI_SESSION_ID (sessions/<id>/loki.pid) is the runner', async () => {
+    const dir = await materialize('running', { mtimeMs: NOW - 1_000 });
+    await rm(join(dir, 'loki.pid'));
+    await mkdir(join(dir, 'sessions/feature-a'), { recursive: true });
+    await writeFile(join(dir, 'sessions/feature-a/loki.pid'), `${process.pid}\n`);
+    const early = EARLY_RUNNER_START_MS / 1000;
+    await utimes(join(dir, 'sessions/feature-a/loki.pid'), early, early);
+    const { collect } = setup(dir, {}, { hostPidNamespace: true });
+    expect(valueOf(await collect(), 'loki_session_status')).toBe(1);
+    await writeFile(join(dir, 'sessions/feature-a/loki.pid'), `${deadPid()}\n`);
+    expect(valueOf(await collect(NOW + 3_000), 'loki_session_status')).toBe(0);
+  });
+});
+
+describe('Loki Mode 9.x state (fixture v9-running/)', () => {
+  async function v9(options: Partial<CollectorOptions> = {}) {
+    const dir = await materialize('v9-running', { registry: { wrapper: 'alive', helpers: 'alive' }, mtimeMs: FRESH });
+    return { dir, ...setup(dir, options) };
+  }
+
+  it('reports the guide families, with cache tokens priced at the cache rates', async () => {
+    const { collect, logs } = await v9();
+    const s = await collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(1);
+    expect(valueOf(s, 'loki_iteration_current')).toBe(4);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe((NOW - Date.parse('2026-02-14T11:30:00Z')) / 1000);
+    // iteration-1 sonnet, cost_usd 0 next to real tokens, so priced at pricing.json's 3/15 and the
+    // derived cache rates 0.3 (read) and 3.75 (write): 3 + 1.5 + 0.6 + 1.5 = 6.6
+    // iteration-2 opus: its cost_usd 2.5
+    // iteration-3 fable at 10/50, cache write 12.5: 1 + 0.5 + 0 + 1.25 = 2.75
+    expect(valueOf(s, 'loki_cost_usd')).toBe(11.85);
+    expect(valueOf(s, 'loki_budget_limit_usd')).toBe(50);
+    expect(s.sources.filter((src) => !src.ok)).toEqual([]);
+    expect(logs).toEqual([]);
+  });
+
+  it('reports tokens and cost per model, iterations by outcome, and their durations', async () => {
+    const s = await (await v9()).collect();
+    const tokens = (family: string, model: string) =>
+      Object.fromEntries(['input', 'output', 'cache_read', 'cache_creation'].map((type) => [type, valueOf(s, 'loki_model_tokens_total', { family, model, type })]));
+    expect(tokens('sonnet', 'sonnet')).toEqual({ input: 1e6, output: 1e5, cache_read: 2e6, cache_creation: 4e5 });
+    expect(tokens('opus', 'claude-opus-4-6')).toEqual({ input: 2e5, output: 4e4, cache_read: 1e6, cache_creation: 0 });
+    expect(tokens('fable', 'fable')).toEqual({ input: 1e5, output: 1e4, cache_read: 0, cache_creation: 1e5 });
+    expect(s.samples.get('loki_model_tokens_total')).toHaveLength(12);
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'sonnet', model: 'sonnet' })).toBe(6.6);
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'opus', model: 'claude-opus-4-6' })).toBe(2.5);
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'fable', model: 'fable' })).toBe(2.75);
+    expect(valueOf(s, 'loki_iterations_total', { outcome: 'completed' })).toBe(2);
+    expect(valueOf(s, 'loki_iterations_total', { outcome: 'failed' })).toBe(1);
+    const durations = s.samples.get('loki_iteration_duration_seconds')!;
+    const bucket = (le: string) => durations.find((d) => d.suffix === '_bucket' && d.labels?.le === le)?.value;
+    // 240 s, 310 s, 310 s
+    expect([bucket('120.0'), bucket('300.0'), bucket('600.0'), bucket('+Inf')]).toEqual([0, 1, 3, 3]);
+    expect(durations.find((d) => d.suffix === '_sum')?.value).toBe(860);
+    expect(durations.find((d) => d.suffix === '_count')?.value).toBe(3);
+  });
+
+  it('keeps a model series at 0 when a run start empties metrics/efficiency, so increase() sees a counter reset', async () => {
+    const { dir, collect } = await v9();
+    expect(valueOf(await collect(), 'loki_model_tokens_total', { family: 'fable', model: 'fable', type: 'input' })).toBe(1e5);
+    await rm(join(dir, 'metrics/efficiency'), { recursive: true });
+    await mkdir(join(dir, 'metrics/efficiency'));
+    const s = await collect(NOW + 5_000);
+    expect(valueOf(s, 'loki_model_tokens_total', { family: 'fable', model: 'fable', type: 'input' })).toBe(0);
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'sonnet', model: 'sonnet' })).toBe(0);
+    expect(valueOf(s, 'loki_iterations_total', { outcome: 'completed' })).toBe(0);
+    expect(valueOf(s, 'loki_cost_usd')).toBe(0);
+  });
+
+  it('counts receipts name-for-name with upstream: every verdict and provenance kind, 1.0 receipts as unknown', async () => {
+    const s = await (await v9()).collect();
+    expect(valueOf(s, 'loki_receipts_total')).toBe(5);
+    const verdicts = Object.fromEntries(s.samples.get('loki_receipts_by_verdict')!.map((x) => [x.labels!.verdict, x.value]));
+    // VERIFIED, VERIFIED WITH GAPS, NOT VERIFIED; a 1.0 receipt (no honesty) and a lower-case headline are unknown
+    expect(verdicts).toEqual({ verified: 1, with_gaps: 1, not_verified: 1, unknown: 2 });
+    // {} and "" are not provenance (upstream tests truthiness)
+    expect(valueOf(s, 'loki_receipts_with_provenance', { kind: 'attestation' })).toBe(2);
+    expect(valueOf(s, 'loki_receipts_with_provenance', { kind: 'gpg' })).toBe(2);
+  });
+
+  it('reports a bad proof.json like any bad source and does not count it', async () => {
+    const { dir, collect, logs } = await v9();
+    await mkdir(join(dir, 'proofs/run-bad'));
+    await writeFile(join(dir, 'proofs/run-bad/proof.json'), '{"honesty": "VERIFIED"}');
+    await mkdir(join(dir, 'proofs/run-torn'));
+    await writeFile(join(dir, 'proofs/run-torn/proof.json'), '{"schema_version": "1.1", "hon');
+    const s = await collect();
+    expect(valueOf(s, 'loki_receipts_total')).toBe(5);
+    expect(valueOf(s, 'loki_source_ok', { source: 'proofs' })).toBe(0);
+    expect(sourceOf(s, 'proofs')?.problem).toMatch(/2 bad file\(s\): run-bad: honesty: .*; run-torn: not valid JSON/);
+    expect(logs.filter((l) => l.includes('proofs/run-bad/proof.json'))).toHaveLength(1);
+    expect(valueOf(s, 'loki_session_status')).toBe(1); // the rest of the scrape stands
+  });
+
+  it("takes autonomy-state.json's iterationCount when the events have no iteration_start yet, if its runner is the live one", async () => {
+    const { dir, collect } = await v9();
+    const events = (await readFile(join(dir, 'events.jsonl'), 'utf8')).split('\n').filter((l) => !l.includes('iteration_start'));
+    await writeFile(join(dir, 'events.jsonl'), events.join('\n'));
+    expect(valueOf(await collect(), 'loki_iteration_current')).toBe(4);
+    const state = JSON.parse(await readFile(join(dir, 'autonomy-state.json'), 'utf8'));
+    await writeFile(join(dir, 'autonomy-state.json'), JSON.stringify({ ...state, pid: deadPid() }));
+    expect(valueOf(await collect(NOW + 3_000), 'loki_iteration_current')).toBe(0);
+  });
+
+  it('reports the last run outcome from state/completion.json once the run has ended', async () => {
+    const dir = await materialize('v9-restart', { registry: { wrapper: 'dead', helpers: 'dead' }, mtimeMs: LONG_AGO });
+    const s = await setup(dir).collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    expect(s.samples.get('loki_run_outcome')).toEqual([{ labels: { outcome: 'max_iterations' }, value: 1 }]);
   });
 });

@@ -2,9 +2,9 @@
  * Real `.loki` trees for tests: a fixture copied into a fresh temp directory, with the things a
  * checkout cannot carry (whether `loki.pid` is alive, file ages) set explicitly.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, lstat, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdtemp, readdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,6 +12,17 @@ import { join } from 'node:path';
 export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname.replace('/dist/test/', '/test/');
 
 const made: string[] = [];
+const helpers: ChildProcess[] = [];
+
+/** The runner pid the 9.x fixtures name (above this machine's pid_max: never alive until replaced). */
+export const FIXTURE_RUNNER_PID = 3999001;
+
+/** A real process that stays alive until `cleanTrees()` (a status monitor, say). */
+export function liveHelper(): number {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)'], { stdio: 'ignore' });
+  helpers.push(child);
+  return child.pid!;
+}
 
 /** A pid that existed a moment ago and has exited (so `kill(pid, 0)` gives ESRCH). */
 export function deadPid(): number {
@@ -29,6 +40,13 @@ export interface TreeOptions {
    * as the runner's start. Default: long before any fixture's `session_start`, as in a real run.
    */
   readonly runnerStartMs?: number;
+  /**
+   * 9.x trees: the `pids/` registry made real. The wrapper (the runner) gets a live pid (this
+   * process) or an exited one, everywhere the fixture names `FIXTURE_RUNNER_PID` (loki.pid, its
+   * registry entry, autonomy-state.json, session_start); helpers get live processes or exited pids.
+   * Overrides `pid`.
+   */
+  readonly registry?: { readonly wrapper: 'alive' | 'dead'; readonly helpers: 'alive' | 'dead' };
 }
 
 /** A runner start earlier than every fixture's events. */
@@ -40,14 +58,32 @@ export async function materialize(name: string, options: TreeOptions = {}): Prom
   made.push(root);
   const dir = join(root, '.loki');
   await cp(join(FIXTURES, name, '.loki'), dir, { recursive: true });
-  if (options.pid === 'alive') await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
-  if (options.pid === 'dead') await writeFile(join(dir, 'loki.pid'), `${deadPid()}\n`);
+  if (options.registry) await realiseRegistry(dir, options.registry);
+  else if (options.pid === 'alive') await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
+  else if (options.pid === 'dead') await writeFile(join(dir, 'loki.pid'), `${deadPid()}\n`);
   if (options.mtimeMs !== undefined) await setMtimes(dir, options.mtimeMs);
-  if (options.pid === 'alive' || options.pid === 'dead') {
+  if (options.pid === 'alive' || options.pid === 'dead' || options.registry) {
     const at = (options.runnerStartMs ?? EARLY_RUNNER_START_MS) / 1000;
     await utimes(join(dir, 'loki.pid'), at, at);
   }
   return dir;
+}
+
+async function realiseRegistry(dir: string, registry: NonNullable<TreeOptions['registry']>): Promise<void> {
+  const runner = registry.wrapper === 'alive' ? process.pid : deadPid();
+  const placeholder = new RegExp(`\\b${FIXTURE_RUNNER_PID}\\b`, 'g');
+  for (const file of ['loki.pid', 'autonomy-state.json', 'events.jsonl']) {
+    const path = join(dir, file);
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text !== undefined) await writeFile(path, text.replace(placeholder, String(runner)));
+  }
+  const pidsDir = join(dir, 'pids');
+  for (const name of await readdir(pidsDir).catch(() => [] as string[])) {
+    const entry = JSON.parse(await readFile(join(pidsDir, name), 'utf8')) as { pid: number; kind?: string; ppid?: number };
+    const pid = entry.kind === 'wrapper' ? runner : registry.helpers === 'alive' ? liveHelper() : deadPid();
+    await unlink(join(pidsDir, name));
+    await writeFile(join(pidsDir, `${pid}.json`), JSON.stringify({ ...entry, pid, ...(entry.kind !== 'wrapper' ? { ppid: runner } : {}) }));
+  }
 }
 
 /** An empty temp directory (for trees built by hand). */
@@ -63,6 +99,7 @@ export async function setMtimes(dir: string, mtimeMs: number): Promise<void> {
 
 /** Removes every tree made since the last call (use in afterEach/afterAll). */
 export async function cleanTrees(): Promise<void> {
+  for (const child of helpers.splice(0)) child.kill('SIGKILL');
   await Promise.all(made.splice(0).map((root) => rm(root, { recursive: true, force: true })));
 }
 

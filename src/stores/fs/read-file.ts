@@ -84,26 +84,32 @@ export async function readSmallFile(
 }
 
 /**
- * The same, synchronously, lstat included: for sweeps over thousands of tiny files, where a
- * thread-pool round trip per system call costs ten times the call itself. Callers yield between
- * batches so the event loop is never held for long.
+ * The same, synchronously: for sweeps over thousands of tiny files, where a thread-pool round trip
+ * per system call costs more than the call itself. Callers yield between batches so the event loop
+ * is never held for long. A file seen before is lstat'ed first (one call when unchanged); a new one
+ * is opened directly (O_NOFOLLOW refuses a symlink, fstat tells everything an lstat would).
  */
 export function readSmallFileSync(path: string, maxBytes: number, cached: FileRead | undefined, onStat: () => void, onRead: () => void): FileRead {
-  let st: BigIntStats;
-  try {
-    onStat();
-    st = lstatSync(path, { bigint: true });
-  } catch (error) {
-    return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
+  if (cached !== undefined) {
+    let st: BigIntStats;
+    try {
+      onStat();
+      st = lstatSync(path, { bigint: true });
+    } catch (error) {
+      return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
+    }
+    const refused = refusal(st, maxBytes);
+    if (refused) return refused;
+    if (cached.bytes !== undefined && cached.version === versionOf(st)) return cached;
   }
-  const refused = refusal(st, maxBytes);
-  if (refused) return refused;
-  const version = versionOf(st);
-  if (cached?.bytes !== undefined && cached.version === version) return cached;
   let fd: number | undefined;
   try {
+    onStat();
     fd = openSync(path, OPEN_FLAGS);
-    const size = Number(fstatSync(fd, { bigint: true }).size);
+    const st = fstatSync(fd, { bigint: true });
+    const refused = refusal(st, maxBytes);
+    if (refused) return refused;
+    const size = Number(st.size);
     let buffer = new Uint8Array(Math.min(Math.max(size + 1, 64), maxBytes + 1));
     let length = 0;
     for (;;) {
@@ -120,10 +126,12 @@ export function readSmallFileSync(path: string, maxBytes: number, cached: FileRe
       buffer = grown;
     }
     onRead();
-    return { present: true, bytes: buffer.slice(0, length), mtimeMs: mtimeMsOf(st), version };
+    return { present: true, bytes: buffer.subarray(0, length), mtimeMs: mtimeMsOf(st), version: versionOf(st) };
   } catch (error) {
     if (isMissing(error)) return ABSENT;
-    return { present: true, mtimeMs: mtimeMsOf(st), error: reason(error), version: `error:${version}` };
+    const why = reason(error);
+    // ELOOP: the path is a symlink (O_NOFOLLOW), reported as such and never followed.
+    return { present: true, error: why, version: `error:${why}` };
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
