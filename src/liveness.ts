@@ -94,8 +94,10 @@ export class RunnerProbe {
     const runners: RunnerCandidate[] = [];
     const helpers: number[] = [];
     const add = (pid: number, started: number | undefined) => {
-      if (runners.some((r) => r.pid === pid)) return;
-      runners.push({ pid, ...(started !== undefined ? { startedMs: started } : {}) });
+      const known = runners.findIndex((r) => r.pid === pid);
+      if (known === -1) runners.push({ pid, ...(started !== undefined ? { startedMs: started } : {}) });
+      // The same runner named twice: the first start known wins (the registry's over a file's mtime).
+      else if (runners[known]!.startedMs === undefined && started !== undefined) runners[known] = { pid, startedMs: started };
     };
     // `pids/` first: its `started` is the process's own; a pid file's mtime is when it was written.
     for (const { value } of pids.values) {

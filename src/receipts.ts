@@ -15,15 +15,16 @@ export interface ReceiptCounts {
   readonly withProvenance: Readonly<Record<ProvenanceKind, number>>;
 }
 
-const HEADLINES: Readonly<Record<string, ReceiptVerdict>> = {
-  VERIFIED: 'verified',
-  'VERIFIED WITH GAPS': 'with_gaps',
-  'NOT VERIFIED': 'not_verified',
-};
+// A Map, not an object: a headline such as "constructor" must not find an inherited property.
+const HEADLINES: ReadonlyMap<string, ReceiptVerdict> = new Map([
+  ['VERIFIED', 'verified'],
+  ['VERIFIED WITH GAPS', 'with_gaps'],
+  ['NOT VERIFIED', 'not_verified'],
+]);
 
 export function receiptVerdict(proof: Proof): ReceiptVerdict {
   const headline = proof.honesty?.headline;
-  return (typeof headline === 'string' && HEADLINES[headline]) || 'unknown';
+  return (typeof headline === 'string' && HEADLINES.get(headline)) || 'unknown';
 }
 
 /** Python's truthiness (upstream's rule): null, false, 0, "", [] and {} are false. */

@@ -93,12 +93,13 @@ export class ModelLabeler {
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Outcome of one iteration: 9.x writes `status`; a record without one (5.4x) describes an iteration
- * that finished, as only finished iterations write the file.
+ * Outcome of one iteration: 9.x writes `status` (`completed`, `failed`); a word of failure at its
+ * start (failed, error, timeout, crashed, aborted, killed) is a failure, anything else completed. A
+ * record without one (5.4x) describes an iteration that finished, as only finished ones write it.
  */
 export function iterationOutcome(record: EfficiencyRecord): IterationOutcome {
   const status = (record.status ?? '').trim().toLowerCase();
-  return /fail|error|crash|timeout|timed_out|abort|killed/.test(status) ? 'failed' : 'completed';
+  return /^(fail|error|crash|timeout|timed[_ -]?out|abort|kill)/.test(status) ? 'failed' : 'completed';
 }
 
 /** Files in iteration order (the name's number; other names after, by name). */

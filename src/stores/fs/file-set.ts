@@ -98,12 +98,13 @@ export class FileSetTracker {
     for (const name of this.#waiting) if (dirty.size < MAX_WAITING) dirty.add(name);
     try {
       if (relist) {
+        // Cleared before the sweep, so a watcher event arriving between its batches asks for another.
+        if (full) this.#needFull = false;
         const names = this.#listNames();
         for (const name of this.#files.keys()) if (!names.has(name)) this.#drop(name);
         for (const name of this.#waiting) if (!names.has(name)) this.#waiting.delete(name);
         await this.#refreshAll(full ? names : [...names].filter((name) => !this.#files.has(name) || dirty.has(name)));
         if (full) {
-          this.#needFull = false;
           this.#lastFullMs = now;
           this.counters.fullScans++;
         }

@@ -1,0 +1,185 @@
+/**
+ * FileSetCollector: one file set parsed across refreshes. Entries are `FileSetRead`s as a store
+ * hands them over (plain data), plus one pass through the real fs store for the identity rule.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FileSetCollector } from '../src/file-set-collector.js';
+import { readPidFile } from '../src/schemas/pid.js';
+import { FsStateStore } from '../src/stores/fs.js';
+import type { FileSetEntryRead, FileSetRead } from '../src/stores/store.js';
+import { cleanTrees, tempDir } from './support/loki-tree.js';
+
+const stores: FsStateStore[] = [];
+afterEach(async () => {
+  for (const store of stores.splice(0)) store.close();
+  await cleanTrees();
+});
+
+const entry = (name: string, text: string, version = `v:${name}:${text}`, mtimeMs = 1000): FileSetEntryRead => ({
+  name,
+  present: true,
+  bytes: new TextEncoder().encode(text),
+  mtimeMs,
+  version,
+});
+const set = (files: FileSetEntryRead[], extra: Partial<FileSetRead> = {}): FileSetRead => ({ present: true, files, ...extra });
+
+/** A collector over `sessions/<id>/loki.pid` (a pid per entry), counting parses and keeping logs. */
+function collector() {
+  const logs: string[] = [];
+  let parses = 0;
+  const c = new FileSetCollector<number>('sessions', (bytes) => (parses++, readPidFile(bytes)), (line) => logs.push(line));
+  return { c, logs, parses: () => parses };
+}
+
+describe('FileSetCollector', () => {
+  it('parses every entry into values, in the order given, and reports the set as one source', () => {
+    const { c } = collector();
+    const result = c.update(set([entry('a', '11\n', 'v1', 2000), entry('b', '22\n', 'v2', 3000)], { mtimeMs: 3000 }));
+    expect(result.values).toEqual([
+      { name: 'a', value: 11 },
+      { name: 'b', value: 22 },
+    ]);
+    expect(result.status).toEqual({ source: 'sessions', ok: true, present: true, mtimeMs: 3000 });
+  });
+
+  it('reports an absent set as present: false and ok, with no values', () => {
+    const { c } = collector();
+    expect(c.update({ present: false, files: [] })).toEqual({ values: [], status: { source: 'sessions', ok: true, present: false } });
+  });
+
+  it('returns the same result object, parsing nothing, while the store hands back the same files array', () => {
+    const { c, parses } = collector();
+    const files = [entry('a', '11'), entry('b', '22')];
+    const first = c.update(set(files));
+    expect(parses()).toBe(2);
+    expect(c.update(set(files))).toBe(first); // a new FileSetRead, the same array
+    expect(c.update(set(files))).toBe(first);
+    expect(parses()).toBe(2);
+    // A new array: a new result, but only changed versions are parsed again.
+    const next = c.update(set([entry('a', '11'), entry('b', '23')]));
+    expect(next).not.toBe(first);
+    expect(next.values).toEqual([
+      { name: 'a', value: 11 },
+      { name: 'b', value: 23 },
+    ]);
+    expect(parses()).toBe(3);
+  });
+
+  it('returns a new result when only the directory error changes', () => {
+    const { c } = collector();
+    const files: FileSetEntryRead[] = [];
+    const ok = c.update(set(files));
+    const bad = c.update(set(files, { error: 'permission denied' }));
+    expect(bad).not.toBe(ok);
+    expect(bad.status).toMatchObject({ ok: false, problem: 'permission denied' });
+  });
+
+  it('reports a bad entry in the status, naming it, and leaves it out of the values', () => {
+    const { c, logs } = collector();
+    const result = c.update(set([entry('good', '11'), entry('torn', ''), entry('junk', 'abc')]));
+    expect(result.values).toEqual([{ name: 'good', value: 11 }]);
+    expect(result.status.ok).toBe(false);
+    expect(result.status.present).toBe(true);
+    expect(result.status.problem).toMatch(/^2 bad file\(s\)/);
+    expect(result.status.problem).toContain('torn: empty file');
+    expect(result.status.problem).toContain('junk: not a pid');
+    expect(result.status.problem).not.toContain('good');
+    // Each bad entry logs once, under its own path.
+    expect(logs.sort()).toEqual([
+      'loki-metrics: sessions/junk/loki.pid: not a pid: "abc"',
+      'loki-metrics: sessions/torn/loki.pid: empty file (caught mid-write?)',
+    ]);
+  });
+
+  it('reports an entry the store could not read (a symlink) as bad', () => {
+    const { c } = collector();
+    const link: FileSetEntryRead = { name: 'evil', present: true, error: 'is a symbolic link (not followed)', version: 'symlink:1' };
+    const result = c.update(set([entry('a', '11'), link]));
+    expect(result.values).toEqual([{ name: 'a', value: 11 }]);
+    expect(result.status).toMatchObject({ ok: false, problem: expect.stringContaining('evil: is a symbolic link') });
+  });
+
+  it('keeps serving the last good value of an entry torn mid-write, reporting it', () => {
+    const { c, logs } = collector();
+    c.update(set([entry('a', '11', 'v1'), entry('b', '22', 'v1')]));
+    const torn = c.update(set([entry('a', '', 'v2'), entry('b', '22', 'v1')]));
+    expect(torn.values).toEqual([
+      { name: 'a', value: 11 },
+      { name: 'b', value: 22 },
+    ]);
+    expect(torn.status.ok).toBe(false);
+    expect(torn.status.problem).toMatch(/^1 bad file\(s\): a: empty file.*last good value/);
+    // Mended: the new value, ok again.
+    const mended = c.update(set([entry('a', '12', 'v3'), entry('b', '22', 'v1')]));
+    expect(mended.values[0]).toEqual({ name: 'a', value: 12 });
+    expect(mended.status.ok).toBe(true);
+    expect(logs).toEqual(['loki-metrics: sessions/a/loki.pid: empty file (caught mid-write?)', 'loki-metrics: sessions/a/loki.pid: ok again']);
+  });
+
+  it('drops entries that are gone, and does not resurrect their old value if they come back bad', () => {
+    const { c } = collector();
+    c.update(set([entry('a', '11', 'v1'), entry('b', '22', 'v1')]));
+    const gone = c.update(set([entry('b', '22', 'v1')]));
+    expect(gone.values).toEqual([{ name: 'b', value: 22 }]);
+    expect(gone.status.ok).toBe(true);
+    const back = c.update(set([entry('a', '', 'v2'), entry('b', '22', 'v1')]));
+    expect(back.values).toEqual([{ name: 'b', value: 22 }]);
+    expect(back.status.problem).toBe('1 bad file(s): a: empty file (caught mid-write?)');
+  });
+
+  it('names at most three bad entries in the problem, counting them all', () => {
+    const { c } = collector();
+    const result = c.update(set(['e1', 'e2', 'e3', 'e4', 'e5'].map((name) => entry(name, 'x'))));
+    expect(result.status.problem).toMatch(/^5 bad file\(s\): e1: .*; e2: .*; e3: [^;]*$/);
+  });
+
+  it('logs a directory-level error once per change, and its recovery once', () => {
+    const { c, logs } = collector();
+    c.update(set([entry('a', '11')]));
+    expect(logs).toEqual([]);
+    for (let i = 0; i < 3; i++) {
+      const result = c.update({ present: true, files: [], error: 'not a directory' }); // a new array each time
+      expect(result.status).toEqual({ source: 'sessions', ok: false, present: true, problem: 'not a directory' });
+      expect(result.values).toEqual([]);
+    }
+    expect(logs).toEqual(['loki-metrics: sessions: not a directory']);
+    c.update({ present: true, files: [], error: 'permission denied' });
+    expect(logs).toHaveLength(2);
+    expect(logs[1]).toBe('loki-metrics: sessions: permission denied');
+    c.update(set([entry('a', '11')]));
+    c.update(set([entry('a', '11')]));
+    expect(logs).toEqual(['loki-metrics: sessions: not a directory', 'loki-metrics: sessions: permission denied', 'loki-metrics: sessions: ok again']);
+  });
+
+  it('keeps its result identity across warm reads of a real, unchanged directory', async () => {
+    const dir = join(await tempDir(), '.loki');
+    for (const [id, pid] of [
+      ['s1', 101],
+      ['s2', 202],
+    ] as const) {
+      await mkdir(join(dir, 'sessions', id), { recursive: true });
+      await writeFile(join(dir, 'sessions', id, 'loki.pid'), `${pid}\n`);
+    }
+    const store = new FsStateStore(dir, { watch: false, rescanIntervalMs: 0 });
+    stores.push(store);
+    const { c, parses } = collector();
+    const first = c.update((await store.read()).sessions);
+    expect(first.values).toEqual([
+      { name: 's1', value: 101 },
+      { name: 's2', value: 202 },
+    ]);
+    expect(c.update((await store.read()).sessions)).toBe(first);
+    expect(parses()).toBe(2);
+    await writeFile(join(dir, 'sessions', 's2', 'loki.pid'), '203\n');
+    const changed = c.update((await store.read()).sessions);
+    expect(changed).not.toBe(first);
+    expect(changed.values).toEqual([
+      { name: 's1', value: 101 },
+      { name: 's2', value: 203 },
+    ]);
+    expect(parses()).toBe(3);
+  });
+});
