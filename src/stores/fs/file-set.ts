@@ -17,7 +17,7 @@
  */
 import { lstatSync, readdirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
 import { lstat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { ABSENT, type FileRead, type FileSetEntryRead, type FileSetRead, type FileSetSpec } from '../store.js';
 import { isMissing, readSmallFileSync, reason, SYMLINK } from './read-file.js';
 
@@ -59,6 +59,8 @@ export class FileSetTracker {
   #dirty = new Set<string>();
   /** Two-level entries whose sub-directory exists without its file yet. */
   #waiting = new Set<string>();
+  /** Two-level entries the listing just showed as real directories (no lstat needed before the open). */
+  #listedDirs = new Set<string>();
   #needFull = true;
   #lastFullMs = 0;
   #closed = false;
@@ -142,8 +144,11 @@ export class FileSetTracker {
     if (this.#spec.depth === 1) {
       for (const name of readdirSync(this.#dir)) if (this.#accepts(name)) names.add(name);
     } else {
+      this.#listedDirs.clear();
       for (const entry of readdirSync(this.#dir, { withFileTypes: true })) {
-        if ((entry.isDirectory() || entry.isSymbolicLink()) && this.#accepts(entry.name)) names.add(entry.name);
+        if (!this.#accepts(entry.name)) continue;
+        if (entry.isDirectory()) this.#listedDirs.add(entry.name);
+        if (entry.isDirectory() || entry.isSymbolicLink()) names.add(entry.name);
       }
     }
     return names;
@@ -151,9 +156,13 @@ export class FileSetTracker {
 
   async #refreshAll(names: Iterable<string>): Promise<void> {
     let n = 0;
-    for (const name of names) {
-      this.#refresh(name);
-      if (++n % BATCH === 0) await yieldToLoop();
+    try {
+      for (const name of names) {
+        this.#refresh(name);
+        if (++n % BATCH === 0) await yieldToLoop();
+      }
+    } finally {
+      this.#listedDirs.clear();
     }
   }
 
@@ -172,7 +181,8 @@ export class FileSetTracker {
   }
 
   #readEntry(name: string, cached: FileRead | undefined): FileRead {
-    const entryPath = join(this.#dir, name);
+    // Names come from a listing or the watcher: never a path (no `/`), so plain concatenation is safe.
+    const entryPath = `${this.#dir}/${name}`;
     const onStat = () => this.counters.stats++;
     const onRead = () => this.counters.reads++;
     if (this.#spec.depth === 1) {
@@ -181,16 +191,19 @@ export class FileSetTracker {
       return read.error === 'not a regular file' && isDirectory(entryPath) ? ABSENT : read;
     }
     // Two levels: the sub-directory must be a real directory, or the path would follow a link out.
-    let st: BigIntStats;
-    try {
-      onStat();
-      st = lstatSync(entryPath, { bigint: true });
-    } catch (error) {
-      return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
+    // A listing has just said so for the names it showed; others (watcher reports) are checked.
+    if (!this.#listedDirs.has(name)) {
+      let st: BigIntStats;
+      try {
+        onStat();
+        st = lstatSync(entryPath, { bigint: true });
+      } catch (error) {
+        return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
+      }
+      if (st.isSymbolicLink()) return { present: true, error: SYMLINK, version: `symlink:${st.ino}` };
+      if (!st.isDirectory()) return ABSENT;
     }
-    if (st.isSymbolicLink()) return { present: true, error: SYMLINK, version: `symlink:${st.ino}` };
-    if (!st.isDirectory()) return ABSENT;
-    const read = readSmallFileSync(join(entryPath, this.#spec.leaf), this.#options.maxFileBytes, cached, onStat, onRead);
+    const read = readSmallFileSync(`${entryPath}/${this.#spec.leaf}`, this.#options.maxFileBytes, cached, onStat, onRead);
     if (read.present) return read;
     // The sub-directory is there, its file not yet: look again at every refresh.
     if (this.#waiting.size < MAX_WAITING) this.#waiting.add(name);
