@@ -7,6 +7,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FAMILIES } from '../../src/catalogue.js';
 import { parseConfig } from '../../src/config.js';
 import { startServer } from '../../src/node/server.js';
 import { FsStateStore } from '../../src/stores/fs.js';
@@ -21,9 +22,11 @@ afterAll(async () => {
 });
 
 describe('Prometheus scrape configs (monitoring/prometheus/scrape-*.yml)', () => {
-  it('scrape-plain.yml passes promtool check config, with the shipped rules it names', () => {
+  it('scrape-plain.yml passes promtool check config, with the shipped alert and recording rules it names', () => {
     const result = run('promtool', ['check', 'config', join(MONITORING, 'prometheus/scrape-plain.yml')]);
-    expect(result.output).toContain('SUCCESS: 10 rules found');
+    expect(result.output).toContain('SUCCESS: 2 rule files found');
+    expect(result.output).toMatch(/Checking \S*loki-alerts\.yml\s+SUCCESS: 14 rules found/);
+    expect(result.output).toMatch(/Checking \S*loki-recording\.yml\s+SUCCESS: 4 rules found/);
     expect(result.status, result.output).toBe(0);
   });
 
@@ -137,14 +140,28 @@ describe('Alertmanager Slack example (monitoring/alertmanager/alertmanager.yml)'
 describe('Grafana dashboard (monitoring/grafana/loki-mode-dashboard.json)', () => {
   const load = async () => JSON.parse(await readFile(join(MONITORING, 'grafana/loki-mode-dashboard.json'), 'utf8')) as Json;
 
-  it('has the guide\'s seven panels plus budget and source health, and job/instance/session variables', async () => {
+  it('has the guide\'s seven panels plus budget, source health and 9.x telemetry, and job/instance/session variables', async () => {
     const dashboard = await load();
     const panels = dashboard.panels as Json[];
     const byTitle = Object.fromEntries(panels.map((p) => [p.title, p]));
     for (const [title, type] of [
       ['Session status', 'stat'], ['Iteration progress', 'gauge'], ['Task distribution', 'piechart'], ['Active agents', 'timeseries'],
       ['Cost', 'stat'], ['Event rate', 'timeseries'], ['Uptime', 'stat'], ['Budget used', 'bargauge'], ['Budget guard', 'stat'], ['Source health', 'table'],
+      ['Iterations this run', 'stat'], ['Cost by model', 'timeseries'], ['Tokens by type', 'timeseries'], ['Cache hit ratio', 'timeseries'],
+      ['Iterations per hour', 'timeseries'], ['Iteration duration', 'timeseries'], ['Receipts by verdict', 'piechart'], ['Receipts', 'stat'],
     ]) expect(byTitle[title!]?.type, title).toBe(type);
+    expect(byTitle['Cost by model'].fieldConfig.defaults.unit).toBe('currencyUSD');
+    expect(byTitle['Cache hit ratio'].fieldConfig.defaults).toMatchObject({ unit: 'percentunit', min: 0, max: 1 });
+    expect(byTitle['Iteration duration'].fieldConfig.defaults.unit).toBe('s');
+    // No two panels overlap on Grafana's 24-column grid.
+    const cells = new Set<string>();
+    for (const { title, gridPos: g } of panels as { title: string; gridPos: { x: number; y: number; w: number; h: number } }[]) {
+      expect(g.x + g.w, title).toBeLessThanOrEqual(24);
+      for (let x = g.x; x < g.x + g.w; x++) for (let y = g.y; y < g.y + g.h; y++) {
+        expect(cells.has(`${x},${y}`), `${title} overlaps at ${x},${y}`).toBe(false);
+        cells.add(`${x},${y}`);
+      }
+    }
     const mappings = byTitle['Session status'].fieldConfig.defaults.mappings[0].options as Json;
     expect(Object.fromEntries(Object.entries(mappings).map(([k, v]) => [k, [v.text, v.color]]))).toEqual({ 0: ['Stopped', 'red'], 1: ['Running', 'green'], 2: ['Paused', 'yellow'] });
     expect(byTitle['Cost'].fieldConfig.defaults).toMatchObject({ unit: 'currencyUSD', decimals: 2 });
@@ -160,10 +177,19 @@ describe('Grafana dashboard (monitoring/grafana/loki-mode-dashboard.json)', () =
     }
   });
 
-  it('applies rate()/irate()/increase() to loki_events_total only', async () => {
+  it('applies rate()/irate()/increase() to counters only, and gauge functions to gauges only', async () => {
     const exprs = ((await load()).panels as Json[]).flatMap((p) => (p.targets as Json[]).map((t) => t.expr as string));
-    const calls = exprs.flatMap((expr) => [...expr.matchAll(/\b(rate|irate|increase)\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?/g)].map((m) => [m[1], m[2] ?? '(expression)']));
-    expect(calls.length).toBeGreaterThan(0);
-    expect(calls.filter(([, metric]) => metric !== 'loki_events_total')).toEqual([]);
+    // The sample names the exporter's counters and histograms expose, from its own catalogue.
+    const counters = new Set(
+      FAMILIES.flatMap((f): string[] => (f.type === 'counter' ? [f.name] : f.type === 'histogram' ? [`${f.name}_bucket`, `${f.name}_count`, `${f.name}_sum`] : [])),
+    );
+    expect(counters).toContain('loki_events_total');
+    const calls = (re: RegExp) => exprs.flatMap((expr) => [...expr.matchAll(re)].map((m) => [m[1], m[2] ?? '(expression)'] as const));
+    const rates = calls(/\b(rate|irate|increase)\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?/g);
+    expect(rates.map(([, metric]) => metric)).toEqual(expect.arrayContaining(['loki_events_total', 'loki_model_cost_usd_total', 'loki_model_tokens_total', 'loki_iterations_total']));
+    expect(rates.filter(([, metric]) => !counters.has(metric))).toEqual([]);
+    // deriv()/delta()/predict_linear() on a counter would go negative at every run start.
+    const gaugeFns = calls(/\b(deriv|delta|idelta|predict_linear)\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?/g);
+    expect(gaugeFns.filter(([, metric]) => counters.has(metric) || metric === '(expression)')).toEqual([]);
   });
 });

@@ -1,19 +1,28 @@
 /**
- * The shipped alert rules (monitoring/prometheus/loki-alerts.yml) are valid, and their promtool
- * unit tests pass, cover every alert both ways, and fail when a rule is put back to the guide's
- * broken form (so this test can fail).
+ * The shipped alert rules (monitoring/prometheus/loki-alerts.yml) and recording rules
+ * (loki-recording.yml) are valid, and their promtool unit tests pass, cover every alert both ways
+ * and every recording rule with exact values, and fail when a rule is put back to the guide's (or
+ * upstream's, or a naive) broken form (so this test can fail).
  */
 import { copyFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanTemps, loadYaml, MONITORING, run, tempDir } from './support.js';
 
 const RULES = join(MONITORING, 'prometheus/loki-alerts.yml');
 const TESTS = join(MONITORING, 'prometheus/loki-alerts.test.yml');
+/** The 9.x telemetry alerts' unit tests, in a file of their own (evaluated every minute). */
+const TELEMETRY_TESTS = join(MONITORING, 'prometheus/loki-alerts-telemetry.test.yml');
+const RECORDING = join(MONITORING, 'prometheus/loki-recording.yml');
+const RECORDING_TESTS = join(MONITORING, 'prometheus/loki-recording.test.yml');
 const GUIDE_ALERTS = ['LokiSessionDown', 'LokiBudgetWarning', 'LokiBudgetCritical', 'LokiStagnation', 'LokiHighFailureRate', 'LokiTooManyAgents'];
 const EXTRA_ALERTS = ['LokiExporterDown', 'LokiStateUnreadable', 'LokiSourceInvalid', 'LokiStateStale'];
+/** On Loki Mode 9.x's per-model usage, iterations and receipts. */
+const TELEMETRY_ALERTS = ['LokiBudgetExhaustionPredicted', 'LokiReceiptsStalled', 'LokiReceiptsUnknownShareHigh', 'LokiHighIterationFailureRate'];
+const ALERTS = [...GUIDE_ALERTS, ...EXTRA_ALERTS, ...TELEMETRY_ALERTS];
+const RECORDS = ['loki:model_cost_usd_per_hour:rate5m', 'loki:model_tokens:rate5m', 'loki:model_cache_hit:ratio_rate5m', 'loki:iterations_failed:ratio_rate1h'];
 
-interface Rule { alert?: string; expr: string; for?: string }
+interface Rule { alert?: string; record?: string; expr: string; for?: string }
 interface RuleFile { groups: { name: string; interval?: string; rules: Rule[] }[] }
 interface UnitTests {
   rule_files: string[];
@@ -21,41 +30,46 @@ interface UnitTests {
     name: string;
     input_series: { series: string; values: string }[];
     alert_rule_test?: { eval_time: string; alertname: string; exp_alerts: { exp_labels: Record<string, string> }[] }[];
+    promql_expr_test?: { expr: string; eval_time: string; exp_samples: { labels: string; value: number }[] }[];
   }[];
 }
 
 afterAll(cleanTemps);
 
-/** Runs the shipped unit tests against a copy of the rules with one alert's expr replaced. */
-async function testWithExpr(alert: string, expr: string) {
+/** The unit-test file that tests an alert. */
+const testsOf = (alert: string) => (TELEMETRY_ALERTS.includes(alert) ? TELEMETRY_TESTS : TESTS);
+
+/** Runs a file's shipped unit tests against a copy of its rules with one rule's expr replaced. */
+async function testWithExpr(name: string, expr: string, rulesFile = RULES, testsFile = testsOf(name)) {
   const dir = await tempDir('loki-rules-');
-  const rules = loadYaml(RULES) as RuleFile;
-  const rule = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === alert);
-  if (!rule) throw new Error(`no rule ${alert}`);
+  const rules = loadYaml(rulesFile) as RuleFile;
+  const rule = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === name || r.record === name);
+  if (!rule) throw new Error(`no rule ${name}`);
   rule.expr = expr;
-  await writeFile(join(dir, 'loki-alerts.yml'), JSON.stringify(rules));
-  await copyFile(TESTS, join(dir, 'loki-alerts.test.yml'));
-  return run('promtool', ['test', 'rules', 'loki-alerts.test.yml'], { cwd: dir });
+  await writeFile(join(dir, basename(rulesFile)), JSON.stringify(rules));
+  await copyFile(testsFile, join(dir, basename(testsFile)));
+  return run('promtool', ['test', 'rules', basename(testsFile)], { cwd: dir });
 }
 
 describe('monitoring/prometheus/loki-alerts.yml', () => {
   it('passes promtool check rules and keeps the guide\'s six alert names', () => {
     const result = run('promtool', ['check', 'rules', RULES]);
-    expect(result.output).toContain('SUCCESS: 10 rules found');
+    expect(result.output).toContain(`SUCCESS: ${ALERTS.length} rules found`);
     expect(result.status).toBe(0);
     const names = (loadYaml(RULES) as RuleFile).groups.flatMap((g) => g.rules.map((r) => r.alert));
-    expect(names).toEqual([...GUIDE_ALERTS, ...EXTRA_ALERTS]);
+    expect(names).toEqual(ALERTS);
   });
 
-  it('passes its promtool unit tests', () => {
-    const result = run('promtool', ['test', 'rules', 'loki-alerts.test.yml'], { cwd: join(MONITORING, 'prometheus') });
+  it.each(['loki-alerts.test.yml', 'loki-alerts-telemetry.test.yml'])('passes its promtool unit tests (%s)', (file) => {
+    const result = run('promtool', ['test', 'rules', file], { cwd: join(MONITORING, 'prometheus') });
     expect(result.output).toContain('SUCCESS');
     expect(result.status).toBe(0);
   });
 
   it('tests every alert with a series that fires and one that must not', () => {
-    const tests = loadYaml(TESTS) as UnitTests;
-    for (const alert of [...GUIDE_ALERTS, ...EXTRA_ALERTS]) {
+    for (const alert of ALERTS) {
+      const tests = loadYaml(testsOf(alert)) as UnitTests;
+      expect(tests.rule_files).toEqual(['loki-alerts.yml']);
       let fires = false;
       let silent = false;
       for (const group of tests.tests) {
@@ -88,9 +102,70 @@ describe('monitoring/prometheus/loki-alerts.yml', () => {
     ['LokiBudgetCritical', 'loki_cost_usd > 4.50'],
     ['LokiStagnation', 'changes(loki_iteration_current[30m]) == 0 and loki_session_status == 1'],
     ['LokiStateStale', 'time() - loki_source_mtime_seconds{source="dashboard-state.json"} > 300'],
+    // no limit (0) and paused sessions must not fire; nor one already past its limit
+    ['LokiBudgetExhaustionPredicted', 'predict_linear(loki_cost_usd[30m], 3600) >= loki_budget_limit_usd'],
+    ['LokiBudgetExhaustionPredicted', 'predict_linear(loki_cost_usd[30m], 3600) >= loki_budget_limit_usd and loki_budget_limit_usd > 0 and loki_session_status == 1'],
+    // upstream's suggestion, for a gauge: fires with no receipts at all
+    ['LokiReceiptsStalled', 'increase(loki_receipts_total[6h]) == 0'],
+    // without 6 hours of history: fires for a target scraped for less
+    ['LokiReceiptsStalled', 'loki_receipts_total > 0 and changes(loki_receipts_total[6h]) == 0 and loki_session_status == 1'],
+    // the verdict label never matches the total's label set: never fires
+    ['LokiReceiptsUnknownShareHigh', 'loki_receipts_by_verdict{verdict="unknown"} / loki_receipts_total > 0.2'],
+    // without the volume guard: a single failed iteration fires
+    ['LokiHighIterationFailureRate', 'sum without(outcome) (increase(loki_iterations_total{outcome="failed"}[1h])) / sum without(outcome) (increase(loki_iterations_total[1h])) > 0.5'],
   ])('fails with the broken %s expression', async (alert, expr) => {
     const result = await testWithExpr(alert, expr);
     expect(result.status).not.toBe(0);
     expect(result.output).toContain(`alertname: ${alert}`);
+  });
+});
+
+describe('monitoring/prometheus/loki-recording.yml', () => {
+  it('passes promtool check rules with level:metric:operations names', () => {
+    const result = run('promtool', ['check', 'rules', RECORDING]);
+    expect(result.output).toContain(`SUCCESS: ${RECORDS.length} rules found`);
+    expect(result.status).toBe(0);
+    const rules = (loadYaml(RECORDING) as RuleFile).groups.flatMap((g) => g.rules);
+    expect(rules.map((r) => r.record)).toEqual(RECORDS);
+    for (const name of RECORDS) expect(name).toMatch(/^loki:[a-z0-9_]+:[a-z0-9_]+$/);
+    // Target labels survive: no rule aggregates with by(), which would drop job/instance/session.
+    for (const rule of rules) expect(rule.expr, rule.record).not.toMatch(/\bby\s*\(/);
+  });
+
+  it('passes its promtool unit tests', () => {
+    const result = run('promtool', ['test', 'rules', 'loki-recording.test.yml'], { cwd: join(MONITORING, 'prometheus') });
+    expect(result.output).toContain('SUCCESS');
+    expect(result.status).toBe(0);
+  });
+
+  it('tests every recording rule with exact values, and a run start (counter reset)', () => {
+    const tests = loadYaml(RECORDING_TESTS) as UnitTests;
+    const checks = tests.tests.flatMap((g) => g.promql_expr_test ?? []);
+    for (const record of RECORDS) {
+      const exact = checks.filter((c) => c.expr === record && c.exp_samples.length > 0);
+      expect(exact.length, record).toBeGreaterThan(0);
+      for (const c of exact) for (const s of c.exp_samples) expect(typeof s.value, record).toBe('number');
+    }
+    const reset = tests.tests.find((g) => /counter reset/.test(g.name));
+    expect(reset?.input_series.some((s) => s.values.includes('1000 0 50'))).toBe(true);
+    expect(reset?.promql_expr_test?.map((c) => c.expr)).toEqual(expect.arrayContaining(['loki:model_cost_usd_per_hour:rate5m', 'increase(loki_model_tokens_total{type="input"}[5m])']));
+  });
+
+  // Naive forms that the unit tests must reject: proof that they test what the rules get right.
+  it.each([
+    // a gauge function on a counter that resets at every run start goes negative
+    ['loki:model_cost_usd_per_hour:rate5m', 'delta(loki_model_cost_usd_total[5m]) * 12'],
+    ['loki:model_cost_usd_per_hour:rate5m', 'deriv(loki_model_cost_usd_total[5m]) * 3600'],
+    // by() drops the target's labels: sessions and instances merge
+    ['loki:model_tokens:rate5m', 'sum by (type) (rate(loki_model_tokens_total[5m]))'],
+    // no divide-by-zero guard: NaN samples for idle targets
+    ['loki:model_cache_hit:ratio_rate5m', 'sum without (family, model, type) (rate(loki_model_tokens_total{type="cache_read"}[5m])) / sum without (family, model, type) (rate(loki_model_tokens_total{type=~"input|cache_read|cache_creation"}[5m]))'],
+    // output tokens are not prompt tokens
+    ['loki:model_cache_hit:ratio_rate5m', 'sum without (family, model, type) (rate(loki_model_tokens_total{type="cache_read"}[5m])) / (sum without (family, model, type) (rate(loki_model_tokens_total[5m])) > 0)'],
+    ['loki:iterations_failed:ratio_rate1h', 'sum without (outcome) (rate(loki_iterations_total{outcome="failed"}[1h])) / sum without (outcome) (rate(loki_iterations_total[1h]))'],
+  ])('fails with the naive %s expression %s', async (record, expr) => {
+    const result = await testWithExpr(record, expr, RECORDING, RECORDING_TESTS);
+    expect(result.status).not.toBe(0);
+    expect(result.output).toContain(`expr: "${record}"`);
   });
 });
