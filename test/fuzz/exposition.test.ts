@@ -49,7 +49,7 @@ const snapshotArb: fc.Arbitrary<Snapshot> = fc
               { suffix: '_count', value: cumulative[cumulative.length - 1]! },
             ];
           });
-        return fc.oneof(fc.constant([]), histogram);
+        return fc.oneof(fc.constant<Sample[]>([]), histogram);
       }
       const label = family.labels[0];
       const valueArb =
