@@ -175,10 +175,12 @@ export function createCollector(options: CollectorOptions): Collector {
         (events.sessionStartMs === undefined || (signalAtMs !== undefined && signalAtMs >= events.sessionStartMs));
       const exceeded = b?.exceeded === true || signalCurrent || (limit > 0 && cost >= limit);
 
-      // ---- the run outcome: only while no newer run is under way
+      // ---- the run outcome, when it describes the latest session: a SIGKILLed run writes none, so
+      // the file left by the run before it must not speak for it
       const completionMtime = docs['state/completion.json'].mtimeMs;
+      const latestStartMs = newRun ? runnerStartMs : events.sessionStartMs;
       const outcome =
-        completionFile.value && !(alive && sessionStartMs !== undefined && completionMtime !== undefined && completionMtime < sessionStartMs)
+        completionFile.value && (latestStartMs === undefined || (completionMtime !== undefined && completionMtime >= latestStartMs))
           ? outcomeLabel(completionFile.value.outcome)
           : undefined;
 
@@ -265,10 +267,21 @@ function usageSamples(usage: Usage): [FamilyName, Sample[]][] {
   ];
 }
 
-/** An outcome as a bounded label value: lower-case word characters, at most 32. */
+/** Every `outcome` 9.22's run.sh writes; anything else is `other`, so the label stays bounded. */
+export const RUN_OUTCOMES = [
+  'complete',
+  'max_iterations',
+  'max_duration',
+  'failed',
+  'force_stopped',
+  'stopped',
+  'intervention',
+  'inconclusive_spec_contradiction',
+] as const;
+
 function outcomeLabel(outcome: string): string {
-  const label = outcome.toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 32);
-  return label === '' || label === '_' ? 'other' : label;
+  const label = outcome.trim().toLowerCase();
+  return (RUN_OUTCOMES as readonly string[]).includes(label) ? label : 'other';
 }
 
 /**

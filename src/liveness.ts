@@ -2,8 +2,8 @@
  * Whether the session's runner is alive, decided the same way wherever the processes can be seen
  * (the exporter next to Loki Mode, or the sync client for the Worker).
  *
- * The runner is the process in `loki.pid` (or `sessions/<id>/loki.pid`), or in 9.x the `pids/`
- * entry of kind `wrapper`. When this side sees the runner's pid namespace, the pids decide: a dead
+ * The runner is the process in `loki.pid` (or `sessions/<id>/loki.pid`), or in 9.x a `pids/`
+ * entry of kind `wrapper` (or `runner`, which upstream's dashboard also counts). When this side sees the runner's pid namespace, the pids decide: a dead
  * runner is stopped however fresh `dashboard-state.json` is (the status monitor survives a SIGKILL
  * of the runner and keeps rewriting it). When it cannot (a container reading a mounted `.loki`),
  * the heartbeat decides, as before. `LOKI_LIVENESS` chooses: `auto` (default) sees the namespace
@@ -101,7 +101,7 @@ export class RunnerProbe {
     };
     // `pids/` first: its `started` is the process's own; a pid file's mtime is when it was written.
     for (const { value } of pids.values) {
-      if (value.kind === 'wrapper') add(value.pid, startedMs(value));
+      if (value.kind === 'wrapper' || value.kind === 'runner') add(value.pid, startedMs(value));
       else helpers.push(value.pid);
     }
     if (pidFile.value !== undefined) add(pidFile.value, reading.documents['loki.pid'].mtimeMs);

@@ -27,7 +27,8 @@ export function price(input: number, output: number, cache: { read?: number; wri
 }
 
 /**
- * Loki Mode's built-in prices, keyed by lower-case model key: 9.22's table, plus the Gemini models
+ * Loki Mode's built-in prices, keyed by lower-case model key: 9.22's table (fable, claude, codex, the
+ * gpt-5.6 tiers), plus the Gemini models
  * 5.4x priced (9.x dropped them; 5.4x runs still report them). `pricing.json`, which run.sh writes
  * at every start, overrides them.
  */
@@ -37,6 +38,10 @@ export const BUILT_IN_PRICES: PriceTable = new Map<string, Price>([
   ['haiku', price(1.0, 5.0)],
   ['fable', price(10.0, 50.0)],
   ['gpt-5.3-codex', price(1.75, 14.0)],
+  // as 9.22's run.sh budget table and dashboard publish them (its loki-ts table disagrees)
+  ['gpt-5.6-sol', price(2.5, 20.0)],
+  ['gpt-5.6-terra', price(1.5, 12.0)],
+  ['gpt-5.6-luna', price(0.5, 4.0)],
   ['gemini-3-pro', price(1.25, 10.0)],
   ['gemini-3-flash', price(0.1, 0.4)],
 ]);
@@ -88,6 +93,7 @@ function priceKey(name: string): string | undefined {
   if (name.includes('fable')) return 'fable';
   if (name.includes('gemini')) return name.includes('flash') ? 'gemini-3-flash' : 'gemini-3-pro';
   if (name.includes('codex')) return 'gpt-5.3-codex';
+  for (const tier of ['sol', 'terra', 'luna']) if (name.includes(`gpt-5.6-${tier}`)) return `gpt-5.6-${tier}`;
   return undefined;
 }
 

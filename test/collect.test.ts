@@ -478,10 +478,29 @@ describe('Loki Mode 9.x state (fixture v9-running/)', () => {
     expect(valueOf(await collect(NOW + 3_000), 'loki_iteration_current')).toBe(0);
   });
 
-  it('reports the last run outcome from state/completion.json once the run has ended', async () => {
+  it('reports the outcome state/completion.json gives for the latest session, once it has ended', async () => {
     const dir = await materialize('v9-restart', { registry: { wrapper: 'dead', helpers: 'dead' }, mtimeMs: LONG_AGO });
-    const s = await setup(dir).collect();
+    // the run that started at 11:00:00 (the latest session_start) ended at 11:36
+    const ended = Date.parse('2026-02-14T11:36:00Z') / 1000;
+    await utimes(join(dir, 'state/completion.json'), ended, ended);
+    const { collect } = setup(dir);
+    let s = await collect();
     expect(valueOf(s, 'loki_session_status')).toBe(0);
     expect(s.samples.get('loki_run_outcome')).toEqual([{ labels: { outcome: 'max_iterations' }, value: 1 }]);
+    // an outcome upstream does not write is `other`, never the file's text
+    await writeFile(join(dir, 'state/completion.json'), '{"outcome": "Exploded\\nbadly"}');
+    await utimes(join(dir, 'state/completion.json'), ended, ended + 1);
+    s = await collect(NOW + 3_000);
+    expect(s.samples.get('loki_run_outcome')).toEqual([{ labels: { outcome: 'other' }, value: 1 }]);
+  });
+
+  it('does not let the previous run\'s completion.json speak for a SIGKILLed run (which writes none)', async () => {
+    const dir = await materialize('v9-restart', { registry: { wrapper: 'dead', helpers: 'dead' }, mtimeMs: LONG_AGO });
+    // written before the latest session_start (11:00:00): it describes an earlier run
+    const before = Date.parse('2026-02-14T10:30:00Z') / 1000;
+    await utimes(join(dir, 'state/completion.json'), before, before);
+    const s = await setup(dir).collect();
+    expect(valueOf(s, 'loki_session_status')).toBe(0);
+    expect(s.samples.get('loki_run_outcome')).toEqual([]);
   });
 });

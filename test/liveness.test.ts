@@ -212,6 +212,11 @@ describe('RunnerProbe', () => {
     expect(verdict).toEqual({ decided: true, alive: true, pid: process.pid, startedMs: Date.parse(T_STARTED) });
   });
 
+  it('takes an entry of kind runner as a runner too (upstream counts both)', async () => {
+    const { verdict } = await probe({ pids: { 'r.json': pidEntry({ pid: process.pid, kind: 'runner', started: T_STARTED }) } }, false);
+    expect(verdict).toEqual({ decided: true, alive: true, pid: process.pid, startedMs: Date.parse(T_STARTED) });
+  });
+
   it('takes the mtime of a loki.pid naming a wrapper whose entry has no start', async () => {
     const { verdict } = await probe(
       {

@@ -45,6 +45,15 @@ describe('9.x built-in prices and cache prices', () => {
     expect(priceFor(BUILT_IN_PRICES, 'gemini-3-pro-preview')).toEqual(price(1.25, 10));
   });
 
+  it.each([
+    ['gpt-5.6-sol', 2.5, 20],
+    ['openai/gpt-5.6-terra-2026-05', 1.5, 12],
+    ['GPT-5.6-Luna', 0.5, 4],
+    ['claude-fable-5', 10, 50],
+  ])('prices %s as upstream 9.22 publishes it (%d/%d)', (model, input, output) => {
+    expect(priceFor(BUILT_IN_PRICES, model)).toEqual(price(input, output));
+  });
+
   it('derives cache prices from input (read 0.1×, write 1.25×) unless pricing.json names them', () => {
     expect(price(5, 25)).toEqual({ input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 });
     const parsed = readPricing(new TextEncoder().encode('{"models":{"opus":{"input":5,"output":25,"cache_read":0.4,"cache_creation":7}}}'));

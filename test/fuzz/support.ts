@@ -18,6 +18,7 @@ import { DOCUMENT_PARSERS } from '../../src/sync/protocol.js';
 import { DOCUMENTS, EFFICIENCY_DIR, EVENTS_FILE, type DocumentName } from '../../src/stores/store.js';
 import { VERSION } from '../../src/version.js';
 import { PROVENANCE_KINDS, RECEIPT_VERDICTS } from '../../src/receipts.js';
+import { RUN_OUTCOMES } from '../../src/collect.js';
 import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, TOKEN_TYPES } from '../../src/usage.js';
 import { EARLY_RUNNER_START_MS, materialize } from '../support/loki-tree.js';
 
@@ -51,7 +52,7 @@ export const SOURCES = [
 
 /**
  * Every label value the exporter may print from a fixed set: names, the version, bucket bounds.
- * Only two labels carry text from files, each bounded (see `labelAllowed`).
+ * Only `model` carries text from files, bounded (see `labelAllowed`).
  */
 export const ALLOWED_LABEL_VALUES: ReadonlySet<string> = new Set<string>([
   ...SOURCES,
@@ -64,6 +65,7 @@ export const ALLOWED_LABEL_VALUES: ReadonlySet<string> = new Set<string>([
   ...['opus', 'sonnet', 'haiku', 'fable', 'gpt', 'gemini', 'other', 'unknown'],
   ...DURATION_BUCKETS_S.map((b) => `${b}.0`),
   '+Inf',
+  ...RUN_OUTCOMES,
 ]);
 
 /** A label value the exporter may print: from the fixed set, or one of the bounded file-derived labels. */
@@ -71,8 +73,6 @@ export function labelAllowed(allowed: ReadonlySet<string>, name: string, value: 
   if (allowed.has(value)) return true;
   // `model`: a model id, lower-cased and cut to 64 characters (at most 16 distinct, the rest `other`).
   if (name === 'model') return value.length <= 64 && value === value.toLowerCase();
-  // `outcome` of loki_run_outcome: a word of at most 32 lower-case characters.
-  if (name === 'outcome') return /^[a-z0-9_]{1,32}$/.test(value);
   return false;
 }
 
