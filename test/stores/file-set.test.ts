@@ -2,7 +2,7 @@
  * FileSetTracker through the real fs store: `proofs/<run>/proof.json` (two levels) and
  * `pids/<pid>.json` (one level). Costs are checked with the store's counters, never with timings.
  */
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsStateStore, type FsStateStoreOptions } from '../../src/stores/fs.js';
@@ -37,6 +37,12 @@ const receipt = (headline: string) => JSON.stringify({ honesty: { headline } });
 async function writeProof(dir: string, run: string, body: string) {
   await mkdir(join(dir, 'proofs', run), { recursive: true });
   await writeFile(join(dir, 'proofs', run, 'proof.json'), body);
+}
+
+/** Sets the receipts' mtimes an hour back: written long ago, settled. */
+async function ageProofs(dir: string, runs: string[]) {
+  const old = Date.now() / 1000 - 3600;
+  for (const run of runs) await utimes(join(dir, 'proofs', run, 'proof.json'), old, old);
 }
 
 /** Polls `read()` until `check` passes (inotify delivers events asynchronously). */
@@ -84,7 +90,10 @@ describe('proofs/<run>/proof.json (two levels)', () => {
     expect(content(second.proofs, 'run-b')).toBe(receipt('NOT VERIFIED'));
     expect(counters.fullScans).toBe(1); // found by the per-refresh re-check, not a rescan
 
-    // No longer waiting: further reads cost nothing.
+    // No longer waiting; once its receipt has settled (not modified in the last seconds), further
+    // reads cost nothing.
+    await ageProofs(dir, ['run-a', 'run-b']);
+    await store.read();
     const stats = counters.stats;
     await store.read();
     await store.read();
@@ -144,6 +153,7 @@ describe('proofs/<run>/proof.json (two levels)', () => {
     const dir = await lokiDir();
     await writeProof(dir, 'run-a', receipt('VERIFIED'));
     await writeProof(dir, 'run-b', receipt('NOT VERIFIED'));
+    await ageProofs(dir, ['run-a', 'run-b']); // settled receipts, not ones still being written
     const store = open(dir, { watch: true });
     const cold = (await store.read()).proofs;
     const before = { ...store.counters.fileSets.proofs };
@@ -154,6 +164,22 @@ describe('proofs/<run>/proof.json (two levels)', () => {
       expect(warm.files).toBe(cold.files); // the same array: consumers may memoise on it
     }
     expect(store.counters.fileSets.proofs).toEqual(before);
+  });
+
+  it('re-checks a receipt modified in the last seconds: a torn first read completes without a directory change', async () => {
+    const dir = await lokiDir();
+    await writeProof(dir, 'run-a', receipt('VERIFIED'));
+    await ageProofs(dir, ['run-a']);
+    const store = open(dir, { watch: true, rescanIntervalMs: 3600_000 });
+    await store.read();
+    // upstream creates the directory, then writes proof.json in place (up to three times)
+    await writeProof(dir, 'run-b', '{"honesty": {"head');
+    const torn = await eventually(store, (r) => names(r.proofs).includes('run-b'));
+    expect(content(torn.proofs, 'run-b')).toBe('{"honesty": {"head');
+    const { fullScans } = store.counters.fileSets.proofs;
+    await writeFile(join(dir, 'proofs', 'run-b', 'proof.json'), receipt('NOT VERIFIED'));
+    expect(content((await store.read()).proofs, 'run-b')).toBe(receipt('NOT VERIFIED'));
+    expect(store.counters.fileSets.proofs.fullScans).toBe(fullScans); // no full rescan needed
   });
 
   it('sees a receipt rewritten in place at the next full rescan', async () => {
@@ -186,6 +212,7 @@ describe('proofs/<run>/proof.json (two levels)', () => {
     const runs = Array.from({ length: count }, (_, i) => `run-${String(i).padStart(4, '0')}`);
     await Promise.all(runs.map((run) => mkdir(join(dir, 'proofs', run))));
     await Promise.all(runs.map((run) => writeFile(join(dir, 'proofs', run, 'proof.json'), receipt('VERIFIED'))));
+    await ageProofs(dir, runs);
     const store = open(dir, { watch: true });
     const cold = (await store.read()).proofs;
     expect(cold.files).toHaveLength(count);

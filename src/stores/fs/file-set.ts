@@ -8,8 +8,9 @@
  * - the directory is re-listed when its own ino/mtime changes, and every entry re-stat'ed when the
  *   watcher is missing or broken, when the directory is replaced, and every `rescanIntervalMs`;
  * - two-level sets (`proofs/<run>/proof.json`): the watcher sees sub-directories come and go, not
- *   writes inside them, so a sub-directory still waiting for its file is re-checked on every
- *   refresh, and a file rewritten in place is seen at the next full re-stat.
+ *   writes inside them, so a sub-directory still waiting for its file, and a file modified in the
+ *   last `RECENT_MS` (upstream rewrites a receipt in place up to three times as a run ends), are
+ *   re-checked on every refresh; an older file rewritten in place is seen at the next full re-stat.
  *
  * Sweeps over many entries use synchronous system calls in batches, yielding between batches: a
  * cold start over 10,000 files costs a few hundred thousand microseconds of syscalls, not 40,000
@@ -43,6 +44,8 @@ const MAX_DIRTY = 4096;
 const BATCH = 256;
 /** Two-level entries still waiting for their file, re-checked per refresh (more wait for a full scan). */
 const MAX_WAITING = 256;
+/** Two-level entries modified this recently may still be being written: re-checked per refresh. */
+const RECENT_MS = 15_000;
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -59,6 +62,8 @@ export class FileSetTracker {
   #dirty = new Set<string>();
   /** Two-level entries whose sub-directory exists without its file yet. */
   #waiting = new Set<string>();
+  /** Two-level entries whose file changed within `RECENT_MS`. */
+  #recent = new Set<string>();
   /** Two-level entries the listing just showed as real directories (no lstat needed before the open). */
   #listedDirs = new Set<string>();
   #needFull = true;
@@ -98,6 +103,7 @@ export class FileSetTracker {
     const dirty = this.#dirty;
     this.#dirty = new Set();
     for (const name of this.#waiting) if (dirty.size < MAX_WAITING) dirty.add(name);
+    for (const name of this.#recent) if (dirty.size < 2 * MAX_WAITING) dirty.add(name);
     try {
       if (relist) {
         // Cleared before the sweep, so a watcher event arriving between its batches asks for another.
@@ -105,6 +111,7 @@ export class FileSetTracker {
         const names = this.#listNames();
         for (const name of this.#files.keys()) if (!names.has(name)) this.#drop(name);
         for (const name of this.#waiting) if (!names.has(name)) this.#waiting.delete(name);
+        for (const name of this.#recent) if (!names.has(name)) this.#recent.delete(name);
         await this.#refreshAll(full ? names : [...names].filter((name) => !this.#files.has(name) || dirty.has(name)));
         if (full) {
           this.#lastFullMs = now;
@@ -171,10 +178,16 @@ export class FileSetTracker {
     const next = this.#readEntry(name, cached);
     if (!next.present) {
       this.#drop(name);
+      this.#recent.delete(name);
       if (this.#spec.depth === 2 && next !== ABSENT_ENTRY_DIR) this.#waiting.delete(name);
       return;
     }
     this.#waiting.delete(name);
+    if (this.#spec.depth === 2) {
+      const recent = next.mtimeMs !== undefined && Math.abs(Date.now() - next.mtimeMs) < RECENT_MS;
+      if (recent && this.#recent.size < MAX_WAITING) this.#recent.add(name);
+      else if (!recent) this.#recent.delete(name);
+    }
     if (cached && cached.version === next.version && cached.error === next.error) return;
     this.#files.set(name, { ...next, name });
     this.#sorted = undefined;
@@ -270,6 +283,7 @@ export class FileSetTracker {
     this.#sorted = undefined;
     this.#dirty.clear();
     this.#waiting.clear();
+    this.#recent.clear();
     this.#dirIdentity = undefined;
     this.#dirIno = undefined;
     this.#needFull = true;
