@@ -34,21 +34,47 @@ export function reason(error: unknown): string {
 export const versionOf = (st: BigIntStats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 export const mtimeMsOf = (st: BigIntStats) => Number(st.mtimeNs / 1000n) / 1000;
 
-/** What an lstat says before any byte is read: a reason not to read, or undefined to go on. */
-function refusal(st: BigIntStats, maxBytes: number): FileRead | undefined {
-  const mtimeMs = mtimeMsOf(st);
-  const version = versionOf(st);
+/** The facts a stat gives that decide whether, and as what version, a file is read. */
+interface StatFacts {
+  isSymbolicLink(): boolean;
+  isFile(): boolean;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly version: string;
+}
+
+/** Exact (nanosecond) facts, for documents read one at a time. */
+const bigFacts = (st: BigIntStats): StatFacts => ({
+  isSymbolicLink: () => st.isSymbolicLink(),
+  isFile: () => st.isFile(),
+  size: Number(st.size),
+  mtimeMs: mtimeMsOf(st),
+  version: versionOf(st),
+});
+
+/** Plain facts (sub-microsecond float times: enough to see any change), for sweeps of thousands. */
+const quickFacts = (st: Stats): StatFacts => ({
+  isSymbolicLink: () => st.isSymbolicLink(),
+  isFile: () => st.isFile(),
+  size: st.size,
+  mtimeMs: st.mtimeMs,
+  version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
+});
+
+/** What a stat says before any byte is read: a reason not to read, or undefined to go on. */
+function refusal(st: StatFacts, maxBytes: number): FileRead | undefined {
+  const { mtimeMs, version } = st;
   if (st.isSymbolicLink()) return { present: true, mtimeMs, error: SYMLINK, version: `symlink:${version}` };
   if (!st.isFile()) return { present: true, mtimeMs, error: NOT_REGULAR, version: `special:${version}` };
-  if (st.size > BigInt(maxBytes)) return { present: true, mtimeMs, error: `too large (${st.size} bytes)`, version: `large:${version}` };
+  if (st.size > maxBytes) return { present: true, mtimeMs, error: `too large (${st.size} bytes)`, version: `large:${version}` };
   return undefined;
 }
 
-const tooLarge = (st: BigIntStats, maxBytes: number): FileRead => ({
+const tooLarge = (st: StatFacts, maxBytes: number): FileRead => ({
   present: true,
-  mtimeMs: mtimeMsOf(st),
+  mtimeMs: st.mtimeMs,
   error: `too large (> ${maxBytes} bytes)`,
-  version: `large:${versionOf(st)}`,
+  version: `large:${st.version}`,
 });
 
 /**
@@ -63,9 +89,10 @@ export async function readSmallFile(
   cached: FileRead | undefined,
   onRead: () => void,
 ): Promise<FileRead> {
-  const refused = refusal(st, maxBytes);
+  const facts = bigFacts(st);
+  const refused = refusal(facts, maxBytes);
   if (refused) return refused;
-  const version = versionOf(st);
+  const { version, mtimeMs } = facts;
   if (cached?.bytes !== undefined && cached.version === version) return cached;
   let handle: FileHandle | undefined;
   try {
@@ -73,11 +100,11 @@ export async function readSmallFile(
     handle = await open(path, OPEN_FLAGS);
     const bytes = await readAll(handle, Number(st.size), maxBytes);
     onRead();
-    if (bytes === undefined) return tooLarge(st, maxBytes);
-    return { present: true, bytes, mtimeMs: mtimeMsOf(st), version };
+    if (bytes === undefined) return tooLarge(facts, maxBytes);
+    return { present: true, bytes, mtimeMs, version };
   } catch (error) {
     if (isMissing(error)) return ABSENT;
-    return { present: true, mtimeMs: mtimeMsOf(st), error: reason(error), version: `error:${version}` };
+    return { present: true, mtimeMs, error: reason(error), version: `error:${version}` };
   } finally {
     await handle?.close().catch(() => undefined);
   }
@@ -91,24 +118,24 @@ export async function readSmallFile(
  */
 export function readSmallFileSync(path: string, maxBytes: number, cached: FileRead | undefined, onStat: () => void, onRead: () => void): FileRead {
   if (cached !== undefined) {
-    let st: Stats;
+    let st: StatFacts;
     try {
       onStat();
-      st = lstatSync(path);
+      st = quickFacts(lstatSync(path));
     } catch (error) {
       return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
     }
-    const refused = refusalOf(st, maxBytes);
+    const refused = refusal(st, maxBytes);
     if (refused) return refused;
-    if (cached.bytes !== undefined && cached.version === quickVersionOf(st)) return cached;
+    if (cached.bytes !== undefined && cached.version === st.version) return cached;
   }
   let fd: number | undefined;
   try {
     onStat();
     fd = openSync(path, OPEN_FLAGS);
     // Plain (not bigint) stats: a sweep of thousands of files allocates far less.
-    const st = fstatSync(fd);
-    const refused = refusalOf(st, maxBytes);
+    const st = quickFacts(fstatSync(fd));
+    const refused = refusal(st, maxBytes);
     if (refused) return refused;
     const size = st.size;
     let buffer = new Uint8Array(Math.min(Math.max(size + 1, 64), maxBytes + 1));
@@ -117,7 +144,7 @@ export function readSmallFileSync(path: string, maxBytes: number, cached: FileRe
       const got = readSync(fd, buffer, length, buffer.length - length, length);
       if (got === 0) break;
       length += got;
-      if (length > maxBytes) return { present: true, mtimeMs: st.mtimeMs, error: `too large (> ${maxBytes} bytes)`, version: `large:${quickVersionOf(st)}` };
+      if (length > maxBytes) return tooLarge(st, maxBytes);
       if (length < buffer.length) {
         if (length <= size) break; // EOF, as for the async read
         continue;
@@ -127,7 +154,7 @@ export function readSmallFileSync(path: string, maxBytes: number, cached: FileRe
       buffer = grown;
     }
     onRead();
-    return { present: true, bytes: buffer.subarray(0, length), mtimeMs: st.mtimeMs, version: quickVersionOf(st) };
+    return { present: true, bytes: buffer.subarray(0, length), mtimeMs: st.mtimeMs, version: st.version };
   } catch (error) {
     if (isMissing(error)) return ABSENT;
     const why = reason(error);
@@ -136,17 +163,6 @@ export function readSmallFileSync(path: string, maxBytes: number, cached: FileRe
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-}
-
-/** `versionOf` for plain stats (sub-microsecond times as floats: enough to see any change). */
-const quickVersionOf = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-
-function refusalOf(st: Stats, maxBytes: number): FileRead | undefined {
-  const version = quickVersionOf(st);
-  if (st.isSymbolicLink()) return { present: true, mtimeMs: st.mtimeMs, error: SYMLINK, version: `symlink:${version}` };
-  if (!st.isFile()) return { present: true, mtimeMs: st.mtimeMs, error: NOT_REGULAR, version: `special:${version}` };
-  if (st.size > maxBytes) return { present: true, mtimeMs: st.mtimeMs, error: `too large (${st.size} bytes)`, version: `large:${version}` };
-  return undefined;
 }
 
 /** Reads to EOF (the file may have grown since the stat), giving up past `maxBytes`. */
