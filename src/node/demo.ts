@@ -16,11 +16,12 @@ export interface DemoSession {
 }
 
 const MODELS = ['sonnet', 'opus', 'haiku'] as const;
+const HEADLINES = ['VERIFIED', 'VERIFIED WITH GAPS', 'NOT VERIFIED'] as const;
 
 export async function startDemo(options: { stepMs?: number } = {}): Promise<DemoSession> {
   const root = await mkdtemp(join(tmpdir(), 'loki-metrics-demo-'));
   const dir = join(root, '.loki');
-  for (const sub of ['state', 'queue', 'metrics/efficiency']) await mkdir(join(dir, sub), { recursive: true });
+  for (const sub of ['state', 'queue', 'metrics/efficiency', 'pids', 'proofs']) await mkdir(join(dir, sub), { recursive: true });
 
   const startedAt = new Date();
   let tick = 0;
@@ -39,7 +40,9 @@ export async function startDemo(options: { stepMs?: number } = {}): Promise<Demo
   };
 
   await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
-  await event('session_start', { provider: 'claude', mode: 'autonomous' });
+  // 9.x's process registry: this process plays the runner wrapper.
+  await writeJson(`pids/${process.pid}.json`, { pid: process.pid, label: 'loki-wrapper', started: startedAt.toISOString().replace(/\.\d+Z$/, 'Z'), ppid: process.ppid, kind: 'wrapper' });
+  await event('session_start', { provider: 'claude', mode: 'autonomous', pid: process.pid });
 
   async function step(): Promise<void> {
     tick++;
@@ -47,16 +50,33 @@ export async function startDemo(options: { stepMs?: number } = {}): Promise<Demo
     if (tick % 5 === 1) {
       if (iteration > 0) {
         const model = MODELS[iteration % MODELS.length] as string;
+        const failedNow = iteration % 7 === 0;
+        // 9.x's fields: cache tokens, status, duration_ms, cost_usd 0 when nothing was measured
         await writeJson(`metrics/efficiency/iteration-${iteration}.json`, {
           iteration,
           model,
-          duration_seconds: 40 + iteration,
+          phase: 'DEVELOPMENT',
+          duration_ms: (40 + iteration) * 1000,
+          provider: 'claude',
+          status: failedNow ? 'failed' : 'completed',
           input_tokens: 20_000 + 1_500 * iteration,
           output_tokens: 4_000 + 300 * iteration,
+          cache_read_tokens: 60_000 + 5_000 * iteration,
+          cache_creation_tokens: 8_000,
           cost_usd: 0,
-          status: 'completed',
         });
-        (iteration % 7 === 0 ? failed : done).push(`iteration-${iteration}`);
+        (failedNow ? failed : done).push(`iteration-${iteration}`);
+        // every third iteration, a receipt of an earlier run appears (9.20+)
+        if (iteration % 3 === 0) {
+          const run = `run-demo-${iteration}`;
+          await mkdir(join(dir, 'proofs', run), { recursive: true });
+          await writeJson(`proofs/${run}/proof.json`, {
+            schema_version: '1.1',
+            run_id: run,
+            honesty: { headline: HEADLINES[(iteration / 3) % HEADLINES.length] },
+            verification: { algo: 'sha256', scope: 'integrity', ...(iteration % 2 === 0 ? { attestation: { kid: 'demo' } } : {}) },
+          });
+        }
       }
       iteration++;
       await event('iteration_start', { iteration, provider: 'claude' });
