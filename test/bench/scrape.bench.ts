@@ -8,7 +8,7 @@
  * Each case runs in its own child process so that peak RSS (which only grows) is per case.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, utimesSync, writeSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +65,9 @@ function makeTree(root: string, events: number, efficiency: number, receipts = 0
     const proof = { schema_version: '1.1', run_id: `run-${i}`, honesty: { headline: HEADLINES[i % 4] }, verification: { attestation: i % 3 === 0 ? { sig: 'x' } : null, gpg_signature: null }, iterations: { count: 3, succeeded: 3, failed: 0 } };
     writeSync(fd, JSON.stringify(proof));
     closeSync(fd);
+    // Receipts accumulate over weeks: settled, not being written (see FileSetTracker's recent re-check).
+    const settled = Date.now() / 1000 - 86_400;
+    utimesSync(join(dir, `proofs/run-${i}/proof.json`), settled, settled);
   }
   mkdirSync(join(dir, 'state'), { recursive: true });
   writeEvents(join(dir, 'events.jsonl'), events);
