@@ -1,24 +1,23 @@
-import { TASK_STATUSES, type FamilyName, type TaskStatus } from './catalogue.js';
-import { FileSetCollector } from './file-set-collector.js';
+import { TASK_STATUSES, type FamilyName } from './catalogue.js';
+import { FileSetCollector, type FileSetValue } from './file-set-collector.js';
 import { RunnerProbe, type LivenessMode } from './liveness.js';
 import { priceTable } from './pricing.js';
 import { countReceipts, PROVENANCE_KINDS, RECEIPT_VERDICTS, type ReceiptCounts } from './receipts.js';
-import { countAgents, readAgents, type Agent } from './schemas/agents.js';
-import { readAutonomyState, type AutonomyState } from './schemas/autonomy-state.js';
+import { readAgents } from './schemas/agents.js';
+import { readAutonomyState } from './schemas/autonomy-state.js';
 import { readBudget, readBudgetSignal } from './schemas/budget.js';
 import { readCompletion } from './schemas/completion.js';
 import { readCurrentTask } from './schemas/current-task.js';
 import { readDashboardState, type DashboardState } from './schemas/dashboard-state.js';
 import { readEfficiencyFile, type EfficiencyRecord } from './schemas/efficiency.js';
 import { readOrchestrator } from './schemas/orchestrator.js';
-import { iterationFromId } from './schemas/parse.js';
 import { readPricing, type PricingFile } from './schemas/pricing.js';
 import { readProof, type Proof } from './schemas/proof.js';
+import { agentCounts, currentAutonomyState, currentIteration, currentSession, isHeartbeat, runOutcome, taskCounts } from './rules.js';
 import type { Sample, Snapshot, SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
 import { EVENTS_FILE, type StateReading } from './stores/store.js';
 import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, ModelLabeler, summariseUsage, TOKEN_TYPES, type Usage } from './usage.js';
-import type { FileSetValue } from './file-set-collector.js';
 
 export interface CollectorOptions {
   /** `LOKI_MAX_ITERATIONS`. */
@@ -41,15 +40,6 @@ export interface Collector {
   /** State → Snapshot. Pure apart from the memo it keeps across calls; time is passed in. */
   collect(reading: StateReading, nowMs: number): Snapshot;
 }
-
-const SESSION = { stopped: 0, running: 1, paused: 2 } as const;
-
-/**
- * A runner that started more than this after the latest `session_start` is a new run whose own
- * `session_start` has not arrived yet (run.sh writes `loki.pid` 1–4 s before it). The margin
- * absorbs whole-second event timestamps.
- */
-const NEW_RUN_MARGIN_MS = 1_000;
 
 export function createCollector(options: CollectorOptions): Collector {
   const { log } = options;
@@ -113,36 +103,24 @@ export function createCollector(options: CollectorOptions): Collector {
 
       const s: DashboardState = state.value ?? {};
 
-      // ---- liveness: the runner's pids where this side can see them, else the snapshot heartbeat;
-      // `mode` alone is never trusted
+      // ---- liveness and the current session (rules.ts)
       const verdict = probe.verdict;
       const stateMtime = docs['dashboard-state.json'].mtimeMs;
-      // An mtime far in the future (the clock jumped back) is no heartbeat; a few seconds of skew is.
-      const stateAge = stateMtime === undefined ? Infinity : nowMs - stateMtime;
-      const heartbeat = Math.abs(stateAge) <= options.heartbeatWindowMs;
       const syncStale =
         reading.lastSyncMs !== undefined && options.syncStaleMs !== undefined && nowMs - reading.lastSyncMs > options.syncStaleMs;
-      const alive = (verdict.decided ? verdict.alive : heartbeat) && !syncStale;
-      const paused = docs.PAUSE.present || s.mode === 'paused';
-      const stopping = !paused && (docs.STOP.present || s.mode === 'stopped');
-      const status = !alive || stopping ? SESSION.stopped : paused ? SESSION.paused : SESSION.running;
-
-      // ---- the current session: a live runner newer than the latest session_start is a new run
-      const runnerStartMs = alive && verdict.decided ? verdict.startedMs : undefined;
-      const newRun =
-        runnerStartMs !== undefined &&
-        events.sessionStartMs !== undefined &&
-        runnerStartMs - events.sessionStartMs > NEW_RUN_MARGIN_MS &&
-        !(events.sessionPid !== undefined && events.sessionPid === verdict.pid);
-      const startedAtMs = s.startedAt ? Date.parse(s.startedAt) : Number.NaN;
-      const sessionStartMs = newRun
-        ? runnerStartMs
-        : (events.sessionStartMs ??
-          (Number.isFinite(startedAtMs) ? startedAtMs : undefined) ??
-          (s.uptime_seconds !== undefined && stateMtime !== undefined ? stateMtime - s.uptime_seconds * 1000 : undefined) ??
-          runnerStartMs ??
-          docs['loki.pid'].mtimeMs);
-      const uptime = alive && sessionStartMs !== undefined ? Math.max(0, (nowMs - sessionStartMs) / 1000) : 0;
+      const session = currentSession({
+        verdict,
+        heartbeat: isHeartbeat(stateMtime, nowMs, options.heartbeatWindowMs),
+        syncStale,
+        paused: docs.PAUSE.present || s.mode === 'paused',
+        stopping: docs.STOP.present || s.mode === 'stopped',
+        events,
+        state: s,
+        stateMtimeMs: stateMtime,
+        pidFileMtimeMs: docs['loki.pid'].mtimeMs,
+        nowMs,
+      });
+      const { alive, newRun } = session;
 
       // ---- the real iteration (dashboard-state's is frozen at 0 by a writer bug)
       const autonomyState = currentAutonomyState(autonomyFile.value, docs['autonomy-state.json'].mtimeMs, verdict.pid, events.sessionStartMs);
@@ -175,14 +153,8 @@ export function createCollector(options: CollectorOptions): Collector {
         (events.sessionStartMs === undefined || (signalAtMs !== undefined && signalAtMs >= events.sessionStartMs));
       const exceeded = b?.exceeded === true || signalCurrent || (limit > 0 && cost >= limit);
 
-      // ---- the run outcome, when it describes the latest session: a SIGKILLed run writes none, so
-      // the file left by the run before it must not speak for it
-      const completionMtime = docs['state/completion.json'].mtimeMs;
-      const latestStartMs = newRun ? runnerStartMs : events.sessionStartMs;
-      const outcome =
-        completionFile.value && (latestStartMs === undefined || (completionMtime !== undefined && completionMtime >= latestStartMs))
-          ? outcomeLabel(completionFile.value.outcome)
-          : undefined;
+      // ---- the run outcome, when it describes the latest session
+      const outcome = runOutcome(completionFile.value, docs['state/completion.json'].mtimeMs, session.latestStartMs);
 
       const receipts = receiptsOf(proofs.values);
 
@@ -214,7 +186,7 @@ export function createCollector(options: CollectorOptions): Collector {
 
       const one = (value: number): Sample[] => [{ value }];
       const samples = new Map<FamilyName, Sample[]>([
-        ['loki_session_status', one(status)],
+        ['loki_session_status', one(session.status)],
         ['loki_iteration_current', one(iteration)],
         ['loki_iteration_max', one(options.maxIterations)],
         ['loki_tasks_total', TASK_STATUSES.map((st) => ({ labels: { status: st }, value: tasks[st] }))],
@@ -222,7 +194,7 @@ export function createCollector(options: CollectorOptions): Collector {
         ['loki_agents_total', one(agentsNow.total)],
         ['loki_cost_usd', one(cost)],
         ['loki_events_total', one(events.lines)],
-        ['loki_uptime_seconds', one(Math.round(uptime * 1000) / 1000)],
+        ['loki_uptime_seconds', one(session.uptimeSeconds)],
         ['loki_up', one(reading.available ? 1 : 0)],
         ['loki_budget_limit_usd', one(limit)],
         ['loki_budget_exceeded', one(exceeded ? 1 : 0)],
@@ -267,98 +239,3 @@ function usageSamples(usage: Usage): [FamilyName, Sample[]][] {
   ];
 }
 
-/** Every `outcome` 9.22's run.sh writes; anything else is `other`, so the label stays bounded. */
-export const RUN_OUTCOMES = [
-  'complete',
-  'max_iterations',
-  'max_duration',
-  'failed',
-  'force_stopped',
-  'stopped',
-  'intervention',
-  'inconclusive_spec_contradiction',
-] as const;
-
-function outcomeLabel(outcome: string): string {
-  const label = outcome.trim().toLowerCase();
-  return (RUN_OUTCOMES as readonly string[]).includes(label) ? label : 'other';
-}
-
-/**
- * `autonomy-state.json` when it describes the current run: written by the live runner (its `pid`),
- * or, without a pid, no older than the latest `session_start`.
- */
-function currentAutonomyState(
-  value: AutonomyState | undefined,
-  mtimeMs: number | undefined,
-  runnerPid: number | undefined,
-  sessionStartMs: number | undefined,
-): AutonomyState | undefined {
-  if (!value) return undefined;
-  if (value.pid !== undefined && value.pid !== null && runnerPid !== undefined) return value.pid === runnerPid ? value : undefined;
-  if (sessionStartMs === undefined || mtimeMs === undefined) return value;
-  return mtimeMs + NEW_RUN_MARGIN_MS >= sessionStartMs ? value : undefined;
-}
-
-/**
- * Best source first (state-files.md §3.2): the latest `iteration_start` of the current session;
- * then the runner's own counter in `autonomy-state.json` (9.x) when it describes this run; a
- * session that has started neither is at 0. Without any `session_start`: that counter, a non-zero
- * `iteration` in the snapshot (real in `loki demo`), the highest `iteration-N` in the task queues,
- * the efficiency files, then `orchestrator.json`'s `currentIteration`.
- */
-function currentIteration(
-  events: StateReading['events'],
-  autonomyState: AutonomyState | undefined,
-  s: DashboardState,
-  currentTaskId: unknown,
-  records: readonly FileSetValue<EfficiencyRecord>[],
-  orchestratorIteration: number | null | undefined,
-): number {
-  const counter = autonomyState?.iterationCount ?? undefined;
-  if (events.sessionStartMs !== undefined) return events.iteration ?? counter ?? 0;
-  if (counter !== undefined) return counter;
-  if (s.iteration) return s.iteration;
-  let fromQueues = typeof currentTaskId === 'string' ? (iterationFromId(currentTaskId) ?? 0) : 0;
-  for (const list of [s.tasks?.inProgress, s.tasks?.completed, s.tasks?.failed]) {
-    for (const task of list ?? []) {
-      const id = (task as { id?: unknown } | null)?.id;
-      if (typeof id === 'string') fromQueues = Math.max(fromQueues, iterationFromId(id) ?? 0);
-    }
-  }
-  if (fromQueues > 0) return fromQueues;
-  const fromEfficiency = records.reduce((max, r) => Math.max(max, r.value.iteration ?? 0), 0);
-  if (fromEfficiency > 0) return fromEfficiency;
-  return orchestratorIteration ?? 0;
-}
-
-function taskCounts(s: DashboardState): Record<TaskStatus, number> {
-  if (s.tasks) {
-    return {
-      pending: s.tasks.pending?.length ?? 0,
-      in_progress: s.tasks.inProgress?.length ?? 0,
-      completed: s.tasks.completed?.length ?? 0,
-      failed: s.tasks.failed?.length ?? 0,
-    };
-  }
-  // `loki demo`'s flat variant
-  return {
-    pending: s.pending_tasks ?? 0,
-    in_progress: s.in_progress_tasks ?? 0,
-    completed: s.completed_tasks ?? 0,
-    failed: s.failed_tasks ?? 0,
-  };
-}
-
-/**
- * `state/agents.json` when it lists anyone, else the snapshot's own `agents` list, else `loki demo`'s
- * flat `running_agents`/`total_agents` counts.
- */
-function agentCounts(fromFile: readonly Agent[] | undefined, s: DashboardState): { active: number; total: number } {
-  if (fromFile && fromFile.length > 0) return countAgents(fromFile);
-  if (Array.isArray(s.agents)) {
-    const list = s.agents.filter((a): a is Agent => typeof a === 'object' && a !== null && !Array.isArray(a));
-    if (list.length > 0) return countAgents(list);
-  }
-  return { active: s.running_agents ?? 0, total: s.total_agents ?? s.running_agents ?? 0 };
-}

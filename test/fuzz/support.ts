@@ -18,7 +18,7 @@ import { DOCUMENT_PARSERS } from '../../src/sync/protocol.js';
 import { DOCUMENTS, EFFICIENCY_DIR, EVENTS_FILE, type DocumentName } from '../../src/stores/store.js';
 import { VERSION } from '../../src/version.js';
 import { PROVENANCE_KINDS, RECEIPT_VERDICTS } from '../../src/receipts.js';
-import { RUN_OUTCOMES } from '../../src/collect.js';
+import { RUN_OUTCOMES } from '../../src/rules.js';
 import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, TOKEN_TYPES } from '../../src/usage.js';
 import { EARLY_RUNNER_START_MS, materialize } from '../support/loki-tree.js';
 
