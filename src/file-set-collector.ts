@@ -57,9 +57,11 @@ export class FileSetCollector<T> {
         tracker = new SourceTracker(fileSetPath(this.#name, file.name), this.#parse, this.#log);
         this.#trackers.set(file.name, tracker);
       }
-      const tracked = tracker.update(file);
+      const tracked = tracker.next(file);
       if (tracked.value !== undefined) values.push({ name: file.name, value: tracked.value });
-      if (!tracked.status.ok) bad.push(`${file.name}: ${tracked.status.problem}`);
+      if (tracked.problem !== undefined) {
+        bad.push(`${file.name}: ${tracked.problem}${tracked.value !== undefined ? '; serving last good value' : ''}`);
+      }
     }
     if (this.#trackers.size > seen.size) {
       for (const name of this.#trackers.keys()) if (!seen.has(name)) this.#trackers.delete(name);

@@ -29,13 +29,32 @@ export class SourceTracker<T> {
   ) {}
 
   update(read: FileRead): TrackedValue<T> {
+    const { value, problem } = this.next(read);
+    if (!read.present) return { value, status: { source: this.source, ok: true, present: false } };
+    const status: SourceStatus = {
+      source: this.source,
+      ok: problem === undefined,
+      present: true,
+      ...(read.mtimeMs !== undefined ? { mtimeMs: read.mtimeMs } : {}),
+      ...(problem !== undefined
+        ? { problem: this.lastGood !== undefined ? `${problem}; serving last good value` : problem }
+        : {}),
+    };
+    return { value, status };
+  }
+
+  /**
+   * The same without a status object: the value to serve and why the file is bad, if it is. For
+   * file sets, where thousands of entries are tracked and only the bad ones are named.
+   */
+  next(read: FileRead): { readonly value: T | undefined; readonly problem?: string } {
     if (!read.present) {
       // A deleted file (loki.pid at a normal end) must not keep serving its old value.
       this.version = undefined;
       this.parsed = undefined;
       this.lastGood = undefined;
       this.report(undefined);
-      return { value: undefined, status: { source: this.source, ok: true, present: false } };
+      return { value: undefined };
     }
     let problem: string | undefined;
     if (read.error !== undefined || read.bytes === undefined) {
@@ -52,16 +71,7 @@ export class SourceTracker<T> {
       problem = read.stale ?? (parsed.ok ? undefined : parsed.problem);
     }
     this.report(problem);
-    const status: SourceStatus = {
-      source: this.source,
-      ok: problem === undefined,
-      present: true,
-      ...(read.mtimeMs !== undefined ? { mtimeMs: read.mtimeMs } : {}),
-      ...(problem !== undefined
-        ? { problem: this.lastGood !== undefined ? `${problem}; serving last good value` : problem }
-        : {}),
-    };
-    return { value: this.lastGood, status };
+    return problem === undefined ? { value: this.lastGood } : { value: this.lastGood, problem };
   }
 
   private report(problem: string | undefined): void {
