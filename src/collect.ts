@@ -82,8 +82,10 @@ export function createCollector(options: CollectorOptions): Collector {
       const docs = reading.documents;
       if (!reading.available && reading.problem !== lastLoggedDirProblem) {
         log(`loki-metrics: state directory unreadable: ${reading.problem ?? 'unknown reason'}`);
+      } else if (reading.available && lastLoggedDirProblem !== undefined) {
+        log('loki-metrics: state directory readable again');
       }
-      lastLoggedDirProblem = reading.available ? undefined : reading.problem;
+      lastLoggedDirProblem = reading.available ? undefined : (reading.problem ?? 'unknown reason');
 
       const state = dashboard.update(docs['dashboard-state.json']);
       const probe = runner.probe(reading);

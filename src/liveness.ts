@@ -2,8 +2,9 @@
  * Whether the session's runner is alive, decided the same way wherever the processes can be seen
  * (the exporter next to Loki Mode, or the sync client for the Worker).
  *
- * The runner is the process in `loki.pid` (or `sessions/<id>/loki.pid`), or in 9.x a `pids/`
- * entry of kind `wrapper` (or `runner`, which upstream's dashboard also counts). When this side sees the runner's pid namespace, the pids decide: a dead
+ * The runner is the process in `loki.pid` (or `sessions/<id>/loki.pid`), in 9.x a `pids/` entry of
+ * kind `wrapper` (or `runner`, which upstream's dashboard also counts), or the pid the latest
+ * `session_start` names in `data.pid`. When this side sees the runner's pid namespace, the pids decide: a dead
  * runner is stopped however fresh `dashboard-state.json` is (the status monitor survives a SIGKILL
  * of the runner and keeps rewriting it). When it cannot (a container reading a mounted `.loki`),
  * the heartbeat decides, as before. `LOKI_LIVENESS` chooses: `auto` (default) sees the namespace
@@ -107,6 +108,9 @@ export class RunnerProbe {
     if (pidFile.value !== undefined) add(pidFile.value, reading.documents['loki.pid'].mtimeMs);
     const sessionFiles = new Map(reading.sessions.files.map((f) => [f.name, f.mtimeMs]));
     for (const { name, value } of sessions.values) add(value, sessionFiles.get(name));
+    // The latest session_start names its runner: after a clean exit (5.4x removes loki.pid and has
+    // no registry) it is what tells that the runner is gone.
+    if (reading.events.sessionPid !== undefined) add(reading.events.sessionPid, reading.events.sessionStartMs);
     const verdict = judgeRunner({ runners, helpers }, (pid) => reading.isProcessAlive(pid), reading.hostPidNamespace, this.#mode);
     return { verdict, sources };
   }

@@ -240,7 +240,13 @@ describe('bad input never zeroes good input', () => {
     expect(valueOf(s, 'loki_up')).toBe(0);
     for (const family of FAMILIES.slice(0, 9)) expect(s.samples.get(family.name)?.length, family.name).toBeGreaterThan(0);
     expect(valueOf(s, 'loki_session_status')).toBe(0);
-    expect(logs.join('\n')).toMatch(/state directory unreadable/);
+    expect(logs).toEqual(['loki-metrics: state directory unreadable: missing']);
+    await collect(NOW + 1_000);
+    expect(logs).toHaveLength(1); // one line per change, not per scrape
+    // Loki Mode creates it when its first run starts: one line says so
+    await mkdir(join(root, 'nope'));
+    expect(valueOf(await collect(NOW + 2_000), 'loki_up')).toBe(1);
+    expect(logs.slice(1)).toEqual(['loki-metrics: state directory readable again']);
   });
 });
 
@@ -372,6 +378,22 @@ describe('SIGKILL of the runner: the status monitor keeps dashboard-state.json f
     const dir = await materialize('v9-running', { registry: { wrapper: 'dead', helpers: 'dead' }, mtimeMs: NOW - 1_000 });
     expect(valueOf(await setup(dir, {}, { hostPidNamespace: false }).collect(), 'loki_session_status')).toBe(1);
     expect(valueOf(await setup(dir, {}, { hostPidNamespace: true }).collect(), 'loki_session_status')).toBe(0);
+  });
+
+  it('5.4x clean exit: loki.pid removed, the runner the latest session_start names is dead: stopped at once', async () => {
+    const dir = await materialize('running', { mtimeMs: NOW - 1_000 });
+    await rm(join(dir, 'loki.pid'));
+    const session = (pid: number) => `{"timestamp":"2026-02-14T11:40:00Z","type":"session_start","data":{"provider":"claude","pid":${pid}}}\n`;
+    await appendFile(join(dir, 'events.jsonl'), session(deadPid()));
+    const host = setup(dir, {}, { hostPidNamespace: true });
+    expect(valueOf(await host.collect(), 'loki_session_status')).toBe(0);
+    // in a container the dead pid proves nothing: the fresh heartbeat decides
+    expect(valueOf(await setup(dir, {}, { hostPidNamespace: false }).collect(), 'loki_session_status')).toBe(1);
+    // the runner it names is alive: running, timed from that session_start
+    await appendFile(join(dir, 'events.jsonl'), session(process.pid).replace('11:40:00', '11:41:00'));
+    const s = await host.collect(NOW + 3_000);
+    expect(valueOf(s, 'loki_session_status')).toBe(1);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe((NOW + 3_000 - Date.parse('2026-02-14T11:41:00Z')) / 1000);
   });
 
   it('a runner under LOKI_SESSION_ID (sessions/<id>/loki.pid) is the runner', async () => {

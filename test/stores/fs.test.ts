@@ -1,4 +1,6 @@
-import { appendFile, mkdir, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { appendFile, mkdir, readFile, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsStateStore, isProcessAlive, type FsStateStoreOptions } from '../../src/stores/fs.js';
@@ -355,6 +357,22 @@ describe('read-only and robust', () => {
     expect(r.isProcessAlive(process.pid)).toBe(true);
     expect(isProcessAlive(process.pid)).toBe(true);
     expect(r.isProcessAlive(deadPid())).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')('isProcessAlive: a zombie (killed, not yet reaped) is dead, though signal 0 still finds it', async () => {
+    // `sleep 0.2` becomes the child of `sleep 30` (after exec), which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && !(await readFile(`/proc/${zombie}/stat`, 'latin1')).includes(') Z ')) await sleep(50);
+      expect(await readFile(`/proc/${zombie}/stat`, 'latin1')).toContain(') Z ');
+      expect(() => process.kill(zombie, 0)).not.toThrow();
+      expect(isProcessAlive(zombie)).toBe(false);
+      expect(isProcessAlive(parent.pid!)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
 

@@ -1,16 +1,30 @@
 /**
  * What a local store can tell about the processes of the machine it runs on.
  */
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { errorCode } from './read-file.js';
 
-/** Signal 0: alive unless the kernel says there is no such process (EPERM = someone else's). */
+/**
+ * Signal 0: alive unless the kernel says there is no such process (EPERM = someone else's). A
+ * zombie (Linux `/proc/<pid>/stat` state Z: dead, not yet reaped by its parent) answers signal 0
+ * too, for seconds after a SIGKILL; it is dead.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return errorCode(error) === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // `pid (comm) S ...`: comm may hold spaces and parentheses, so the state follows the last ')'.
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  } catch {
+    return false; // no /proc (macOS) or the process just went: signal 0 said it was there
   }
 }
 
