@@ -78,7 +78,22 @@ export function priceTable(file: PricingFile | undefined): PriceTable {
  * (`claude-opus-4-6` → opus), then sonnet, as Loki Mode prices unknown models.
  */
 export function priceFor(table: PriceTable, model: string | null | undefined): Price {
-  const name = (model ?? '').trim().toLowerCase();
+  // Thousands of efficiency files name a handful of models: remember each answer per table.
+  let known = resolved.get(table);
+  if (!known) resolved.set(table, (known = new Map()));
+  const key = model ?? '';
+  let found = known.get(key);
+  if (!found) {
+    found = lookUp(table, key);
+    if (known.size < 1024) known.set(key, found);
+  }
+  return found;
+}
+
+const resolved = new WeakMap<PriceTable, Map<string, Price>>();
+
+function lookUp(table: PriceTable, model: string): Price {
+  const name = model.trim().toLowerCase();
   const exact = table.get(name);
   if (exact) return exact;
   const key = priceKey(name);

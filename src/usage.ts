@@ -65,28 +65,41 @@ export function modelFamily(id: string): string {
  * per collector: the memory is what keeps a series (at 0) across the run-start reset.
  */
 export class ModelLabeler {
+  /** Raw id as written → its labels (bounded: ids past the cap share their family's `other`). */
+  readonly #byRaw = new Map<string, ModelLabels>();
   readonly #kept = new Map<string, ModelLabels>();
-  readonly #seen = new Map<string, ModelLabels>();
+  readonly #other = new Map<string, ModelLabels>();
+  /** Every label set handed out: one object per (family, model), so sets and maps can key on it. */
+  readonly #seen = new Set<ModelLabels>();
 
   label(raw: string | null | undefined): ModelLabels {
-    const id = (raw ?? '').trim().toLowerCase().slice(0, MAX_MODEL_ID_LENGTH);
-    let labels = this.#kept.get(id);
+    const key = raw ?? '';
+    let labels = this.#byRaw.get(key);
     if (!labels) {
-      const family = modelFamily(id);
-      if (this.#kept.size < MAX_MODEL_IDS) {
-        labels = { family, model: id === '' ? 'unknown' : id };
-        this.#kept.set(id, labels);
-      } else {
-        labels = { family, model: 'other' };
-      }
+      labels = this.#labelFor(key.trim().toLowerCase().slice(0, MAX_MODEL_ID_LENGTH));
+      if (this.#byRaw.size < 4 * MAX_MODEL_IDS) this.#byRaw.set(key, labels);
     }
-    this.#seen.set(`${labels.family}\u0000${labels.model}`, labels);
+    this.#seen.add(labels);
     return labels;
+  }
+
+  #labelFor(id: string): ModelLabels {
+    const kept = this.#kept.get(id);
+    if (kept) return kept;
+    const family = modelFamily(id);
+    if (this.#kept.size < MAX_MODEL_IDS) {
+      const labels = { family, model: id === '' ? 'unknown' : id };
+      this.#kept.set(id, labels);
+      return labels;
+    }
+    let other = this.#other.get(family);
+    if (!other) this.#other.set(family, (other = { family, model: 'other' }));
+    return other;
   }
 
   /** Every label set handed out so far, sorted by family then model. */
   all(): ModelLabels[] {
-    return [...this.#seen.values()].sort((a, b) => (a.family === b.family ? compare(a.model, b.model) : compare(a.family, b.family)));
+    return [...this.#seen].sort((a, b) => (a.family === b.family ? compare(a.model, b.model) : compare(a.family, b.family)));
   }
 }
 
@@ -114,7 +127,7 @@ export function summariseUsage(
   prices: PriceTable,
   labeler: ModelLabeler,
 ): Usage {
-  const sums = new Map<string, { tokens: Record<TokenType, number>; costUsd: number }>();
+  const sums = new Map<ModelLabels, { tokens: Record<TokenType, number>; costUsd: number }>();
   const iterations: Record<IterationOutcome, number> = { completed: 0, failed: 0 };
   const buckets = DURATION_BUCKETS_S.map(() => 0);
   let sum = 0;
@@ -122,9 +135,8 @@ export function summariseUsage(
   let total = 0;
   for (const { value: record } of inIterationOrder(entries)) {
     const labels = labeler.label(record.model);
-    const key = `${labels.family}\u0000${labels.model}`;
-    let s = sums.get(key);
-    if (!s) sums.set(key, (s = { tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, costUsd: 0 }));
+    let s = sums.get(labels);
+    if (!s) sums.set(labels, (s = { tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, costUsd: 0 }));
     const t = recordTokens(record);
     for (const type of TOKEN_TYPES) s.tokens[type] += t[type];
     const cost = iterationCost(record, prices);
@@ -142,7 +154,7 @@ export function summariseUsage(
     }
   }
   const models = labeler.all().map((labels): ModelUsage => {
-    const s = sums.get(`${labels.family}\u0000${labels.model}`);
+    const s = sums.get(labels);
     return {
       ...labels,
       tokens: s?.tokens ?? { input: 0, output: 0, cache_read: 0, cache_creation: 0 },
