@@ -68,15 +68,19 @@ describe('render: the catalogue', () => {
       expect(helpLines.map((l) => l.split(' ')[2])).toEqual(FAMILIES.map((f) => expectedNames(f, format).meta));
       // Each family's samples directly follow its TYPE line and carry the family's sample name.
       let current: { sample: string } | undefined;
+      let histogram = false;
       for (const line of out) {
         if (line.startsWith('# TYPE ')) {
           const meta = line.split(' ')[2];
           const family = FAMILIES.find((f) => expectedNames(f, format).meta === meta);
           expect(family).toBeDefined();
           current = expectedNames(family as MetricFamily, format);
+          histogram = family?.type === 'histogram';
         } else if (!line.startsWith('#')) {
           expect(current).toBeDefined();
-          expect(line.startsWith(`${current?.sample} `) || line.startsWith(`${current?.sample}{`)).toBe(true);
+          // a histogram's samples are `<name>_bucket{le=...}`, `<name>_sum`, `<name>_count`
+          const names = histogram ? ['_bucket', '_sum', '_count'].map((suffix) => `${current?.sample}${suffix}`) : [`${current?.sample}`];
+          expect(names.some((name) => line.startsWith(`${name} `) || line.startsWith(`${name}{`)), line).toBe(true);
         }
       }
     });
@@ -402,5 +406,30 @@ describe('negotiate', () => {
 
   it('every answer has a content type', () => {
     for (const [, accept] of cases) expect(contentType(negotiate(accept))).toMatch(/; charset=utf-8$/);
+  });
+});
+
+describe('histograms', () => {
+  it('print _bucket samples with le after the family labels, then _sum and _count, in both formats', () => {
+    const snap = snapshotOf([
+      [
+        'loki_iteration_duration_seconds',
+        [
+          { suffix: '_bucket', labels: { le: '60.0' }, value: 1 },
+          { suffix: '_bucket', labels: { le: '+Inf' }, value: 2 },
+          { suffix: '_sum', value: 100.5 },
+          { suffix: '_count', value: 2 },
+        ],
+      ],
+    ]);
+    const family = FAMILIES.filter((f) => f.name === 'loki_iteration_duration_seconds');
+    for (const format of ['prometheus', 'openmetrics'] as const) {
+      const out = render(snap, format, family);
+      expect(out).toContain('# TYPE loki_iteration_duration_seconds histogram\n');
+      expect(out).toContain(
+        'loki_iteration_duration_seconds_bucket{le="60.0"} 1\nloki_iteration_duration_seconds_bucket{le="+Inf"} 2\n' +
+          'loki_iteration_duration_seconds_sum 100.5\nloki_iteration_duration_seconds_count 2\n',
+      );
+    }
   });
 });

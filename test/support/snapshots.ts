@@ -61,5 +61,49 @@ export function fullSnapshot(): Snapshot {
       ],
     ],
     ['loki_exporter_build_info', [{ labels: { version: AWKWARD_VERSION }, value: 1 }]],
+    ['loki_receipts_total', [{ value: 5 }]],
+    [
+      'loki_receipts_by_verdict',
+      [
+        { labels: { verdict: 'verified' }, value: 1 },
+        { labels: { verdict: 'with_gaps' }, value: 1 },
+        { labels: { verdict: 'not_verified' }, value: 1 },
+        { labels: { verdict: 'unknown' }, value: 2 },
+      ],
+    ],
+    [
+      'loki_receipts_with_provenance',
+      [
+        { labels: { kind: 'attestation' }, value: 2 },
+        { labels: { kind: 'gpg' }, value: 0 },
+      ],
+    ],
+    [
+      'loki_model_tokens_total',
+      [
+        { labels: { family: 'opus', model: 'claude-opus-4-6', type: 'input' }, value: 1_000_000 },
+        { labels: { family: 'opus', model: 'claude-opus-4-6', type: 'cache_read' }, value: 2.5e12 },
+        { labels: { family: 'other', model: 'openrouter/"odd"\\model', type: 'output' }, value: 0 },
+      ],
+    ],
+    ['loki_model_cost_usd_total', [{ labels: { family: 'opus', model: 'claude-opus-4-6' }, value: 12.345678 }]],
+    [
+      'loki_iterations_total',
+      [
+        { labels: { outcome: 'completed' }, value: 7 },
+        { labels: { outcome: 'failed' }, value: 1 },
+      ],
+    ],
+    [
+      'loki_iteration_duration_seconds',
+      [
+        ...[['1.0', 0], ['5.0', 0], ['15.0', 1], ['30.0', 1], ['60.0', 2], ['120.0', 4], ['300.0', 6], ['600.0', 7], ['1200.0', 8], ['1800.0', 8], ['3600.0', 8], ['7200.0', 8], ['14400.0', 8], ['+Inf', 8]].map(
+          ([le, value]) => ({ suffix: '_bucket' as const, labels: { le: le as string }, value: value as number }),
+        ),
+        { suffix: '_sum', value: 2412.5 },
+        { suffix: '_count', value: 8 },
+      ],
+    ],
+    ['loki_run_outcome', [{ labels: { outcome: 'max_iterations' }, value: 1 }]],
   ]);
 }
