@@ -25,6 +25,12 @@ export type LivenessMode = (typeof LIVENESS_MODES)[number];
 export interface RunnerCandidate {
   readonly pid: number;
   readonly startedMs?: number;
+  /**
+   * Named only by an event (the latest `session_start`), not by a pid file: it can tell that the
+   * runner is gone, but a live process with that pid after the pid file went away may be another
+   * program that reused the number, so alone it does not prove the runner alive.
+   */
+  readonly weak?: boolean;
 }
 
 export interface ProcessFacts {
@@ -44,11 +50,13 @@ export function judgeRunner(
   mode: LivenessMode,
 ): RunnerVerdict {
   if (mode === 'heartbeat') return { decided: false, alive: false };
-  const live = facts.runners.filter((runner) => isAlive(runner.pid));
+  const alive = facts.runners.filter((runner) => isAlive(runner.pid));
+  const live = mode === 'pid' ? alive : alive.filter((runner) => !runner.weak);
   const visible = mode === 'pid' || hostPidNamespace || live.length > 0 || facts.helpers.some(isAlive);
   // `pid` mode: no runner named means none is running. `auto`: a tree without any pid file (an
-  // odd layout, a hand-made demo) keeps the heartbeat rule.
-  const decided = visible && (facts.runners.length > 0 || mode === 'pid');
+  // odd layout, a hand-made demo), or whose only live runner is a weak witness, keeps the heartbeat.
+  const onlyWeakAlive = live.length === 0 && alive.length > 0;
+  const decided = visible && (mode === 'pid' || (facts.runners.length > 0 && !onlyWeakAlive));
   if (!decided) return { decided: false, alive: false };
   // Several live runners (sessions side by side): the newest one is the current session.
   let newest: RunnerCandidate | undefined;
@@ -110,7 +118,10 @@ export class RunnerProbe {
     for (const { name, value } of sessions.values) add(value, sessionFiles.get(name));
     // The latest session_start names its runner: after a clean exit (5.4x removes loki.pid and has
     // no registry) it is what tells that the runner is gone.
-    if (reading.events.sessionPid !== undefined) add(reading.events.sessionPid, reading.events.sessionStartMs);
+    const named = reading.events.sessionPid;
+    if (named !== undefined && !runners.some((r) => r.pid === named)) {
+      runners.push({ pid: named, weak: true, ...(reading.events.sessionStartMs !== undefined ? { startedMs: reading.events.sessionStartMs } : {}) });
+    }
     const verdict = judgeRunner({ runners, helpers }, (pid) => reading.isProcessAlive(pid), reading.hostPidNamespace, this.#mode);
     return { verdict, sources };
   }

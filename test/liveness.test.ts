@@ -317,3 +317,21 @@ describe('RunnerProbe', () => {
     expect(runner.probe(await store.read()).verdict).toEqual({ decided: true, alive: true, pid: process.pid, startedMs: Date.parse(T_STARTED) });
   });
 });
+
+describe('a runner named only by the latest session_start (a weak witness)', () => {
+  const weak = (pid: number) => ({ pid, weak: true, startedMs: 1_000 });
+  it('tells that the runner is gone, where the namespace is visible', () => {
+    expect(judgeRunner({ runners: [weak(DEAD)], helpers: [] }, alive, true, 'auto')).toEqual({ decided: true, alive: false });
+  });
+
+  it('alone does not prove the runner alive (its pid may have been reused): the heartbeat decides', () => {
+    expect(judgeRunner({ runners: [weak(LIVE)], helpers: [] }, alive, true, 'auto')).toEqual({ decided: false, alive: false });
+    // `pid` mode trusts it
+    expect(judgeRunner({ runners: [weak(LIVE)], helpers: [] }, alive, true, 'pid')).toMatchObject({ decided: true, alive: true, pid: LIVE });
+  });
+
+  it('does not stand in the way of a live runner named by a pid file', () => {
+    const verdict = judgeRunner({ runners: [{ pid: LIVE2, startedMs: 2_000 }, weak(LIVE)], helpers: [] }, alive, true, 'auto');
+    expect(verdict).toEqual({ decided: true, alive: true, pid: LIVE2, startedMs: 2_000 });
+  });
+});
