@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
 import { createCollector, type Collector } from './collect.js';
@@ -51,6 +51,7 @@ export function createApp(deps: AppDeps): Hono {
     ...(config.budgetLimitUsd !== undefined ? { budgetLimitUsd: config.budgetLimitUsd } : {}),
     heartbeatWindowMs: config.heartbeatWindowMs,
     liveness: config.liveness,
+    demo: config.demo === true,
     agentsHoldMs: AGENTS_HOLD_MS,
     ...(deps.syncStaleMs !== undefined ? { syncStaleMs: deps.syncStaleMs } : {}),
     version,
@@ -73,10 +74,25 @@ export function createApp(deps: AppDeps): Hono {
     c.header('X-Content-Type-Options', 'nosniff');
   });
 
+  /** Whether the request carries the scrape token (always true without one). */
+  let authenticated: (c: Context) => Promise<boolean> = async () => true;
   if (config.token) {
     const auth = bearerAuth({ token: config.token, realm: 'loki-metrics' });
     app.use(metricsPath, auth);
-    if (!config.healthPublic) app.use('/health', auth);
+    // With a token, /health needs it unless LOKI_METRICS_HEALTH_PUBLIC=true, and then an
+    // unauthenticated probe gets the overall status only.
+    if (config.healthPublic !== true) app.use('/health', auth);
+    authenticated = async (c) => {
+      let ok = false;
+      try {
+        await auth(c, async () => {
+          ok = true;
+        });
+      } catch (error) {
+        if (!(error instanceof HTTPException)) throw error;
+      }
+      return ok;
+    };
   }
 
   app.get(metricsPath, async (c) => {
@@ -95,15 +111,19 @@ export function createApp(deps: AppDeps): Hono {
     const snapshot = await cache.get();
     const healthy = snapshot.up && snapshot.sources.every((s) => s.ok);
     c.header('Cache-Control', 'no-store');
+    const status = healthy ? 'ok' : 'degraded';
+    if (!(await authenticated(c))) return c.json({ status });
     return c.json({
-      status: healthy ? 'ok' : 'degraded',
+      status,
       up: snapshot.up,
+      // why the state directory cannot be read (`missing`, `not a directory`, ...)
+      ...(snapshot.problem !== undefined ? { problem: snapshot.problem } : {}),
       version,
       sources: snapshot.sources.map((s) => ({
         source: s.source,
         ok: s.ok,
         present: s.present,
-        ...(s.mtimeMs !== undefined ? { modified: new Date(s.mtimeMs).toISOString() } : {}),
+        ...(isoTime(s.mtimeMs) !== undefined ? { modified: isoTime(s.mtimeMs) } : {}),
         ...(s.problem !== undefined ? { problem: s.problem } : {}),
       })),
     });
@@ -152,6 +172,13 @@ async function refresh(
     return collector.collect(unreadableReading(error instanceof Error ? error.message : 'state store failed'), clock());
   }
 }
+
+/** A time as ISO 8601, or undefined when there is none or it is outside Date's range (never a throw). */
+function isoTime(ms: number | undefined): string | undefined {
+  if (ms === undefined || !Number.isFinite(ms) || Math.abs(ms) > MAX_DATE_MS) return undefined;
+  return new Date(ms).toISOString();
+}
+const MAX_DATE_MS = 8.64e15;
 
 /** `promise`, or a rejection once `ms` have passed without it settling. */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -34,7 +34,8 @@ export const FAMILIES = [
   { name: 'loki_source_ok', type: 'gauge', help: 'Whether a state source was read and validated, or is absent where that is normal (1), or is present but unreadable or invalid (0)', labels: ['source'] },
   { name: 'loki_source_mtime_seconds', type: 'gauge', help: 'Modification time of a state source in seconds since the epoch (newest file for a directory source)', labels: ['source'] },
   { name: 'loki_last_sync_timestamp_seconds', type: 'gauge', help: 'When the state was last synced to this exporter, in seconds since the epoch (synced state only)', labels: [] },
-  { name: 'loki_exporter_build_info', type: 'info', help: 'Build information of the loki-metrics exporter', labels: ['version'] },
+  // `demo="true"` when the exporter serves its simulated session (`serve --demo`), never real state
+  { name: 'loki_exporter_build_info', type: 'info', help: 'Build information of the loki-metrics exporter', labels: ['version', 'demo'] },
   // ---- Loki Mode 9.20+ receipts, named, typed and labelled exactly as upstream 9.22's own /metrics
   // (gauges named `_total`, like loki_tasks_total, so its dashboards and alerts work unchanged)
   { name: 'loki_receipts_total', type: 'gauge', help: 'Total number of run receipts (proofs/*/proof.json)', labels: [] },

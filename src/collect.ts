@@ -1,6 +1,7 @@
 import { TASK_STATUSES, type FamilyName } from './catalogue.js';
 import { FileSetCollector, type FileSetValue } from './file-set-collector.js';
 import { RunnerProbe, type LivenessMode } from './liveness.js';
+import { escapeForLog } from './log.js';
 import { priceTable } from './pricing.js';
 import { countReceipts, PROVENANCE_KINDS, RECEIPT_VERDICTS, type ReceiptCounts } from './receipts.js';
 import { readAgents } from './schemas/agents.js';
@@ -33,6 +34,8 @@ export interface CollectorOptions {
   /** Remote stores: no sync for this long means the session is stopped. */
   readonly syncStaleMs?: number;
   readonly version: string;
+  /** The state is `serve --demo`'s simulation: said in the build info, so no one mistakes it for a run. */
+  readonly demo?: boolean;
   readonly log: Log;
 }
 
@@ -81,7 +84,7 @@ export function createCollector(options: CollectorOptions): Collector {
     collect(reading, nowMs) {
       const docs = reading.documents;
       if (!reading.available && reading.problem !== lastLoggedDirProblem) {
-        log(`loki-metrics: state directory unreadable: ${reading.problem ?? 'unknown reason'}`);
+        log(`loki-metrics: state directory unreadable: ${escapeForLog(reading.problem ?? 'unknown reason')}`);
       } else if (reading.available && lastLoggedDirProblem !== undefined) {
         log('loki-metrics: state directory readable again');
       }
@@ -100,7 +103,7 @@ export function createCollector(options: CollectorOptions): Collector {
       const efficiency = efficiencyFiles.update(reading.efficiency);
       const proofs = proofFiles.update(reading.proofs);
       const events = reading.events;
-      if (events.error !== lastLoggedEventsError) log(`loki-metrics: ${EVENTS_FILE}: ${events.error ?? 'ok again'}`);
+      if (events.error !== lastLoggedEventsError) log(`loki-metrics: ${EVENTS_FILE}: ${escapeForLog(events.error ?? 'ok again')}`);
       lastLoggedEventsError = events.error;
 
       const s: DashboardState = state.value ?? {};
@@ -206,14 +209,15 @@ export function createCollector(options: CollectorOptions): Collector {
           sources.flatMap((src) => (src.mtimeMs !== undefined ? [{ labels: { source: src.source }, value: src.mtimeMs / 1000 }] : [])),
         ],
         ['loki_last_sync_timestamp_seconds', reading.lastSyncMs !== undefined ? one(reading.lastSyncMs / 1000) : []],
-        ['loki_exporter_build_info', [{ labels: { version: options.version }, value: 1 }]],
+        ['loki_exporter_build_info', [{ labels: { version: options.version, demo: options.demo === true ? 'true' : 'false' }, value: 1 }]],
         ['loki_receipts_total', one(receipts.total)],
         ['loki_receipts_by_verdict', RECEIPT_VERDICTS.map((verdict) => ({ labels: { verdict }, value: receipts.byVerdict[verdict] }))],
         ['loki_receipts_with_provenance', PROVENANCE_KINDS.map((kind) => ({ labels: { kind }, value: receipts.withProvenance[kind] }))],
         ...usageSamples(usage),
         ['loki_run_outcome', outcome !== undefined ? [{ labels: { outcome }, value: 1 }] : []],
       ]);
-      return { samples, sources, up: reading.available, takenAtMs: nowMs };
+      const problem = reading.available ? undefined : escapeForLog(reading.problem ?? 'unknown reason');
+      return { samples, sources, up: reading.available, ...(problem !== undefined ? { problem } : {}), takenAtMs: nowMs };
     },
   };
 }

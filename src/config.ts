@@ -13,7 +13,13 @@ export interface Config {
   readonly maxIterations: number;
   readonly budgetLimitUsd?: number;
   readonly token?: string;
-  readonly healthPublic: boolean;
+  /**
+   * `LOKI_METRICS_HEALTH_PUBLIC`: undefined when not set. With a token set, `/health` needs it unless
+   * this is true, and then an unauthenticated probe gets only `ok`/`degraded`.
+   */
+  readonly healthPublic: boolean | undefined;
+  /** Worker: how many sessions may exist; ingest for one more is refused. */
+  readonly maxSessions: number;
   readonly cacheTtlMs: number;
   readonly heartbeatWindowMs: number;
   /** How liveness is decided: the runner's pids, the heartbeat, or `auto` (see liveness.ts). */
@@ -22,6 +28,11 @@ export interface Config {
   readonly syncToken?: string;
   /** Synced state: no sync for this long reads as a stopped session. */
   readonly syncStaleMs: number;
+  /**
+   * `serve --demo`/`--demo-if-missing` serving the simulated session (set by the CLI, never from the
+   * environment): the metrics must say so, e.g. `loki_exporter_build_info{demo="true"}`.
+   */
+  readonly demo?: boolean;
 }
 
 /** Every environment variable the exporter reads, with its default, for docs and `--help`. */
@@ -34,17 +45,25 @@ export const ENV = {
   LOKI_MAX_ITERATIONS: '1000',
   LOKI_BUDGET_LIMIT: '',
   LOKI_METRICS_TOKEN: '',
-  LOKI_METRICS_HEALTH_PUBLIC: 'true',
+  LOKI_METRICS_HEALTH_PUBLIC: '',
   LOKI_METRICS_CACHE_SECONDS: '2',
   LOKI_HEARTBEAT_WINDOW_SECONDS: '30',
   LOKI_LIVENESS: 'auto',
   LOKI_SYNC_TOKEN: '',
   LOKI_SYNC_STALE_SECONDS: '120',
+  LOKI_MAX_SESSIONS: '100',
 } as const;
 export type EnvName = keyof typeof ENV;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    /** The variable the message is about, when it is about one (the CLI renames it to its flag). */
+    readonly variable?: EnvName,
+  ) {
+    super(message);
+  }
 }
 
 const text = (name: EnvName) => v.pipe(v.optional(v.string(), ENV[name]), v.trim());
@@ -99,7 +118,12 @@ const EnvSchema = v.object({
     v.transform((s) => (s === '' ? undefined : Number(s))),
   ),
   LOKI_METRICS_TOKEN: token('LOKI_METRICS_TOKEN'),
-  LOKI_METRICS_HEALTH_PUBLIC: boolean('LOKI_METRICS_HEALTH_PUBLIC'),
+  LOKI_METRICS_HEALTH_PUBLIC: v.pipe(
+    text('LOKI_METRICS_HEALTH_PUBLIC'),
+    v.transform((s) => s.toLowerCase()),
+    v.picklist(['', 'true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], 'must be true or false (empty: public only without a token)'),
+    v.transform((s) => (s === '' ? undefined : ['true', '1', 'yes', 'on'].includes(s))),
+  ),
   LOKI_METRICS_CACHE_SECONDS: seconds('LOKI_METRICS_CACHE_SECONDS', 3600),
   LOKI_HEARTBEAT_WINDOW_SECONDS: seconds('LOKI_HEARTBEAT_WINDOW_SECONDS', 86400),
   LOKI_LIVENESS: v.pipe(
@@ -109,6 +133,7 @@ const EnvSchema = v.object({
   ),
   LOKI_SYNC_TOKEN: token('LOKI_SYNC_TOKEN'),
   LOKI_SYNC_STALE_SECONDS: seconds('LOKI_SYNC_STALE_SECONDS', 86400),
+  LOKI_MAX_SESSIONS: integer('LOKI_MAX_SESSIONS', 1, 100_000),
 });
 
 /**
@@ -131,6 +156,7 @@ export function parseConfig(
     const given = typeof name === 'string' ? input[name] : undefined;
     throw new ConfigError(
       `invalid ${typeof name === 'string' ? name : 'setting'}${given !== undefined && !String(name).endsWith('_TOKEN') ? ` ${JSON.stringify(given)}` : ''}: ${issue ? issue.message : describeIssues(result.issues)}`,
+      typeof name === 'string' && name in ENV ? (name as EnvName) : undefined,
     );
   }
   const e = result.output;
@@ -149,5 +175,6 @@ export function parseConfig(
     liveness: e.LOKI_LIVENESS,
     ...(e.LOKI_SYNC_TOKEN !== undefined ? { syncToken: e.LOKI_SYNC_TOKEN } : {}),
     syncStaleMs: e.LOKI_SYNC_STALE_SECONDS,
+    maxSessions: e.LOKI_MAX_SESSIONS,
   };
 }

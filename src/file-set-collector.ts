@@ -1,3 +1,4 @@
+import { capText, escapeForLog } from './log.js';
 import type { ParseResult } from './schemas/parse.js';
 import type { SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
@@ -45,7 +46,7 @@ export class FileSetCollector<T> {
 
   #collect(read: FileSetRead): FileSetResult<T> {
     // The directory itself (a symlink, not a directory, unlistable): its entries log for themselves.
-    if (read.error !== this.#loggedError) this.#log(`loki-metrics: ${FILE_SETS[this.#name].dir}: ${read.error ?? 'ok again'}`);
+    if (read.error !== this.#loggedError) this.#log(`loki-metrics: ${FILE_SETS[this.#name].dir}: ${escapeForLog(read.error ?? 'ok again')}`);
     this.#loggedError = read.error;
     const seen = new Set<string>();
     const values: FileSetValue<T>[] = [];
@@ -60,7 +61,7 @@ export class FileSetCollector<T> {
       const tracked = tracker.next(file);
       if (tracked.value !== undefined) values.push({ name: file.name, value: tracked.value });
       if (tracked.problem !== undefined) {
-        bad.push(`${file.name}: ${tracked.problem}${tracked.value !== undefined ? '; serving last good value' : ''}`);
+        bad.push(`${capText(escapeForLog(file.name), 80)}: ${escapeForLog(tracked.problem)}${tracked.value !== undefined ? '; serving last good value' : ''}`);
       }
     }
     if (this.#trackers.size > seen.size) {

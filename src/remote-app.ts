@@ -3,9 +3,12 @@
  *
  * - `/metrics`, `/health`, `/` — the very same app as on Node, one instance per synced session,
  *   chosen by `?session=NAME` (the multi-target exporter pattern; default `default`), so each scrape's
- *   output is exactly the single-session output.
+ *   output is exactly the single-session output. The scrape token and the route are checked before
+ *   a session app is made; any other path is a 404 here.
  * - `POST /ingest?session=NAME` and `GET /ingest/manifest?session=NAME` — the sync endpoint,
- *   behind the write token `LOKI_SYNC_TOKEN`, which must differ from the scrape token.
+ *   behind the write token `LOKI_SYNC_TOKEN` (every session; must differ from the scrape token) or
+ *   the session's own token `sessionSyncToken(LOKI_SYNC_TOKEN, NAME)` (that session only). At most
+ *   `LOKI_MAX_SESSIONS` sessions: ingest creating one more is refused with 409.
  */
 import { Hono, type Context } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
@@ -21,6 +24,7 @@ import type { StateStore } from './stores/store.js';
 import { parseDoc, SyncedStateStore } from './stores/synced.js';
 import { DEFAULT_SESSION, emptyDoc, IngestPayloadSchema, manifestOf, MAX_INGEST_BYTES, SESSION_NAME } from './sync/protocol.js';
 import { applyIngest } from './sync/session-doc.js';
+import { sessionSyncToken } from './sync/tokens.js';
 
 export interface RemoteAppDeps {
   /** Undefined when no binding is configured: scrapes then answer `loki_up 0`. */
@@ -77,7 +81,20 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
       : 'ingest is disabled: LOKI_SYNC_TOKEN must differ from LOKI_METRICS_TOKEN';
     ingest.all('*', (c) => c.json({ error: why }, 503));
   } else {
-    ingest.use('*', bearerAuth({ token: syncToken, realm: 'loki-metrics-ingest' }));
+    // The one sync secret writes every session; a per-session token (sessionSyncToken) writes its
+    // own session only. Both compared in constant time.
+    ingest.use(
+      '*',
+      bearerAuth({
+        realm: 'loki-metrics-ingest',
+        verifyToken: async (presented, c) => {
+          const session = sessionOf(c);
+          const master = await tokensEqual(presented, syncToken);
+          const own = session !== undefined && (await tokensEqual(presented, await sessionSyncToken(syncToken, session)));
+          return master || own;
+        },
+      }),
+    );
     ingest.get('/manifest', async (c) => {
       const session = sessionOf(c);
       if (session === undefined) return badSession(c);
@@ -112,9 +129,13 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
         const payload = v.safeParse(IngestPayloadSchema, body);
         if (!payload.success) return c.json({ error: `invalid payload: ${describeIssues(payload.issues)}` }, 422);
         const stored = await bucket.load(session);
+        if (stored === null && bucket.countSessions && (await bucket.countSessions(config.maxSessions)) >= config.maxSessions) {
+          // A new session beyond the cap: 409 (retrying does not help; existing sessions keep syncing).
+          return c.json({ error: `session limit reached: this exporter keeps at most ${config.maxSessions} sessions (LOKI_MAX_SESSIONS); "${session}" is not one of them` }, 409);
+        }
         const previous = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
         const result = await applyIngest(previous ?? emptyDoc(), payload.output, clock());
-        // Nothing is written unless every file validated: the last good state stays as it was.
+        // A malformed upload writes nothing; a file whose content was refused is stored as a problem.
         if (!result.ok) return c.json({ error: result.problem }, 422);
         const text = JSON.stringify(result.doc);
         if (text.length > MAX_SESSION_DOC_BYTES) {
@@ -122,7 +143,13 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
         }
         await bucket.save(session, text);
         // `previousSyncedAtMs` lets the client see that the state it built on was lost or replaced.
-        return c.json({ ok: true, session, syncedAtMs: result.doc.syncedAtMs, previousSyncedAtMs: previous?.syncedAtMs ?? null });
+        return c.json({
+          ok: true,
+          session,
+          syncedAtMs: result.doc.syncedAtMs,
+          previousSyncedAtMs: previous?.syncedAtMs ?? null,
+          ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
+        });
       },
     );
   }
@@ -130,12 +157,17 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
 
   // ---- scrape side: everything else is the single-session app. The token is checked here too,
   // so unauthenticated requests cannot create session apps and push real ones out.
-  if (config.token && config.token !== syncToken) {
+  // (Also when it equals the sync token: ingest is then disabled, but the scrape side stays closed.)
+  if (config.token) {
     const auth = bearerAuth({ token: config.token, realm: 'loki-metrics' });
     app.use(config.metricsPath, auth);
-    if (!config.healthPublic) app.use('/health', auth);
+    if (config.healthPublic !== true) app.use('/health', auth);
   }
+  const routes = new Set([config.metricsPath, '/health', '/']);
   app.all('*', (c) => {
+    // Only the session app's own routes make (or touch) a session app: anything else is answered
+    // here, so stray requests neither cost a storage read nor push real sessions out of the cache.
+    if (!routes.has(c.req.path)) return c.text(`not found: metrics are at ${config.metricsPath}\n`, 404);
     const session = sessionOf(c);
     if (session === undefined) return badSession(c);
     return sessionApp(session).fetch(c.req.raw);
@@ -147,6 +179,16 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
     return c.json({ error: 'internal error' }, 500);
   });
   return app;
+}
+
+const encoder = new TextEncoder();
+
+/** Constant-time token comparison: equal-length SHA-256 digests, compared without an early exit. */
+async function tokensEqual(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([a, b].map(async (t) => new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(t)))));
+  let diff = 0;
+  for (let i = 0; i < x!.length; i++) diff |= x![i]! ^ y![i]!;
+  return diff === 0;
 }
 
 function sessionOf(c: Context): string | undefined {

@@ -30,6 +30,8 @@ export interface Snapshot {
   readonly sources: readonly SourceStatus[];
   /** Whether the state directory was readable. */
   readonly up: boolean;
+  /** Why it was not (`missing`, `not a directory`, ...), for `/health`. */
+  readonly problem?: string;
   /** When the snapshot was taken, ms since the epoch. */
   readonly takenAtMs: number;
 }

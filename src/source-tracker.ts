@@ -1,3 +1,4 @@
+import { escapeForLog } from './log.js';
 import type { ParseResult } from './schemas/parse.js';
 import type { SourceStatus } from './snapshot.js';
 import type { FileRead } from './stores/store.js';
@@ -76,8 +77,8 @@ export class SourceTracker<T> {
 
   private report(problem: string | undefined): void {
     if (problem === this.lastProblem) return;
-    if (problem !== undefined) this.log(`loki-metrics: ${this.source}: ${problem}`);
-    else if (this.lastProblem !== undefined) this.log(`loki-metrics: ${this.source}: ok again`);
+    if (problem !== undefined) this.log(`loki-metrics: ${escapeForLog(this.source)}: ${escapeForLog(problem)}`);
+    else if (this.lastProblem !== undefined) this.log(`loki-metrics: ${escapeForLog(this.source)}: ok again`);
     this.lastProblem = problem;
   }
 }

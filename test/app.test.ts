@@ -1,12 +1,13 @@
 /**
  * The Hono app over Fetch Request/Response, on real trees through the real fs store.
  */
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { parseConfig } from '../src/config.js';
 import { FsStateStore } from '../src/stores/fs.js';
 import type { StateReading, StateStore } from '../src/stores/store.js';
-import { cleanTrees, materialize } from './support/loki-tree.js';
+import { cleanTrees, materialize, tempDir } from './support/loki-tree.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const stores: StateStore[] = [];
@@ -161,6 +162,43 @@ describe('GET /health', () => {
   });
 });
 
+describe('/health for a state directory that cannot be read', () => {
+  it('gives the reason, and the demo label says this is no simulation', async () => {
+    const dir = join(await tempDir(), 'not-there', '.loki');
+    const store = new FsStateStore(dir, { watch: false });
+    stores.push(store);
+    const app = createApp({ store, config: parseConfig({ LOKI_DIR: dir }), log: () => undefined });
+    const body = (await (await app.request('/health')).json()) as { status: string; up: boolean; problem?: string };
+    expect(body).toMatchObject({ status: 'degraded', up: false, problem: 'missing' });
+    expect(await (await app.request('/metrics')).text()).toMatch(/^loki_exporter_build_info\{version="[^"]+",demo="false"\} 1$/m);
+    const demo = createApp({ store, config: { ...parseConfig({ LOKI_DIR: dir }), demo: true }, log: () => undefined });
+    expect(await (await demo.request('/metrics')).text()).toMatch(/^loki_exporter_build_info\{version="[^"]+",demo="true"\} 1$/m);
+  });
+});
+
+describe('/health and times beyond Date', () => {
+  it('never answers 500 for a modification time far in the future: the time is left out', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const inner = new FsStateStore(dir, { watch: false });
+    stores.push(inner);
+    const store: StateStore = {
+      read: async () => {
+        const reading = await inner.read();
+        return { ...reading, documents: { ...reading.documents, 'dashboard-state.json': { ...reading.documents['dashboard-state.json'], mtimeMs: 1e300 } } };
+      },
+    };
+    const app = createApp({ store, config: parseConfig({ LOKI_DIR: dir }), log: () => undefined });
+    const res = await app.request('/health');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { sources: { source: string; modified?: string }[] };
+    const dashboard = body.sources.find((s) => s.source === 'dashboard-state.json')!;
+    expect(dashboard).toBeDefined();
+    expect(dashboard.modified).toBeUndefined();
+    expect(body.sources.some((s) => s.modified !== undefined)).toBe(true);
+    expect((await app.request('/metrics')).status).toBe(200);
+  });
+});
+
 describe('other routes', () => {
   it('serves a landing page linking metrics and health', async () => {
     const { app } = await appFor('running', { LOKI_METRICS_PATH: '/m' });
@@ -183,7 +221,7 @@ describe('other routes', () => {
 });
 
 describe('bearer token', () => {
-  it('requires LOKI_METRICS_TOKEN on metrics and keeps /health open by default', async () => {
+  it('requires LOKI_METRICS_TOKEN on metrics, and on /health by default (LOKI_METRICS_HEALTH_PUBLIC unset)', async () => {
     const { app } = await appFor('running', { LOKI_METRICS_TOKEN: TOKEN });
     const none = await app.request('/metrics');
     expect(none.status).toBe(401);
@@ -191,13 +229,37 @@ describe('bearer token', () => {
     expect((await app.request('/metrics', { headers: { Authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
     const good = await app.request('/metrics', { headers: { Authorization: `Bearer ${TOKEN}` } });
     expect(good.status).toBe(200);
-    expect((await app.request('/health')).status).toBe(200);
+    const health = await app.request('/health');
+    expect(health.status).toBe(401);
+    expect(health.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await app.request('/health', { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+  });
+
+  it('keeps /health open without a token', async () => {
+    const { app } = await appFor('running');
+    const body = (await (await app.request('/health')).json()) as { sources: unknown[] };
+    expect(body.sources.length).toBeGreaterThan(0);
   });
 
   it('protects /health too when LOKI_METRICS_HEALTH_PUBLIC=false', async () => {
     const { app } = await appFor('running', { LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_HEALTH_PUBLIC: 'false' });
     expect((await app.request('/health')).status).toBe(401);
     expect((await app.request('/health', { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+  });
+
+  it('with LOKI_METRICS_HEALTH_PUBLIC=true, tells an unauthenticated probe the status only', async () => {
+    for (const [fixture, status] of [['running', 'ok'], ['malformed', 'degraded']] as const) {
+      const { app } = await appFor(fixture, { LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_HEALTH_PUBLIC: 'true' });
+      for (const headers of [{}, { Authorization: 'Bearer wrong-token-0123456789' }] as Record<string, string>[]) {
+        const res = await app.request('/health', { headers });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('cache-control')).toBe('no-store');
+        expect(await res.json()).toEqual({ status });
+      }
+      const full = (await (await app.request('/health', { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { status: string; sources: unknown[] };
+      expect(full.status).toBe(status);
+      expect(full.sources.length).toBeGreaterThan(0);
+    }
   });
 
   it('never echoes the token', async () => {

@@ -11,11 +11,16 @@ describe('parseConfig', () => {
       metricsPath: '/metrics',
       enabled: true,
       maxIterations: 1000,
-      healthPublic: true,
       cacheTtlMs: 2000,
       heartbeatWindowMs: 30_000,
+      liveness: 'auto',
+      syncStaleMs: 120_000,
+      maxSessions: 100,
     });
+    // unset: /health is public without a token, and needs the token when one is set (app.ts)
+    expect(config.healthPublic).toBeUndefined();
     expect(config.token).toBeUndefined();
+    expect(config.syncToken).toBeUndefined();
     expect(config.budgetLimitUsd).toBeUndefined();
   });
 
@@ -33,6 +38,10 @@ describe('parseConfig', () => {
         LOKI_METRICS_HEALTH_PUBLIC: 'no',
         LOKI_METRICS_CACHE_SECONDS: '0.5',
         LOKI_HEARTBEAT_WINDOW_SECONDS: '90',
+        LOKI_LIVENESS: 'heartbeat',
+        LOKI_SYNC_TOKEN: 'sync-secret-0123456789',
+        LOKI_SYNC_STALE_SECONDS: '60',
+        LOKI_MAX_SESSIONS: '7',
       },
       { LOKI_METRICS_PORT: '9100', LOKI_DIR: undefined },
     );
@@ -48,7 +57,36 @@ describe('parseConfig', () => {
       healthPublic: false,
       cacheTtlMs: 500,
       heartbeatWindowMs: 90_000,
+      liveness: 'heartbeat',
+      syncToken: 'sync-secret-0123456789',
+      syncStaleMs: 60_000,
+      maxSessions: 7,
     });
+  });
+
+  it.each([
+    ['', undefined],
+    ['  ', undefined],
+    ['true', true],
+    ['YES', true],
+    ['on', true],
+    ['1', true],
+    ['false', false],
+    ['0', false],
+    ['off', false],
+  ])('reads LOKI_METRICS_HEALTH_PUBLIC=%j as %j', (value, expected) => {
+    expect(parseConfig({ LOKI_METRICS_HEALTH_PUBLIC: value }).healthPublic).toBe(expected);
+  });
+
+  it('names the variable a ConfigError is about, so the CLI can name its flag', () => {
+    let error: unknown;
+    try {
+      parseConfig({}, { LOKI_METRICS_PORT: 'abc' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('LOKI_METRICS_PORT');
   });
 
   it.each([
@@ -63,6 +101,11 @@ describe('parseConfig', () => {
     ['LOKI_BUDGET_LIMIT', '-3', /amount in USD/],
     ['LOKI_METRICS_HOST', 'a b', /host name/],
     ['LOKI_METRICS_CACHE_SECONDS', 'soon', /seconds/],
+    ['LOKI_METRICS_HEALTH_PUBLIC', 'maybe', /LOKI_METRICS_HEALTH_PUBLIC "maybe": must be true or false/],
+    ['LOKI_MAX_SESSIONS', '0', /LOKI_MAX_SESSIONS "0": must be a whole number from 1 to 100000/],
+    ['LOKI_MAX_SESSIONS', 'lots', /LOKI_MAX_SESSIONS/],
+    ['LOKI_MAX_SESSIONS', '100001', /LOKI_MAX_SESSIONS/],
+    ['LOKI_LIVENESS', 'psychic', /LOKI_LIVENESS "psychic": must be one of/],
   ])('stops on %s=%j with one clear line', (name, value, message) => {
     let error: unknown;
     try {

@@ -369,6 +369,7 @@ describe('storage that fails or hangs', () => {
     const bucket: SessionBucket = {
       load: () => (mode === 'throw' ? Promise.reject(new Error('R2 GET failed: 503')) : new Promise(() => undefined)),
       save: () => Promise.reject(new Error('R2 PUT failed: 503')),
+      countSessions: () => Promise.reject(new Error('R2 LIST failed: 503')),
     };
     const config = parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0', LOKI_SYNC_TOKEN: SYNC_TOKEN });
     const logs: string[] = [];

@@ -89,7 +89,7 @@ describe('FileSetCollector', () => {
     expect(result.status.problem).not.toContain('good');
     // Each bad entry logs once, under its own path.
     expect(logs.sort()).toEqual([
-      'loki-metrics: sessions/junk/loki.pid: not a pid: "abc"',
+      'loki-metrics: sessions/junk/loki.pid: not a pid (expected digits only)',
       'loki-metrics: sessions/torn/loki.pid: empty file (caught mid-write?)',
     ]);
   });

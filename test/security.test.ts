@@ -297,7 +297,7 @@ describe('paths', () => {
       '/%2e%2e/metrics': 401,
       '/%6detrics': 401, // percent-decoded for routing, and for the token check alike
       '/metrics?x=../../secret.txt': 401,
-      '/metrics/../health': 200,
+      '/metrics/../health': 401, // /health needs the token too (LOKI_METRICS_HEALTH_PUBLIC unset)
       '/health/..': 200, // the landing page
       '//metrics': 404,
       '/metrics/': 404,
@@ -353,8 +353,9 @@ describe('response headers', () => {
       ['GET', '/metrics', {}, 401],
       ['GET', '/metrics', { Authorization: 'Basic x' }, 400],
       ['POST', '/metrics', auth, 405],
-      ['GET', '/health', {}, 200],
-      ['DELETE', '/health', {}, 405],
+      ['GET', '/health', auth, 200],
+      ['GET', '/health', {}, 401],
+      ['DELETE', '/health', auth, 405],
       ['GET', '/', {}, 200],
       ['PUT', '/', {}, 405],
       ['GET', '/nope', {}, 404],
@@ -376,9 +377,10 @@ describe('response headers', () => {
       ['/metrics', { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } }, 200],
       ['/metrics', {}, 401],
       ['/metrics?session=..', { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } }, 400],
-      ['/health?session=..', {}, 400],
+      ['/health?session=..', { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } }, 400],
+      ['/health', {}, 401],
       ['/nope', {}, 404],
-      ['/health', { method: 'POST' }, 405],
+      ['/health', { method: 'POST', headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } }, 405],
       ['/ingest', { method: 'POST', body: '{}' }, 503],
     ] as const) {
       const res = await app.request(path, init);

@@ -3,18 +3,22 @@
  * `loki-metrics` — the Node command line: `serve`, `scrape`, `check`. It parses flags, wires
  * config + store + app, and prints; the work itself lives in the runtime-free modules.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ANSI_PAINT, formatCheck, formatScrapeTable, NO_PAINT, parseExposition, type Paint } from '../cli/report.js';
 import { createCollector } from '../collect.js';
-import { ConfigError, ENV, parseConfig, type EnvName } from '../config.js';
+import { ConfigError, ENV, parseConfig, type Config, type EnvName } from '../config.js';
 import { FsStateStore } from '../stores/fs.js';
 import { VERSION } from '../version.js';
 import { startDemo } from './demo.js';
 import { startServer } from './server.js';
 import { parseInterval, runSync } from './sync.js';
 import { DEFAULT_SESSION, SESSION_NAME } from '../sync/protocol.js';
+import { sessionSyncToken } from '../sync/tokens.js';
+
+const envList = (names: readonly EnvName[] = Object.keys(ENV) as EnvName[]) =>
+  names.map((name) => `  ${name.padEnd(30)} default: ${ENV[name] === '' ? '(none)' : ENV[name]}`).join('\n');
 
 const USAGE: Record<string, string> = {
   main: `Usage: loki-metrics <command> [options]
@@ -26,13 +30,16 @@ Commands:
   scrape   Fetch a running exporter and print its metrics
   check    Validate a .loki directory offline and print each source's verdict
   sync     Push a .loki directory's state to a remote exporter (the Cloudflare Worker)
+  token    Print a session's write token (derived from LOKI_SYNC_TOKEN)
+  help     Show help for a command: loki-metrics help <command>
+  version  Print the version
 
 Options:
-  -h, --help     Show help (also: loki-metrics <command> --help)
-  -v, --version  Print the version
+  -h, --help         Show help (also: loki-metrics <command> --help)
+  -V, -v, --version  Print the version
 
 Environment (flags win over environment):
-${(Object.keys(ENV) as EnvName[]).map((name) => `  ${name.padEnd(30)} default: ${ENV[name] === '' ? '(none)' : ENV[name]}`).join('\n')}
+${envList()}
 `,
   serve: `Usage: loki-metrics serve [--dir DIR] [--host HOST] [--port PORT] [--path PATH] [--demo | --demo-if-missing]
 
@@ -43,20 +50,29 @@ Serve metrics for a .loki directory (read-only) until SIGINT/SIGTERM.
   --port PORT         Port (LOKI_METRICS_PORT, default 57374)
   --path PATH         Metrics path (LOKI_METRICS_PATH, default /metrics)
   --demo              Serve a simulated, changing session from a temporary directory
-  --demo-if-missing   Serve the demo when the state directory does not exist
+                      (not with --dir)
+  --demo-if-missing   Serve the demo when no directory was given (no --dir, no LOKI_DIR) and
+                      ./.loki does not exist; a given directory that is missing is never replaced
+                      by the demo (loki_up is 0 until it appears)
+
+Environment (flags win over environment):
+${envList()}
 `,
-  scrape: `Usage: loki-metrics scrape [--host HOST] [--port PORT] [--path PATH] [--token TOKEN] [--raw | --json]
+  scrape: `Usage: loki-metrics scrape [--url URL | --host HOST[:PORT] [--port PORT] [--path PATH]] [--token TOKEN] [--raw | --json]
 
 Fetch a running exporter and print its metrics as a table.
 
-  --host HOST     Exporter host (LOKI_METRICS_HOST, default 127.0.0.1)
+  --url URL       The exporter's metrics URL, http or https, with any query, e.g.
+                  https://loki-metrics.example.workers.dev/metrics?session=NAME
+                  (a URL without a path gets LOKI_METRICS_PATH, default /metrics)
+  --host HOST     Exporter host, optionally HOST:PORT (LOKI_METRICS_HOST, default 127.0.0.1)
   --port PORT     Exporter port (LOKI_METRICS_PORT, default 57374)
   --path PATH     Metrics path (LOKI_METRICS_PATH, default /metrics)
   --token TOKEN   Bearer token (LOKI_METRICS_TOKEN)
   --raw           Print the exposition text as served (for grep)
   --json          Print the samples as JSON
 `,
-  sync: `Usage: loki-metrics sync --url URL [--session NAME] [--dir DIR] [--interval 2s] [--once]
+  sync: `Usage: loki-metrics sync --url URL [--session NAME] [--dir DIR] [--interval 2s] [--once] [--allow-http]
 
 Watch a .loki directory and send what changed to a remote exporter (the Worker). The write token
 comes from LOKI_SYNC_TOKEN. Runs until SIGINT/SIGTERM; retries with backoff when the remote fails.
@@ -65,7 +81,18 @@ comes from LOKI_SYNC_TOKEN. Runs until SIGINT/SIGTERM; retries with backoff when
   --session NAME     Session name (default "default"); scrape it with /metrics?session=NAME
   --dir DIR          State directory (LOKI_DIR, default ./.loki)
   --interval TIME    Time between cycles: 2s (default), 500ms, 1m
-  --once             One cycle, then exit (0 on success, 1 on failure)
+  --once             One cycle, print what was sent, then exit (0 on success, 1 on failure)
+  --allow-http       Allow plain http:// to a host other than this machine (the token travels unencrypted)
+
+Exit status: 0 success (or stopped by SIGINT/SIGTERM), 1 sync failed, 2 bad flags or settings, or
+the state directory does not exist.
+`,
+  token: `Usage: loki-metrics token [--session NAME]
+
+Print the write token of one session, derived from the sync secret in LOKI_SYNC_TOKEN. Give it to
+that project's \`loki-metrics sync\` as its LOKI_SYNC_TOKEN: it can write that session only.
+
+  --session NAME     Session name (default "default")
 `,
   check: `Usage: loki-metrics check [--dir DIR]
 
@@ -96,6 +123,35 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   }
 }
 
+/** Flags by the variable they set, with their values: errors about a given flag name the flag. */
+type FlagValues = Partial<Record<EnvName, readonly [flag: string, value: string | undefined]>>;
+
+function configFrom(io: Io, flags: FlagValues): Config {
+  const overrides: Partial<Record<EnvName, string | undefined>> = {};
+  for (const [name, [, value]] of Object.entries(flags) as [EnvName, readonly [string, string | undefined]][]) overrides[name] = value;
+  try {
+    return parseConfig(io.env, overrides);
+  } catch (error) {
+    const flag = error instanceof ConfigError && error.variable ? flags[error.variable] : undefined;
+    if (error instanceof ConfigError && flag && flag[1] !== undefined) {
+      throw new ConfigError(error.message.replace(`invalid ${error.variable}`, `invalid ${flag[0]}`), error.variable);
+    }
+    throw error;
+  }
+}
+
+/** Why `dir` cannot be read as a state directory, or undefined when it is a directory. */
+function dirProblem(dir: string): string | undefined {
+  try {
+    return statSync(dir).isDirectory() ? undefined : `${dir} is not a directory`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? `no state directory at ${dir}` : `cannot read ${dir} (${code ?? 'error'})`;
+  }
+}
+
+const isLoopback = (host: string) => /^127\.\d+\.\d+\.\d+$/.test(host) || ['localhost', '::1', '[::1]'].includes(host.toLowerCase());
+
 async function serve(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
     dir: { type: 'string' },
@@ -106,28 +162,16 @@ async function serve(args: string[], io: Io): Promise<number> {
     'demo-if-missing': { type: 'boolean' },
   });
   if (values.help) return io.out(USAGE.serve as string), 0;
-  const config = parseConfig(io.env, {
-    LOKI_DIR: values.dir,
-    LOKI_METRICS_HOST: values.host,
-    LOKI_METRICS_PORT: values.port,
-    LOKI_METRICS_PATH: values.path,
+  if (values.demo && values.dir !== undefined) throw new UsageError('--demo and --dir cannot be combined: the demo serves its own temporary directory');
+  const config = configFrom(io, {
+    LOKI_DIR: ['--dir', values.dir],
+    LOKI_METRICS_HOST: ['--host', values.host],
+    LOKI_METRICS_PORT: ['--port', values.port],
+    LOKI_METRICS_PATH: ['--path', values.path],
   });
-  let dir = resolve(config.dir);
-  let demo: Awaited<ReturnType<typeof startDemo>> | undefined;
-  if (values.demo || (values['demo-if-missing'] && !existsSync(dir))) {
-    if (!values.demo) {
-      io.err(`loki-metrics: no state directory at ${dir}; serving a simulated demo session instead.\n`);
-      io.err(`loki-metrics: run Loki Mode in this directory, or pass --dir /path/to/.loki, to watch a real one.\n`);
-    }
-    demo = await startDemo();
-    dir = demo.dir;
-  }
-  const store = new FsStateStore(dir);
-  const log = (line: string) => io.err(`${line}\n`);
-  const server = await startServer({ ...config, dir }, store, log);
-  io.out(`loki-metrics ${VERSION} serving ${demo ? 'a demo session' : dir} at ${server.url}\n`);
-
-  await new Promise<void>((done) => {
+  // Listen for SIGINT/SIGTERM before anything is started: a signal during startup still cleans up
+  // (the demo's temporary directory) instead of killing the process.
+  const stopped = new Promise<void>((done) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -136,6 +180,37 @@ async function serve(args: string[], io: Io): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  let dir = resolve(config.dir);
+  // Only the implicit default may be replaced by the demo: a given directory that is missing is a
+  // mistake to report, never a reason to serve simulated numbers a Prometheus would record as real.
+  const dirGiven = values.dir !== undefined || io.env.LOKI_DIR !== undefined;
+  let demo: Awaited<ReturnType<typeof startDemo>> | undefined;
+  if (values.demo || (values['demo-if-missing'] && !dirGiven && !existsSync(dir))) {
+    if (!values.demo) io.err(`loki-metrics: no state directory at ${dir}; serving a simulated demo session instead.\n`);
+    io.err('loki-metrics: demo: the metrics are simulated, not a real Loki Mode session; run Loki Mode here, or pass --dir /path/to/.loki, to watch a real one.\n');
+    demo = await startDemo();
+    dir = demo.dir;
+  } else {
+    const problem = dirProblem(dir);
+    if (problem) io.err(`loki-metrics: warning: ${problem}; serving loki_up 0 until it appears (see /health)\n`);
+  }
+  if (!config.token && !isLoopback(config.host)) {
+    io.err(`loki-metrics: warning: listening on ${config.host} without LOKI_METRICS_TOKEN: anyone who can reach it can read the metrics\n`);
+  }
+  const store = new FsStateStore(dir);
+  const log = (line: string) => io.err(`${line}\n`);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ ...config, dir, ...(demo ? { demo: true } : {}) }, store, log);
+  } catch (error) {
+    await store.close();
+    await demo?.stop(); // never leave the demo's temporary directory behind
+    throw error;
+  }
+  const where = config.enabled ? server.url : `${new URL(server.url).origin}/health (metrics disabled by LOKI_METRICS_ENABLED=false)`;
+  io.out(`loki-metrics ${VERSION} serving ${demo ? 'a demo session (simulated data)' : dir} at ${where}\n`);
+
+  await stopped;
   await server.close();
   await store.close();
   await demo?.stop();
@@ -143,8 +218,34 @@ async function serve(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address. */
+function splitHost(host: string, flag: string): { host: string; port?: number } {
+  const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(host) ?? /^([^:]+):(\d+)$/.exec(host);
+  if (!match) {
+    if (host.split(':').length === 2) throw new UsageError(`${flag} ${JSON.stringify(host)}: the port must be a number`);
+    return { host };
+  }
+  if (match[2] === undefined) return { host: match[1] as string };
+  const port = Number(match[2]);
+  if (port < 1 || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(host)}: the port must be from 1 to 65535`);
+  return { host: match[1] as string, port };
+}
+
+function exporterUrl(text: string, metricsPath: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(text)} is not a URL, e.g. http://127.0.0.1:57374/metrics`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, not ${url.protocol}//`);
+  if (url.pathname === '/') url.pathname = metricsPath;
+  return url.href;
+}
+
 async function scrape(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
+    url: { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
     path: { type: 'string' },
@@ -154,14 +255,23 @@ async function scrape(args: string[], io: Io): Promise<number> {
   });
   if (values.help) return io.out(USAGE.scrape as string), 0;
   if (values.raw && values.json) throw new UsageError('--raw and --json cannot be combined');
-  const config = parseConfig(io.env, {
-    LOKI_METRICS_HOST: values.host,
-    LOKI_METRICS_PORT: values.port,
-    LOKI_METRICS_PATH: values.path,
-    LOKI_METRICS_TOKEN: values.token,
+  if (values.url !== undefined && (values.host ?? values.port ?? values.path) !== undefined) {
+    throw new UsageError('--url cannot be combined with --host, --port or --path');
+  }
+  const config = configFrom(io, {
+    LOKI_METRICS_HOST: ['--host', values.host],
+    LOKI_METRICS_PORT: ['--port', values.port],
+    LOKI_METRICS_PATH: ['--path', values.path],
+    LOKI_METRICS_TOKEN: ['--token', values.token],
   });
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${config.port}${config.metricsPath}`;
+  let url: string;
+  if (values.url !== undefined) url = exporterUrl(values.url, config.metricsPath);
+  else {
+    const split = splitHost(config.host, values.host !== undefined ? '--host' : 'LOKI_METRICS_HOST');
+    if (split.port !== undefined && values.port !== undefined) throw new UsageError('give the port once: --host HOST:PORT or --port PORT');
+    const host = split.host.includes(':') ? `[${split.host}]` : split.host;
+    url = `http://${host}:${split.port ?? config.port}${config.metricsPath}`;
+  }
   let body: string;
   try {
     const response = await fetch(url, {
@@ -173,12 +283,12 @@ async function scrape(args: string[], io: Io): Promise<number> {
     });
     body = await response.text();
     if (!response.ok) {
-      io.err(`${io.paint.bad(`Error: ${url} answered HTTP ${response.status}`)}${response.status === 401 ? ' (pass --token or set LOKI_METRICS_TOKEN)' : ''}\n`);
+      io.err(`loki-metrics: ${io.paint.bad(`the exporter at ${url} answered HTTP ${response.status}`)}${response.status === 401 ? ' (pass --token or set LOKI_METRICS_TOKEN)' : ''}\n`);
       return 1;
     }
   } catch {
-    io.err(`${io.paint.bad(`Error: Could not connect to dashboard at ${url}`)}\n`);
-    io.err('Make sure the exporter is running: loki-metrics serve\n');
+    io.err(`loki-metrics: ${io.paint.bad(`Could not connect to exporter at ${url}`)}\n`);
+    io.err('loki-metrics: make sure the exporter is running (loki-metrics serve) or pass --url\n');
     return 1;
   }
   if (values.raw) io.out(body.replace(/\n+$/, '') + '\n');
@@ -190,7 +300,7 @@ async function scrape(args: string[], io: Io): Promise<number> {
 async function check(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, { dir: { type: 'string' } });
   if (values.help) return io.out(USAGE.check as string), 0;
-  const config = parseConfig(io.env, { LOKI_DIR: values.dir });
+  const config = configFrom(io, { LOKI_DIR: ['--dir', values.dir] });
   const dir = resolve(config.dir);
   const store = new FsStateStore(dir, { watch: false });
   try {
@@ -217,23 +327,39 @@ async function sync(args: string[], io: Io): Promise<number> {
     dir: { type: 'string' },
     interval: { type: 'string' },
     once: { type: 'boolean' },
+    'allow-http': { type: 'boolean' },
   });
   if (values.help) return io.out(USAGE.sync as string), 0;
-  if (!values.url || !/^https?:\/\/[^/]+/.test(values.url)) throw new UsageError('--url must be the remote exporter, e.g. http://127.0.0.1:8787');
+  if (!values.url) throw new UsageError('--url must be the remote exporter, e.g. https://loki-metrics.example.workers.dev');
+  let target: URL;
+  try {
+    target = new URL(values.url);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(values.url)} is not a URL; it must be the remote exporter, e.g. https://loki-metrics.example.workers.dev`);
+  }
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+    throw new UsageError(`--url must be https:// (or http:// for a local Worker), not ${target.protocol}//`);
+  }
   const session = values.session ?? DEFAULT_SESSION;
   if (!SESSION_NAME.test(session)) throw new UsageError('--session must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit');
   const intervalMs = parseInterval(values.interval ?? '2s');
   if (intervalMs === undefined) throw new UsageError('--interval must be a time from 100ms to 1h, such as 2s');
-  const config = parseConfig(io.env, { LOKI_DIR: values.dir });
+  const config = configFrom(io, { LOKI_DIR: ['--dir', values.dir] });
   if (!config.syncToken) throw new ConfigError('LOKI_SYNC_TOKEN is not set: it must hold the Worker\'s write token');
+  const dir = resolve(config.dir);
+  const problem = dirProblem(dir);
+  if (problem) {
+    io.err(`loki-metrics: ${problem}: nothing to sync (pass --dir or set LOKI_DIR)\n`);
+    return 2;
+  }
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const dir = resolve(config.dir);
   if (!values.once) io.err(`loki-metrics sync: ${dir} -> ${values.url} (session "${session}") every ${intervalMs} ms\n`);
+  const sent = { requests: 0, bytes: 0 };
   try {
-    return await runSync({
+    const code = await runSync({
       url: values.url,
       session,
       dir,
@@ -241,25 +367,51 @@ async function sync(args: string[], io: Io): Promise<number> {
       intervalMs,
       once: values.once === true,
       liveness: config.liveness,
+      allowHttp: values['allow-http'] === true,
       log: (line) => io.err(`${line}\n`),
+      onCycle: ({ requests, bytesSent }) => {
+        sent.requests += requests;
+        sent.bytes += bytesSent;
+      },
       signal: controller.signal,
     });
+    const summary = `${sent.requests} request${sent.requests === 1 ? '' : 's'}, ${sent.bytes} bytes sent to ${target.origin} (session "${session}")`;
+    if (values.once && code === 0) io.out(`loki-metrics sync: ${summary}\n`);
+    else if (!values.once && controller.signal.aborted) io.err(`loki-metrics sync: stopped; ${summary}\n`);
+    return code;
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
 }
 
-const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = { serve, scrape, check, sync };
+async function token(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { session: { type: 'string' } });
+  if (values.help) return io.out(USAGE.token as string), 0;
+  const session = values.session ?? DEFAULT_SESSION;
+  if (!SESSION_NAME.test(session)) throw new UsageError('--session must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit');
+  const config = parseConfig(io.env);
+  if (!config.syncToken) throw new ConfigError('LOKI_SYNC_TOKEN is not set: it must hold the sync secret the Worker was given');
+  io.out(`${await sessionSyncToken(config.syncToken, session)}\n`);
+  return 0;
+}
+
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = { serve, scrape, check, sync, token };
 
 async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === 'help' && rest.length > 0) {
+      const [topic, ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(`help takes one command, not ${rest.length}`);
+      if (!COMMANDS[topic as string]) throw new UsageError(`unknown command ${JSON.stringify(topic)}`);
+      return io.out(USAGE[topic as string] as string), 0;
+    }
     if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
       io.out(USAGE.main as string);
       return command === undefined ? 2 : 0;
     }
-    if (command === '-v' || command === '--version') return io.out(`${VERSION}\n`), 0;
+    if (command === '-V' || command === '-v' || command === '--version' || command === 'version') return io.out(`${VERSION}\n`), 0;
     const run = COMMANDS[command];
     if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     return await run(rest, io);

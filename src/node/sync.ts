@@ -18,6 +18,8 @@ export interface SyncOptions {
   readonly once: boolean;
   /** `LOKI_LIVENESS`: the rule applied here before `pidAlive` is sent. Default `auto`. */
   readonly liveness?: LivenessMode;
+  /** Allow plain http to a non-loopback host (`sync --allow-http`); refused otherwise. */
+  readonly allowHttp?: boolean;
   /** One line per event worth telling the user (failures, recoveries). */
   readonly log: (line: string) => void;
   /** Called after each successful cycle, with the request body bytes sent. */
@@ -46,11 +48,26 @@ async function call(url: string, token: string, init: RequestInit = {}, stop?: A
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers },
       // Ctrl-C ends an upload at once rather than after the 30 s timeout.
       signal: stop ? AbortSignal.any([timeout, stop]) : timeout,
+      // Never follow a redirect: it would carry the token and the state to wherever it points.
+      redirect: 'manual',
     });
   } catch (error) {
     const detail = (error as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
     const cause = detail?.code ?? detail?.errors?.[0]?.code ?? detail?.message ?? (error instanceof Error ? error.message : 'error');
     throw new SyncFailure(`cannot reach ${new URL(url).origin} (${cause})`, true);
+  }
+  if (response.status >= 300 && response.status < 400) {
+    await response.body?.cancel();
+    const location = response.headers.get('location');
+    let where = 'no Location';
+    if (location !== null) {
+      try {
+        where = new URL(location, url).origin;
+      } catch {
+        where = 'an invalid Location';
+      }
+    }
+    throw new SyncFailure(`the remote answered with a redirect (HTTP ${response.status}) to ${where}; not followed: use the final URL as --url`, false);
   }
   const text = await response.text();
   let reason = text.trim().slice(0, 300);
@@ -65,6 +82,8 @@ async function call(url: string, token: string, init: RequestInit = {}, stop?: A
       throw new SyncFailure('the remote rejected the sync token (401): check LOKI_SYNC_TOKEN', false);
     case 413:
       throw new SyncFailure(`the remote refused the upload as too large (413): ${reason}`, false);
+    case 409:
+      throw new SyncFailure(`the remote refused the session (409): ${reason}`, false);
     case 422:
       throw new SyncFailure(`the remote rejected the upload (422): ${reason}`, true);
     default:
@@ -83,7 +102,15 @@ export async function runSync(options: SyncOptions): Promise<number> {
   let remoteSyncedAtMs: number | null = null;
   let divergedInARow = 0;
   const target = new URL(base);
-  if (target.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) {
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+    options.log(`loki-metrics sync: ${target.protocol} URLs are not supported: use https://`);
+    return 1;
+  }
+  if (target.protocol === 'http:' && !isLoopback(target.hostname)) {
+    if (!options.allowHttp) {
+      options.log(`loki-metrics sync: refusing plain http to ${target.origin}: the write token and the state would travel unencrypted (use https, or --allow-http to accept that)`);
+      return 1;
+    }
     options.log(`loki-metrics sync: warning: ${target.origin} is plain http; the write token travels unencrypted (use https)`);
   }
   let backoffMs = 1_000;
@@ -122,8 +149,11 @@ export async function runSync(options: SyncOptions): Promise<number> {
           const answer = (await call(`${base}/ingest${query}`, options.token, { method: 'POST', body }, options.signal)) as {
             syncedAtMs: number;
             previousSyncedAtMs: number | null;
+            rejected?: string[];
           };
           bytesSent += Buffer.byteLength(body);
+          // Files the remote's schemas refused are stored there as bad (the rest is synced): say so.
+          for (const problem of answer.rejected ?? []) options.log(`loki-metrics sync: the remote refused ${problem}`);
           // The stored state was not the one our manifest describes (lost, replaced, another sync,
           // a stale KV read): ask for the manifest again and send what it lacks.
           const diverged = answer.previousSyncedAtMs !== remoteSyncedAtMs;
@@ -157,6 +187,13 @@ export async function runSync(options: SyncOptions): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+/** Loopback hosts, where plain http never leaves the machine: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  if (host === 'localhost' || host === '::1' || host === '0:0:0:0:0:0:0:1') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** `2s`, `500ms`, `1m`, or plain seconds. */

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { capText, escapeForLog } from '../log.js';
 
 /** What parsing one source file gives: its value, or one short reason it was rejected. */
 export type ParseResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
@@ -26,13 +27,34 @@ export function decodeJson(bytes: Uint8Array): ParseResult<unknown> {
   }
 }
 
-/** One concise line for the first valibot issue: `tasks.pending: Invalid type: Expected Array ...`. */
+/** Longest path segment kept in a problem (record keys come from the file). */
+const MAX_KEY_CHARS = 40;
+
+/**
+ * One concise line for the first valibot issue: `tasks.pending: Invalid type: Expected Array`. It
+ * names the field and what was expected, never the value received (a file may hold a secret in a
+ * wrong-typed field, and problems reach logs, /health and the Worker). Escaped and capped.
+ */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
   const first = issues[0];
   if (!first) return 'invalid';
-  const path = first.path?.map((item) => String(item.key)).join('.') ?? '';
+  const path =
+    first.path
+      ?.map((item) => {
+        const key = String(item.key);
+        return key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS - 1)}…` : key;
+      })
+      .join('.') ?? '';
   const more = issues.length > 1 ? ` (+${issues.length - 1} more)` : '';
-  return `${path ? `${path}: ` : ''}${first.message}${more}`;
+  return capText(escapeForLog(`${path ? `${path}: ` : ''}${withoutValue(first)}${more}`));
+}
+
+/** The issue's message without the value: valibot's default ones end in `but received <value>`. */
+function withoutValue(issue: v.BaseIssue<unknown>): string {
+  const message = issue.message;
+  const cut = message.indexOf(' but received ');
+  // Otherwise the schema's own (static) text: custom messages never quote the input.
+  return cut >= 0 ? message.slice(0, cut) : message;
 }
 
 /** Validate a decoded value against a schema, as a ParseResult. */

@@ -9,8 +9,8 @@ export function readPidFile(bytes: Uint8Array): ParseResult<number> {
   if (!text.ok) return text;
   const trimmed = text.value.trim();
   if (trimmed === '') return { ok: false, problem: 'empty file (caught mid-write?)' };
-  if (!/^\d{1,10}$/.test(trimmed)) return { ok: false, problem: `not a pid: ${JSON.stringify(trimmed.slice(0, 20))}` };
+  if (!/^\d{1,10}$/.test(trimmed)) return { ok: false, problem: 'not a pid (expected digits only)' };
   const pid = Number(trimmed);
-  if (pid < 1 || pid > MAX_PID) return { ok: false, problem: `pid ${pid} out of range 1..${MAX_PID}` };
+  if (pid < 1 || pid > MAX_PID) return { ok: false, problem: `pid out of range 1..${MAX_PID}` };
   return { ok: true, value: pid };
 }

@@ -26,7 +26,7 @@ import {
 import { EventsTracker } from './fs/events.js';
 import { FileSetTracker, type FileSetCounters } from './fs/file-set.js';
 import { inHostPidNamespace, isProcessAlive } from './fs/processes.js';
-import { errorCode, isMissing, readSmallFile, reason, SYMLINK } from './fs/read-file.js';
+import { errorCode, isMissing, OpenedPathCheck, readSmallFile, reason, SYMLINK } from './fs/read-file.js';
 
 export { isProcessAlive } from './fs/processes.js';
 
@@ -71,6 +71,7 @@ export class FsStateStore implements StateStore {
   readonly #documents = new Map<DocumentName, FileRead>();
   readonly #sets: Readonly<Record<FileSetName, FileSetTracker>>;
   readonly #events: EventsTracker;
+  readonly #guard: OpenedPathCheck;
   #queue: Promise<unknown> = Promise.resolve();
   /** What the store did (for tests and benchmarks). */
   readonly counters: FsStoreCounters;
@@ -79,7 +80,9 @@ export class FsStateStore implements StateStore {
     this.#dir = dir;
     this.#maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.#hostPidNamespace = options.hostPidNamespace ?? inHostPidNamespace();
+    this.#guard = new OpenedPathCheck(dir);
     const setOptions = {
+      guard: this.#guard,
       maxFileBytes: this.#maxFileBytes,
       rescanIntervalMs: options.rescanIntervalMs ?? DEFAULT_RESCAN_MS,
       watch: options.watch ?? true,
@@ -183,7 +186,7 @@ export class FsStateStore implements StateStore {
     let read: FileRead;
     try {
       const st = await lstat(path, { bigint: true });
-      read = await readSmallFile(path, st, this.#maxFileBytes, cached, () => this.counters.documentReads++);
+      read = await readSmallFile(path, st, this.#maxFileBytes, cached, () => this.counters.documentReads++, this.#guard);
     } catch (error) {
       read = isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
     }

@@ -1,9 +1,10 @@
-import { sessionKey, type SessionBucket } from './session-bucket.js';
+import { sessionKey, SESSIONS_PREFIX, STATE_SUFFIX, type SessionBucket } from './session-bucket.js';
 
 /** The slice of Cloudflare's `KVNamespace` binding this adapter uses. */
 export interface KvNamespaceLike {
   get(key: string, type: 'text'): Promise<string | null>;
   put(key: string, value: string): Promise<void>;
+  list(options?: { prefix?: string; cursor?: string; limit?: number }): Promise<{ keys: { name: string }[]; list_complete: boolean; cursor?: string }>;
 }
 
 /**
@@ -22,5 +23,16 @@ export class KvSessionBucket implements SessionBucket {
 
   async save(session: string, text: string): Promise<void> {
     await this.kv.put(sessionKey(session), text);
+  }
+
+  async countSessions(atLeast: number): Promise<number> {
+    let count = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.kv.list({ prefix: SESSIONS_PREFIX, limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
+      count += page.keys.filter((k) => k.name.endsWith(STATE_SUFFIX)).length;
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor !== undefined && count < atLeast);
+    return count;
   }
 }

@@ -1,9 +1,10 @@
-import { sessionKey, type SessionBucket } from './session-bucket.js';
+import { sessionKey, SESSIONS_PREFIX, STATE_SUFFIX, type SessionBucket } from './session-bucket.js';
 
 /** The slice of Cloudflare's `R2Bucket` binding this adapter uses. */
 export interface R2BucketLike {
   get(key: string, options?: { onlyIf?: { etagDoesNotMatch?: string } }): Promise<R2ObjectLike | null>;
   put(key: string, value: string, options?: { httpMetadata?: { contentType?: string } }): Promise<unknown>;
+  list(options?: { prefix?: string; cursor?: string; limit?: number }): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }>;
 }
 interface R2ObjectLike {
   readonly etag: string;
@@ -28,5 +29,16 @@ export class R2SessionBucket implements SessionBucket {
 
   async save(session: string, text: string): Promise<void> {
     await this.bucket.put(sessionKey(session), text, { httpMetadata: { contentType: 'application/json' } });
+  }
+
+  async countSessions(atLeast: number): Promise<number> {
+    let count = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.bucket.list({ prefix: SESSIONS_PREFIX, limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
+      count += page.objects.filter((o) => o.key.endsWith(STATE_SUFFIX)).length;
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor !== undefined && count < atLeast);
+    return count;
   }
 }

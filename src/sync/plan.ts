@@ -8,7 +8,9 @@ import type { ParseResult } from '../schemas/parse.js';
 import { DOCUMENTS, FILE_SET_NAMES, fileSetPath, type DocumentName, type FileRead, type FileSetName, type StateReading } from '../stores/store.js';
 import {
   bytesToBase64,
+  capProblem,
   DOCUMENT_PARSERS,
+  MAX_DATE_MS,
   FILE_SET_ENTRY_NAME,
   FILE_SET_PARSERS,
   manifestEntry,
@@ -56,13 +58,18 @@ export interface Upload {
 
 const BATCH_BYTES = Math.floor(MAX_INGEST_BYTES / 2);
 
+/** A time as the remote accepts it: within 0..MAX_DATE_MS (a file touched far into the future still syncs). */
+const syncTime = (ms: number | undefined) => Math.min(Math.max(ms ?? 0, 0), MAX_DATE_MS);
+/** A time that may be before the epoch, within Date's range. */
+const anyTime = (ms: number) => Math.min(Math.max(ms, -MAX_DATE_MS), MAX_DATE_MS);
+
 async function syncedFile(path: string, read: FileRead, hashes: HashCache, parse: (b: Uint8Array) => ParseResult<unknown>): Promise<SyncedFile> {
   const hash = await hashes.hash(path, read);
-  const mtimeMs = read.mtimeMs ?? 0;
-  if (read.error !== undefined || read.bytes === undefined) return { mtimeMs, hash, problem: read.error ?? 'unreadable' };
+  const mtimeMs = syncTime(read.mtimeMs);
+  if (read.error !== undefined || read.bytes === undefined) return { mtimeMs, hash, problem: capProblem(read.error ?? 'unreadable') };
   if (read.bytes.length > MAX_SYNC_FILE_BYTES) return { mtimeMs, hash, problem: `too large to sync (${read.bytes.length} bytes)` };
   const parsed = parse(read.bytes);
-  return parsed.ok ? { mtimeMs, hash, b64: bytesToBase64(read.bytes) } : { mtimeMs, hash, problem: parsed.problem };
+  return parsed.ok ? { mtimeMs, hash, b64: bytesToBase64(read.bytes) } : { mtimeMs, hash, problem: capProblem(parsed.problem) };
 }
 
 /** Builds the uploads for one cycle: at least one (it is also the heartbeat), more for big changes. */
@@ -80,7 +87,7 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
       continue;
     }
     const hash = await hashes.hash(name, read);
-    const entry = manifestEntry({ hash, mtimeMs: read.mtimeMs ?? 0 });
+    const entry = manifestEntry({ hash, mtimeMs: syncTime(read.mtimeMs) });
     if (manifest.documents[name] === entry) continue;
     documents[name] = await syncedFile(name, read, hashes, DOCUMENT_PARSERS[name]);
     docApplies[name] = entry;
@@ -90,16 +97,16 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
   const { events } = reading;
   const base = {
     available: reading.available,
-    ...(reading.problem !== undefined ? { problem: reading.problem.slice(0, 300) } : {}),
+    ...(reading.problem !== undefined ? { problem: capProblem(reading.problem) } : {}),
     pid: verdict.pid ?? null,
     pidAlive: verdict.decided && verdict.alive,
-    runner: verdict,
+    runner: verdict.startedMs !== undefined ? { ...verdict, startedMs: syncTime(verdict.startedMs) } : verdict,
     events: {
       present: events.present,
       lines: events.lines,
-      ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
-      ...(events.error !== undefined ? { error: events.error.slice(0, 300) } : {}),
-      ...(events.sessionStartMs !== undefined ? { sessionStartMs: events.sessionStartMs } : {}),
+      ...(events.mtimeMs !== undefined ? { mtimeMs: syncTime(events.mtimeMs) } : {}),
+      ...(events.error !== undefined ? { error: capProblem(events.error) } : {}),
+      ...(events.sessionStartMs !== undefined ? { sessionStartMs: anyTime(events.sessionStartMs) } : {}),
       ...(events.iteration !== undefined ? { iteration: events.iteration } : {}),
       ...(events.sessionPid !== undefined ? { sessionPid: events.sessionPid } : {}),
     },
@@ -137,7 +144,7 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
       local.add(file.name);
       const path = fileSetPath(set, file.name);
       const hash = await hashes.hash(path, file);
-      const entry = manifestEntry({ hash, mtimeMs: file.mtimeMs ?? 0 });
+      const entry = manifestEntry({ hash, mtimeMs: syncTime(file.mtimeMs) });
       if (synced[file.name] === entry) continue;
       const shipped = await syncedFile(path, file, hashes, FILE_SET_PARSERS[set]);
       const batch = batchFor(shipped);
@@ -154,7 +161,7 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
       const read = reading[set];
       return {
         present: read.present,
-        ...(read.error !== undefined ? { error: read.error.slice(0, 300) } : {}),
+        ...(read.error !== undefined ? { error: capProblem(read.error) } : {}),
         upsert: batch.upsert[set] ?? {},
         remove: batch === first ? removals[set]! : [],
       };

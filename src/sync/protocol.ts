@@ -63,9 +63,16 @@ export const FILE_SET_ENTRY_NAME: Readonly<Record<FileSetName, RegExp>> = Object
   FILE_SET_NAMES.map((name) => [name, FILE_SETS[name].depth === 1 ? FILE_NAME : DIR_NAME]),
 ) as Record<FileSetName, RegExp>;
 
-const mtimeMs = v.pipe(v.number(), v.finite(), v.minValue(0));
+/** Largest time JavaScript's Date holds (ms since the epoch, either way): a time beyond it cannot be shown. */
+export const MAX_DATE_MS = 8.64e15;
+/** Longest problem/error text a payload may carry; the client cuts its texts to this. */
+export const MAX_PROBLEM_CHARS = 300;
+/** `text` cut to what the remote accepts. */
+export const capProblem = (text: string) => (text.length > MAX_PROBLEM_CHARS ? `${text.slice(0, MAX_PROBLEM_CHARS - 1)}…` : text);
+
+const mtimeMs = v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(MAX_DATE_MS));
 const hash = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'Expected a sha-256 hex digest'));
-const problem = v.pipe(v.string(), v.maxLength(300));
+const problem = v.pipe(v.string(), v.maxLength(MAX_PROBLEM_CHARS));
 
 /**
  * One file as shipped and stored: valid content (`b64`, `hash` = sha-256 of the bytes), or a
@@ -93,7 +100,7 @@ export const EventsStateSchema = v.object({
   mtimeMs: v.optional(mtimeMs),
   error: v.optional(problem),
   lines: v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(MAX_COUNT)),
-  sessionStartMs: v.optional(v.pipe(v.number(), v.finite())),
+  sessionStartMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(-MAX_DATE_MS), v.maxValue(MAX_DATE_MS))),
   iteration: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(MAX_COUNT))),
   sessionPid: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
 });

@@ -21,6 +21,7 @@ import {
 } from '../stores/store.js';
 import {
   base64ToBytes,
+  capProblem,
   DOCUMENT_PARSERS,
   FILE_SET_PARSERS,
   sha256Hex,
@@ -31,7 +32,14 @@ import {
   type SyncedFile,
 } from './protocol.js';
 
-export type IngestResult = { readonly ok: true; readonly doc: SessionDoc } | { readonly ok: false; readonly problem: string };
+/**
+ * `rejected`: files whose content the remote's schemas refused (client and remote disagreeing,
+ * e.g. different versions). They are stored as a problem, with their last good content kept, so
+ * one such file never blocks the rest of the upload (nor the heartbeat).
+ */
+export type IngestResult =
+  | { readonly ok: true; readonly doc: SessionDoc; readonly rejected: readonly string[] }
+  | { readonly ok: false; readonly problem: string };
 
 /** The set changes of a payload, whichever way the client spelled them. */
 function payloadSets(payload: IngestPayload): Partial<Record<FileSetName, FileSetChanges>> {
@@ -40,9 +48,19 @@ function payloadSets(payload: IngestPayload): Partial<Record<FileSetName, FileSe
 
 /**
  * Validates every file of `payload` with the collector's own schemas and returns the new document.
- * Any invalid file rejects the whole payload, naming the file: the stored state stays as it was.
+ * A malformed payload (content and problem both or neither, content not matching its hash: a
+ * partial upload) rejects the whole payload, naming the file, and the stored state stays as it
+ * was. Content the schemas refuse is stored as that file's problem instead (see `rejected`).
  */
 export async function applyIngest(doc: SessionDoc, payload: IngestPayload, nowMs: number): Promise<IngestResult> {
+  const rejected: string[] = [];
+  const mergeFile = async (path: string, file: SyncedFile, previous: SyncedFile | undefined, parse: (bytes: Uint8Array) => ParseResult<unknown>) => {
+    const merged = await checkFile(path, file, previous, parse);
+    if (merged.ok || !('invalid' in merged)) return merged;
+    rejected.push(merged.problem);
+    const { b64: _refused, ...rest } = file;
+    return { ok: true as const, value: { ...rest, problem: capProblem(`refused by the remote: ${merged.invalid}`), ...(previous?.b64 !== undefined ? { b64: previous.b64 } : {}) } };
+  };
   const documents = { ...doc.documents };
   for (const [name, file] of Object.entries(payload.documents) as [DocumentName, SyncedFile | null][]) {
     if (file === null) {
@@ -68,6 +86,7 @@ export async function applyIngest(doc: SessionDoc, payload: IngestPayload, nowMs
 
   return {
     ok: true,
+    rejected,
     doc: {
       format: 2,
       syncedAtMs: nowMs,
@@ -83,12 +102,12 @@ export async function applyIngest(doc: SessionDoc, payload: IngestPayload, nowMs
   };
 }
 
-async function mergeFile(
+async function checkFile(
   path: string,
   file: SyncedFile,
   previous: SyncedFile | undefined,
   parse: (bytes: Uint8Array) => ParseResult<unknown>,
-): Promise<ParseResult<SyncedFile>> {
+): Promise<{ ok: true; value: SyncedFile } | { ok: false; problem: string; invalid?: string }> {
   if (file.b64 !== undefined && file.problem !== undefined) return { ok: false, problem: `${path}: send either content or a problem, not both` };
   if (file.b64 === undefined) {
     if (file.problem === undefined) return { ok: false, problem: `${path}: no content and no problem` };
@@ -98,7 +117,7 @@ async function mergeFile(
   const bytes = base64ToBytes(file.b64);
   if ((await sha256Hex(bytes)) !== file.hash) return { ok: false, problem: `${path}: hash does not match the content (partial upload?)` };
   const parsed = parse(bytes);
-  if (!parsed.ok) return { ok: false, problem: `${path}: ${parsed.problem}` };
+  if (!parsed.ok) return { ok: false, problem: `${path}: ${parsed.problem}`, invalid: parsed.problem };
   return { ok: true, value: file };
 }
 

@@ -101,6 +101,9 @@ class MemoryBucket implements SessionBucket {
   async save(session: string, text: string) {
     this.docs.set(session, { text, etag: String(++this.#n) });
   }
+  async countSessions() {
+    return this.docs.size;
+  }
 }
 
 const SYNC_TOKEN = 'sync-write-token-0123456789';
@@ -131,7 +134,7 @@ describe('the Worker app (createRemoteApp) with random session names', () => {
   it('invalid names get 400, valid ones 200 with well-formed output and no injected labels', { timeout: 120_000 }, async () => {
     const bucket = new MemoryBucket();
     const logs: string[] = [];
-    const config = parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0', LOKI_SYNC_TOKEN: SYNC_TOKEN });
+    const config = parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0', LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_MAX_SESSIONS: '100000' });
     const app = createRemoteApp({ bucket, config, clock: () => NOW, log: (l) => logs.push(l) });
     let valid = 0;
     let invalid = 0;

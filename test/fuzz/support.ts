@@ -66,6 +66,8 @@ export const ALLOWED_LABEL_VALUES: ReadonlySet<string> = new Set<string>([
   ...DURATION_BUCKETS_S.map((b) => `${b}.0`),
   '+Inf',
   ...RUN_OUTCOMES,
+  'true',
+  'false',
 ]);
 
 /** A label value the exporter may print: from the fixed set, or one of the bounded file-derived labels. */

@@ -4,7 +4,9 @@
  * exporter's real output, and the dashboard's PromQL rules. (The scrape configs, the nginx config,
  * the rules and every dashboard query also run for real in prometheus.test.ts.)
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/catalogue.js';
@@ -12,7 +14,7 @@ import { parseConfig } from '../../src/config.js';
 import { startServer } from '../../src/node/server.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
-import { cleanTemps, loadYaml, MONITORING, NGINX, PYTHON, run, substitute, tempDir } from './support.js';
+import { cleanTemps, freePort, loadYaml, MONITORING, NGINX, PYTHON, run, start, stopAll, substitute, tempDir, waitFor } from './support.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -39,9 +41,16 @@ describe('Prometheus scrape configs (monitoring/prometheus/scrape-*.yml)', () =>
   );
 
   it('scrape-kubernetes.yml is valid YAML with the guide\'s pod SD and relabelling', () => {
-    // Debian builds Prometheus without Kubernetes SD, so promtool cannot check this one; its
-    // relabelling runs for real in prometheus.test.ts with the meta labels pod SD produces.
-    const job = (loadYaml(join(MONITORING, 'prometheus/scrape-kubernetes.yml')) as Json).scrape_configs[0];
+    // Debian builds Prometheus without Kubernetes SD, so promtool cannot check this one (the file's
+    // comments say so; this proves they are still true); its relabelling runs for real in
+    // prometheus.test.ts with the meta labels pod SD produces.
+    const file = join(MONITORING, 'prometheus/scrape-kubernetes.yml');
+    if (run('promtool', ['--version']).output.includes('+ds')) {
+      const check = run('promtool', ['check', 'config', '--syntax-only', file]);
+      expect(check.status, check.output).not.toBe(0);
+      expect(check.output).toContain('field kubernetes_sd_configs not found');
+    }
+    const job = (loadYaml(file) as Json).scrape_configs[0];
     expect(job.kubernetes_sd_configs).toEqual([{ role: 'pod', namespaces: { names: ['loki'] } }]);
     expect(job.relabel_configs[0]).toEqual({ source_labels: ['__meta_kubernetes_pod_label_app'], action: 'keep', regex: 'loki-mode' });
   });
@@ -71,6 +80,105 @@ describe('nginx config (monitoring/nginx/loki-metrics.conf)', () => {
     const result = run(NGINX, ['-e', 'stderr', '-p', dir, '-c', join(dir, 'nginx.conf'), '-t']);
     expect(result.output).toContain('test is successful');
     expect(result.status).toBe(0);
+  });
+
+  it('works inside Debian\'s stock nginx.conf with an `openssl rand -hex 32` token: exact token, case-sensitive, rate-limited', async () => {
+    const dir = await tempDir('loki-nginx-stock-');
+    const crt = join(dir, 'c.crt');
+    const key = join(dir, 'c.key');
+    const tls = run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+    expect(tls.status, tls.output).toBe(0);
+    // The config's own recipe; the hex must contain letters so that upper-casing them changes it.
+    let token = '';
+    while (!/[a-f]/.test(token)) token = run('openssl', ['rand', '-hex', '32']).output.trim();
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+
+    const exporterDir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const store = new FsStateStore(exporterDir);
+    const exporter = await startServer({ ...parseConfig({ LOKI_DIR: exporterDir }), port: 0 }, store, () => undefined);
+    const port = await freePort();
+    try {
+      const site = substitute(await readFile(join(MONITORING, 'nginx/loki-metrics.conf'), 'utf8'), [
+        ['listen 9443 ssl;', `listen 127.0.0.1:${port} ssl;`],
+        ['/etc/nginx/tls/loki-metrics.crt', crt],
+        ['/etc/nginx/tls/loki-metrics.key', key],
+        ['CHANGE_ME_LONG_RANDOM_TOKEN', token],
+        ['http://127.0.0.1:57374', `http://${new URL(exporter.url).host}`],
+      ]);
+      await writeFile(join(dir, 'loki-metrics.conf'), site, { mode: 0o600 });
+      // Debian's stock nginx.conf, unchanged but for where it writes (pid, logs, temp files) and
+      // its includes: the shipped file where conf.d/*.conf was, no sites-enabled.
+      const stock = await readFile('/etc/nginx/nginx.conf', 'utf8');
+      const conf = substitute(stock, [
+        ['pid /run/nginx.pid;', `pid ${dir}/nginx.pid;`],
+        ['error_log /var/log/nginx/error.log;', 'error_log stderr;'],
+        ['access_log /var/log/nginx/access.log;', `access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;`],
+        ['include /etc/nginx/conf.d/*.conf;', `include ${dir}/loki-metrics.conf;`],
+        ['include /etc/nginx/sites-enabled/*;', ''],
+        ['worker_processes auto;', 'worker_processes 1; daemon off; master_process off;'],
+      ]);
+      expect(conf).toContain('include /etc/nginx/mime.types;');
+      await writeFile(join(dir, 'nginx.conf'), conf);
+      // The default prefix (/usr/share/nginx), where the stock modules-enabled/*.conf find their modules.
+      const args = ['-e', 'stderr', '-c', join(dir, 'nginx.conf')];
+      const check = run(NGINX, [...args, '-t']);
+      expect(check.output).toContain('test is successful');
+      expect(check.status, check.output).toBe(0);
+
+      const nginx = start(NGINX, args);
+      const get = (path: string, authorization?: string) =>
+        new Promise<{ status: number; body: string; authenticate?: string }>((resolve, reject) => {
+          const req = request(
+            { host: '127.0.0.1', port, path, ca: readFileSync(crt), servername: 'localhost', agent: false, timeout: 5_000, headers: authorization ? { authorization } : {} },
+            (res) => {
+              let body = '';
+              res.setEncoding('utf8');
+              res.on('data', (chunk: string) => (body += chunk));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body, authenticate: res.headers['www-authenticate'] }));
+            },
+          );
+          req.on('timeout', () => req.destroy(new Error('timed out')));
+          req.on('error', reject);
+          req.end();
+        });
+      try {
+        const ok = await waitFor('nginx to answer', async () => {
+          if (nginx.child.exitCode !== null) throw new Error(`nginx exited: ${nginx.output()}`);
+          return await get('/metrics', `Bearer ${token}`);
+        }, 15_000);
+        expect(ok.status, nginx.output()).toBe(200);
+        expect(ok.body).toContain('loki_session_status 1');
+
+        for (const wrong of [`Bearer ${token.toUpperCase()}`, `Bearer ${token.slice(0, 32)}${token.slice(32).toUpperCase()}`, `Bearer ${token.slice(1)}`, `Bearer ${token}0`, undefined].filter((h) => h !== `Bearer ${token}`)) {
+          const denied = await get('/metrics', wrong);
+          expect(denied.status, String(wrong)).toBe(401);
+          expect(denied.authenticate).toBe('Bearer realm="loki-metrics"');
+          expect(denied.body).not.toContain('loki_');
+        }
+        // Let the bucket drain (5 r/s), then a burst well beyond 10: the excess is refused.
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+        const burst = await Promise.all(Array.from({ length: 40 }, () => get('/metrics', `Bearer ${token}`)));
+        const statuses = burst.map((r) => r.status);
+        expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(5);
+        expect(statuses.filter((s) => s === 429).length, statuses.join(' ')).toBeGreaterThanOrEqual(10);
+        expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+        // And it recovers.
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+        expect((await get('/metrics', `Bearer ${token}`)).status).toBe(200);
+        expect(nginx.child.exitCode).toBeNull();
+      } finally {
+        await stopAll();
+      }
+    } finally {
+      await exporter.close();
+      await store.close();
+    }
+  }, 60_000);
+
+  it('the token is never compared through a case-insensitive map', async () => {
+    const text = await readFile(join(MONITORING, 'nginx/loki-metrics.conf'), 'utf8');
+    expect(text).not.toMatch(/^\s*map\s/m);
   });
 });
 

@@ -3,28 +3,74 @@
  * a child process: exit codes, output streams and signals are part of what is tested.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanTrees, materialize, treeDigest } from '../support/loki-tree.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ENV as CONFIG_ENV } from '../../src/config.js';
+import { sessionSyncToken } from '../../src/sync/tokens.js';
+import { cleanTrees, materialize, tempDir, treeDigest } from '../support/loki-tree.js';
 
-const CLI = new URL('../../dist/src/node/cli.js', import.meta.url).pathname;
+// LOKI_METRICS_TEST_CLI: run these tests against another build (to show a test fails without a fix).
+const CLI = process.env.LOKI_METRICS_TEST_CLI ?? new URL('../../dist/src/node/cli.js', import.meta.url).pathname;
 const children: ChildProcess[] = [];
+const servers: Server[] = [];
+
+// The children's TMPDIR: where a demo makes its temporary directory, checked empty after each test.
+const CHILD_TMPDIR = mkdtempSync(join(tmpdir(), 'loki-test-cli-tmp-'));
+const demoDirs = () => readdirSync(CHILD_TMPDIR);
 
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run the build first (npm test does: tsc, then vitest)`);
 });
 
+afterAll(() => rmSync(CHILD_TMPDIR, { recursive: true, force: true }));
+
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  // SIGTERM first: a serving demo removes its temporary directory on the way out; SIGKILL would leave it.
+  await Promise.all(
+    children.splice(0).map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
   await cleanTrees();
+  expect(demoDirs()).toEqual([]);
 });
 
-const ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+const ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TMPDIR: CHILD_TMPDIR };
 
-function run(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...ENV, ...env }, timeout: 15_000 });
+function run(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...ENV, ...env }, timeout: 15_000, ...(cwd ? { cwd } : {}) });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `run` without blocking this process's event loop (for tests that serve the child something). */
+function runAsync(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...ENV, ...env } });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** Polls until `check` holds (output arrives on two pipes, in no fixed order). */
+async function until(check: () => boolean, what: () => string, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting: ${what()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -37,8 +83,8 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts `serve` and resolves once it printed its startup line. */
-async function serve(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...ENV, ...env } });
+async function serve(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...ENV, ...env }, ...(cwd ? { cwd } : {}) });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -85,7 +131,49 @@ describe('loki-metrics (no command, --help, --version)', () => {
     const bad = run(['serve'], { LOKI_MAX_ITERATIONS: 'many' });
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^loki-metrics: invalid LOKI_MAX_ITERATIONS "many"/)]);
-    expect(run(['serve', '--port', 'http']).stderr).toMatch(/LOKI_METRICS_PORT/);
+  });
+
+  it('names the flag when a flag is bad, the variable when the environment is', () => {
+    const flag = run(['serve', '--port', 'abc']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toBe('loki-metrics: invalid --port "abc": must be a whole number from 1 to 65535\n');
+    const env = run(['serve'], { LOKI_METRICS_PORT: 'abc' });
+    expect(env.stderr).toBe('loki-metrics: invalid LOKI_METRICS_PORT "abc": must be a whole number from 1 to 65535\n');
+    expect(run(['scrape', '--path', 'metrics']).stderr).toMatch(/^loki-metrics: invalid --path "metrics"/);
+    expect(run(['check', '--dir', ' ']).stderr).toMatch(/^loki-metrics: invalid --dir/);
+  });
+
+  it('follows the usual conventions: help <command>, -V and version, one error prefix', () => {
+    for (const command of ['serve', 'scrape', 'check', 'sync', 'token']) {
+      const help = run(['help', command]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`Usage: loki-metrics ${command}`);
+    }
+    expect(run(['help', 'bogus']).code).toBe(2);
+    for (const flag of ['-V', '-v', '--version', 'version']) expect(run([flag]).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const serveHelp = run(['serve', '--help']).stdout;
+    for (const name of Object.keys(CONFIG_ENV)) expect(serveHelp).toContain(name);
+    expect(serveHelp).toContain('LOKI_LIVENESS');
+    expect(serveHelp).toContain('LOKI_MAX_SESSIONS');
+    const both = run(['serve', '--demo', '--dir', '/tmp']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^loki-metrics: --demo and --dir cannot be combined/);
+  });
+});
+
+describe('loki-metrics token', () => {
+  it("prints a session's write token derived from LOKI_SYNC_TOKEN", async () => {
+    const secret = 'sync-secret-0123456789abcdef';
+    const printed = run(['token', '--session', 'proj-a'], { LOKI_SYNC_TOKEN: secret });
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toBe(`${await sessionSyncToken(secret, 'proj-a')}\n`);
+    expect(printed.stdout).not.toBe(`${await sessionSyncToken(secret, 'proj-b')}\n`);
+    const unset = run(['token', '--session', 'proj-a']);
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toMatch(/^loki-metrics: LOKI_SYNC_TOKEN is not set/);
+    const bad = run(['token', '--session', '../x'], { LOKI_SYNC_TOKEN: secret });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^loki-metrics: --session must be/);
   });
 });
 
@@ -100,6 +188,55 @@ describe('loki-metrics sync', () => {
     expect(noUrl.stderr).toMatch(/--url must be/);
     const badSession = run(['sync', '--url', 'http://127.0.0.1:8787', '--session', '../x'], { LOKI_SYNC_TOKEN: 'sync-token-0123456789abc' });
     expect(badSession.code).toBe(2);
+  });
+
+  it('says what is wrong with a --url and a missing directory', async () => {
+    const env = { LOKI_SYNC_TOKEN: 'sync-token-0123456789abc' };
+    const scheme = run(['sync', '--url', 'ftp://example.com', '--once', '--dir', await materialize('running')], env);
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toMatch(/^loki-metrics: --url must be https:\/\/ \(or http:\/\/ for a local Worker\), not ftp:\/\//);
+    const notUrl = run(['sync', '--url', 'example.com', '--once'], env);
+    expect(notUrl.stderr).toMatch(/^loki-metrics: --url "example\.com" is not a URL/);
+    const missing = run(['sync', '--url', 'http://127.0.0.1:8787', '--once', '--dir', '/nonexistent/.loki'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe('loki-metrics: no state directory at /nonexistent/.loki: nothing to sync (pass --dir or set LOKI_DIR)\n');
+    // --allow-http is a flag sync knows (runSync's allowHttp)
+    expect(run(['sync', '--url', 'http://127.0.0.1:8787', '--allow-http', '--once', '--dir', '/nonexistent/.loki'], env).stderr).not.toMatch(/Unknown option/);
+  });
+
+  it('prints a summary after --once, and a line when a loop is stopped', async () => {
+    let syncedAtMs: number | null = null;
+    const remote = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        res.setHeader('Content-Type', 'application/json');
+        if (req.method === 'GET') return res.end(JSON.stringify({ manifest: { documents: {}, sets: {} }, syncedAtMs }));
+        const previousSyncedAtMs = syncedAtMs;
+        syncedAtMs = (syncedAtMs ?? 0) + 1;
+        res.end(JSON.stringify({ syncedAtMs, previousSyncedAtMs }));
+      });
+    });
+    servers.push(remote);
+    await new Promise<void>((resolve) => remote.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(remote.address() as { port: number }).port}`;
+    const env = { LOKI_SYNC_TOKEN: 'sync-token-0123456789abc' };
+    const dir = await materialize('running');
+
+    const once = await runAsync(['sync', '--url', url, '--once', '--dir', dir, '--session', 's1'], env);
+    expect(once.code, once.stderr).toBe(0);
+    expect(once.stdout).toMatch(/^loki-metrics sync: [1-9]\d* requests?, [1-9]\d* bytes sent to http:\/\/127\.0\.0\.1:\d+ \(session "s1"\)\n$/);
+
+    const loop = spawn(process.execPath, [CLI, 'sync', '--url', url, '--dir', dir, '--interval', '100ms'], { env: { ...ENV, ...env } });
+    children.push(loop);
+    let stderr = '';
+    loop.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => loop.once('exit', (code) => resolve(code)));
+    await until(() => stderr.includes('every 100 ms'), () => stderr);
+    await new Promise((r) => setTimeout(r, 300));
+    loop.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/loki-metrics sync: stopped; \d+ requests?, \d+ bytes sent to http:\/\/127\.0\.0\.1:\d+ \(session "default"\)\n$/);
   });
 });
 
@@ -160,11 +297,69 @@ describe('loki-metrics serve and scrape', () => {
     expect(run(['scrape', '--port', port], { LOKI_METRICS_TOKEN: token }).code).toBe(0);
   });
 
-  it("prints the guide's message and exits 1 when nothing is listening", async () => {
+  it('says it could not connect to the exporter, with one prefix, and exits 1 when nothing is listening', async () => {
     const port = String(await freePort());
     const result = run(['scrape', '--port', port]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`Error: Could not connect to dashboard at http://127.0.0.1:${port}/metrics`);
+    expect(result.stderr.split('\n')[0]).toBe(`loki-metrics: Could not connect to exporter at http://127.0.0.1:${port}/metrics`);
+    expect(result.stderr).not.toMatch(/dashboard/);
+    for (const line of result.stderr.trim().split('\n')) expect(line).toMatch(/^loki-metrics: /);
+  });
+
+  it('scrapes --url (with a query) and --host HOST:PORT', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const port = String(await freePort());
+    await serve(['--dir', dir, '--port', port]);
+    const byUrl = run(['scrape', '--url', `http://127.0.0.1:${port}/metrics?session=default`, '--raw']);
+    expect(byUrl.code).toBe(0);
+    expect(byUrl.stdout).toContain('loki_cost_usd 3.5313');
+    expect(run(['scrape', '--url', `http://127.0.0.1:${port}`, '--raw']).stdout).toContain('loki_cost_usd 3.5313');
+    const byHost = run(['scrape', '--host', `127.0.0.1:${port}`, '--raw']);
+    expect(byHost.code).toBe(0);
+    expect(byHost.stdout).toContain('loki_cost_usd 3.5313');
+    expect(run(['scrape', '--host', `localhost:${port}`, '--raw']).code).toBe(0);
+    const badScheme = run(['scrape', '--url', 'ftp://127.0.0.1/metrics']);
+    expect(badScheme.code).toBe(2);
+    expect(badScheme.stderr).toMatch(/^loki-metrics: --url must be http:\/\/ or https:\/\//);
+    expect(run(['scrape', '--url', `http://127.0.0.1:${port}`, '--port', port]).code).toBe(2);
+    expect(run(['scrape', '--host', '127.0.0.1:99999']).stderr).toMatch(/^loki-metrics: --host "127\.0\.0\.1:99999": the port must be from 1 to 65535/);
+  });
+
+  it('warns on a non-loopback address without a token, and only then', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const open = await serve(['--dir', dir, '--host', '0.0.0.0', '--port', String(await freePort())]);
+    await until(() => open.stderr().includes('warning'), open.stderr);
+    expect(open.stderr()).toMatch(/^loki-metrics: warning: listening on 0\.0\.0\.0 without LOKI_METRICS_TOKEN[^\n]*\n$/);
+    const guarded = await serve(['--dir', dir, '--host', '0.0.0.0', '--port', String(await freePort())], { LOKI_METRICS_TOKEN: 'cli-test-token-0123456789' });
+    const local = await serve(['--dir', dir, '--port', String(await freePort())]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(guarded.stderr()).toBe('');
+    expect(local.stderr()).toBe('');
+  });
+
+  it('does not announce a metrics URL when metrics are disabled', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const port = String(await freePort());
+    const server = await serve(['--dir', dir, '--port', port], { LOKI_METRICS_ENABLED: 'false' });
+    expect(server.startup()).not.toContain('/metrics');
+    expect(server.startup()).toContain(`at http://127.0.0.1:${port}/health (metrics disabled by LOKI_METRICS_ENABLED=false)`);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+  });
+
+  it('says at startup that a given directory is missing or not a directory (loki_up 0, /health degraded)', async () => {
+    const port = String(await freePort());
+    const missing = await serve(['--dir', '/nonexistent/.loki', '--port', port]);
+    await until(() => missing.stderr().includes('\n'), missing.stderr);
+    expect(missing.stderr().split('\n')[0]).toBe('loki-metrics: warning: no state directory at /nonexistent/.loki; serving loki_up 0 until it appears (see /health)');
+    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^loki_up 0$/m);
+    const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { status: string; up: boolean; sources: { problem?: string }[] };
+    expect(health).toMatchObject({ status: 'degraded', up: false });
+
+    const file = join(await tempDir(), 'not-a-dir');
+    await writeFile(file, 'x');
+    const notDir = await serve(['--dir', file, '--port', String(await freePort())]);
+    await until(() => notDir.stderr().includes('\n'), notDir.stderr);
+    expect(notDir.stderr().split('\n')[0]).toBe(`loki-metrics: warning: ${file} is not a directory; serving loki_up 0 until it appears (see /health)`);
   });
 
   it('serves a changing demo session from a temporary directory with --demo', async () => {
@@ -180,10 +375,32 @@ describe('loki-metrics serve and scrape', () => {
     expect(await server.exited).toBe(0);
   });
 
-  it('serves the demo with --demo-if-missing only when the directory does not exist', async () => {
+  it('serves the demo with --demo-if-missing only when no directory was given and ./.loki does not exist', async () => {
+    const cwd = await tempDir();
     const port = String(await freePort());
-    const server = await serve(['--demo-if-missing', '--dir', '/nonexistent/.loki', '--port', port]);
-    expect(server.stderr()).toMatch(/no state directory at \/nonexistent\/\.loki; serving a simulated demo session/);
-    expect(server.startup()).toContain('demo session');
+    const server = await serve(['--demo-if-missing', '--port', port], {}, cwd);
+    expect(server.startup()).toContain('serving a demo session (simulated data)');
+    await until(() => server.stderr().includes('simulated, not a real'), server.stderr);
+    expect(server.stderr()).toContain(`no state directory at ${join(cwd, '.loki')}; serving a simulated demo session`);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('never serves the demo for a directory given by --dir or LOKI_DIR that does not exist', async () => {
+    const cwd = await tempDir();
+    for (const [args, env] of [
+      [['--dir', '/typo/.loki'], {}],
+      [[], { LOKI_DIR: '/typo/.loki' }],
+    ] as const) {
+      const port = String(await freePort());
+      const server = await serve(['--demo-if-missing', ...args, '--port', port], env, cwd);
+      expect(server.startup()).toContain('serving /typo/.loki at');
+      expect(server.startup()).not.toContain('demo');
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^loki_up 0$/m);
+      await until(() => server.stderr().includes('\n'), server.stderr);
+      expect(server.stderr()).not.toContain('demo');
+      expect(server.stderr()).toContain('no state directory at /typo/.loki');
+    }
   });
 });

@@ -6,7 +6,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { parseInterval, runSync, type SyncOptions } from '../../src/node/sync.js';
+import { isLoopback, parseInterval, runSync, type SyncOptions } from '../../src/node/sync.js';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
 import { startWorker, SYNC_TOKEN, type TestWorker } from '../support/worker.js';
 
@@ -201,6 +201,61 @@ describe('failure messages', () => {
     const opts = options(`http://127.0.0.1:${port}`, dir);
     expect(await runSync(opts)).toBe(1);
     expect(opts.logs).toEqual([`loki-metrics sync: cannot reach http://127.0.0.1:${port} (ECONNREFUSED)`]);
+  });
+});
+
+describe('where the state may be sent (item 6)', () => {
+  it('never follows a redirect: a 3xx is a failure naming where it pointed, and nothing is posted there', async () => {
+    const hits: string[] = [];
+    const elsewhere = createServer((req, res) => {
+      hits.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"manifest":{"documents":{},"sets":{}},"syncedAtMs":null}');
+    });
+    servers.push(elsewhere);
+    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', () => r()));
+    const target = `http://127.0.0.1:${(elsewhere.address() as { port: number }).port}`;
+    for (const status of [301, 302, 307, 308]) {
+      const redirector = createServer((req, res) => {
+        res.writeHead(status, { Location: `${target}${req.url}` });
+        res.end();
+      });
+      servers.push(redirector);
+      await new Promise<void>((r) => redirector.listen(0, 'localhost', () => r()));
+      const dir = await materialize('running');
+      for (const once of [true, false]) {
+        const controller = new AbortController();
+        const opts = options(`http://localhost:${(redirector.address() as { port: number }).port}`, dir, { once, signal: controller.signal });
+        const timer = setTimeout(() => controller.abort(), 5_000);
+        expect(await runSync(opts)).toBe(1); // not retried, even when running continuously
+        clearTimeout(timer);
+        expect(opts.logs).toEqual([`loki-metrics sync: the remote answered with a redirect (HTTP ${status}) to ${target}; not followed: use the final URL as --url`]);
+      }
+    }
+    expect(hits).toEqual([]);
+  });
+
+  it('refuses plain http to a non-loopback host unless allowHttp, before sending anything', async () => {
+    const dir = await materialize('running');
+    for (const url of ['http://example.invalid', 'http://10.0.0.1:9', 'http://[fe80::1]:9', 'http://127.0.0.1.example.invalid']) {
+      const opts = options(url, dir);
+      const started = Date.now();
+      expect(await runSync(opts)).toBe(1);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(opts.logs).toEqual([expect.stringMatching(/^loki-metrics sync: refusing plain http to .*: the write token and the state would travel unencrypted \(use https, or --allow-http to accept that\)$/)]);
+    }
+    // With allowHttp it goes ahead (and here cannot reach the host), with a warning.
+    const allowed = options('http://example.invalid', dir, { allowHttp: true });
+    expect(await runSync(allowed)).toBe(1);
+    expect(allowed.logs[0]).toMatch(/warning: http:\/\/example\.invalid is plain http/);
+    expect(allowed.logs[1]).toMatch(/cannot reach http:\/\/example\.invalid/);
+  });
+
+  it('counts 127.0.0.0/8, ::1 and localhost as loopback, nothing else', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '[::1]', '::1', 'localhost.']) expect({ host, loopback: isLoopback(host) }).toEqual({ host, loopback: true });
+    for (const host of ['128.0.0.1', '10.0.0.1', '127.0.0.1.nip.io', 'localhost.example.com', '[::2]', '0.0.0.0', 'example.com', '[fe80::1]']) {
+      expect({ host, loopback: isLoopback(host) }).toEqual({ host, loopback: false });
+    }
   });
 });
 

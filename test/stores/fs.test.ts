@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { appendFile, mkdir, readFile, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, renameSync, symlinkSync } from 'node:fs';
+import { appendFile, mkdir, readFile, rename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsStateStore, isProcessAlive, type FsStateStoreOptions } from '../../src/stores/fs.js';
+import { OpenedPathCheck, openHooks, SWAPPED } from '../../src/stores/fs/read-file.js';
 import { DOCUMENTS, type StateReading } from '../../src/stores/store.js';
 import { cleanTrees, deadPid, tempDir, treeDigest } from '../support/loki-tree.js';
 
@@ -318,6 +320,120 @@ describe('metrics/efficiency', () => {
     await store.read();
     await store.read();
     expect(store.counters.fileSets.efficiency.fullScans).toBe(2);
+  });
+});
+
+describe('mtimes a JS Date cannot hold', () => {
+  // ext4 clamps times to 2446; tmpfs keeps `touch -d @99999999999999` (year 3.17 million) as is.
+  const shm = existsSync('/dev/shm') ? '/dev/shm' : undefined;
+  it.skipIf(!shm)('read as unknown (documents, file-set entries, events.jsonl), cold and warm', async () => {
+    const dir = join(await tempDir('loki-test-', shm), '.loki');
+    await mkdir(join(dir, 'metrics/efficiency'), { recursive: true });
+    await mkdir(join(dir, 'pids'), { recursive: true });
+    const far = 99_999_999_999_999; // seconds: ~1e17 ms, beyond Date's 8.64e15 ms
+    const files = ['dashboard-state.json', 'metrics/efficiency/iteration-1.json', 'pids/4242.json', 'events.jsonl'];
+    for (const file of files) await writeFile(join(dir, file), file === 'events.jsonl' ? sessionLine(T1) : '{}');
+    await writeFile(join(dir, 'metrics/efficiency/iteration-2.json'), '{}');
+    for (const file of files) await utimes(join(dir, file), far, far);
+    const store = open(dir, { watch: false });
+    for (let pass = 0; pass < 2; pass++) {
+      const r = await store.read();
+      const dashboard = r.documents['dashboard-state.json'];
+      expect(text(dashboard.bytes)).toBe('{}');
+      expect(dashboard.mtimeMs).toBeUndefined();
+      expect(r.efficiency.files.find((f) => f.name === 'iteration-1.json')).toMatchObject({ present: true });
+      expect(r.efficiency.files.find((f) => f.name === 'iteration-1.json')?.mtimeMs).toBeUndefined();
+      // The set's newest mtime is the one representable entry's.
+      const normal = r.efficiency.files.find((f) => f.name === 'iteration-2.json')?.mtimeMs;
+      expect(normal).toBeGreaterThan(Date.now() - 600_000);
+      expect(r.efficiency.mtimeMs).toBe(normal);
+      expect(r.pids.files[0]?.mtimeMs).toBeUndefined();
+      expect(r.pids.mtimeMs).toBeUndefined();
+      expect(r.events.mtimeMs).toBeUndefined();
+      expect(r.events.sessionStartMs).toBe(Date.parse(T1));
+    }
+  });
+});
+
+describe('a sub-directory swapped for a symlink between its check and the open', () => {
+  afterEach(() => {
+    delete openHooks.beforeOpen;
+  });
+
+  /** A tree with `state/agents.json` and `proofs/run-1/proof.json`, and look-alikes outside it. */
+  async function swapTree() {
+    const root = await tempDir();
+    const dir = join(root, '.loki');
+    const outside = join(root, 'outside');
+    for (const d of ['state', 'proofs/run-1']) {
+      await mkdir(join(dir, d), { recursive: true });
+      await mkdir(join(outside, d), { recursive: true });
+    }
+    await writeFile(join(dir, 'state/agents.json'), '[]');
+    await writeFile(join(dir, 'proofs/run-1/proof.json'), '{}');
+    await writeFile(join(outside, 'state/agents.json'), '"outside"');
+    await writeFile(join(outside, 'proofs/run-1/proof.json'), '"outside"');
+    /** Replaces `dir/<sub>` by a symlink to its look-alike outside, as an attacker's rename would. */
+    const swap = (sub: string) => {
+      renameSync(join(dir, sub), join(dir, `${sub}.moved`));
+      symlinkSync(join(outside, sub), join(dir, sub));
+    };
+    return { root, dir, outside, swap };
+  }
+
+  it('the check itself: a path through a symlinked directory is refused, the real one (or a linked state dir) is not', async () => {
+    const { root, dir, outside } = await swapTree();
+    symlinkSync(join(outside, 'state'), join(dir, 'linked'));
+    symlinkSync(dir, join(root, 'alias'));
+    const check = new OpenedPathCheck(join(root, 'alias'));
+    const opened = (path: string) => {
+      const fd = openSync(path, 'r');
+      try {
+        return check.check(fd, path);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    expect(opened(join(root, 'alias/state/agents.json'))).toBeUndefined();
+    expect(opened(join(root, 'alias/proofs/run-1/proof.json'))).toBeUndefined();
+    expect(opened(join(root, 'alias/linked/agents.json'))).toBe(SWAPPED);
+    expect(SWAPPED).toMatch(/swapped for a symbolic link/);
+  });
+
+  it('state/ swapped just before a document is opened: refused with a clear problem, outside bytes never served', async () => {
+    const { dir, swap } = await swapTree();
+    openHooks.beforeOpen = (path) => {
+      if (path.endsWith('state/agents.json')) {
+        delete openHooks.beforeOpen;
+        swap('state');
+      }
+    };
+    const r = await open(dir, { watch: false }).read();
+    const agents = r.documents['state/agents.json'];
+    expect(agents).toMatchObject({ present: true, error: SWAPPED });
+    expect(agents.bytes).toBeUndefined();
+  });
+
+  it('proofs/<run>/ swapped just before its file is opened: the entry is refused', async () => {
+    const { dir, swap } = await swapTree();
+    openHooks.beforeOpen = (path) => {
+      if (path.endsWith('run-1/proof.json')) {
+        delete openHooks.beforeOpen;
+        swap('proofs/run-1');
+      }
+    };
+    const r = await open(dir, { watch: false }).read();
+    const entry = r.proofs.files.find((f) => f.name === 'run-1');
+    expect(entry).toMatchObject({ present: true, error: SWAPPED });
+    expect(entry?.bytes).toBeUndefined();
+  });
+
+  it('without a swap, the same reads succeed (the hook alone changes nothing)', async () => {
+    const { dir } = await swapTree();
+    openHooks.beforeOpen = () => undefined;
+    const r = await open(dir, { watch: false }).read();
+    expect(text(r.documents['state/agents.json'].bytes)).toBe('[]');
+    expect(text(r.proofs.files.find((f) => f.name === 'run-1')?.bytes)).toBe('{}');
   });
 });
 

@@ -86,9 +86,9 @@ async function realiseRegistry(dir: string, registry: NonNullable<TreeOptions['r
   }
 }
 
-/** An empty temp directory (for trees built by hand). */
-export async function tempDir(prefix = 'loki-test-'): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), prefix));
+/** An empty temp directory (for trees built by hand), under `base` (default the OS temp dir). */
+export async function tempDir(prefix = 'loki-test-', base = tmpdir()): Promise<string> {
+  const root = await mkdtemp(join(base, prefix));
   made.push(root);
   return root;
 }

@@ -2,6 +2,9 @@
  * The Worker in real workerd (Miniflare) with real local R2/KV, on 127.0.0.1. The test entry wraps
  * the production Worker only to count storage operations.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 
@@ -35,22 +38,38 @@ export interface TestWorker {
 }
 
 export async function startWorker(options: { r2?: boolean; kv?: boolean; vars?: Record<string, string>; port?: number } = {}): Promise<TestWorker> {
-  const mf = new Miniflare({
-    modules: true,
-    script: await bundle(),
-    compatibilityDate: '2026-04-01',
-    host: '127.0.0.1',
-    ...(options.port !== undefined ? { port: options.port } : {}),
-    ...(options.r2 !== false ? { r2Buckets: ['LOKI_STATE_BUCKET'] } : {}),
-    ...(options.kv ? { kvNamespaces: ['LOKI_STATE_KV'] } : {}),
-    bindings: { LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_METRICS_CACHE_SECONDS: '0', ...options.vars },
-  });
+  const script = await bundle();
+  // Miniflare keeps its storage in a `miniflare-<hash>` directory under os.tmpdir() and removes it
+  // fire-and-forget on dispose, which a test process can outlive. Give it a directory of ours that
+  // dispose() removes for certain (os.tmpdir() reads TMPDIR when Miniflare is constructed).
+  const own = await mkdtemp(join(tmpdir(), 'loki-test-workerd-'));
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = own;
+  let mf: Miniflare;
+  try {
+    mf = new Miniflare({
+      modules: true,
+      script,
+      compatibilityDate: '2026-04-01',
+      host: '127.0.0.1',
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      ...(options.r2 !== false ? { r2Buckets: ['LOKI_STATE_BUCKET'] } : {}),
+      ...(options.kv ? { kvNamespaces: ['LOKI_STATE_KV'] } : {}),
+      bindings: { LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_METRICS_CACHE_SECONDS: '0', ...options.vars },
+    });
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+  }
   const url = (await mf.ready).href.replace(/\/$/, '');
   return {
     url,
     fetch: (path, init) => fetch(url + path, init),
     ops: async () => (await (await fetch(`${url}/__ops`)).json()) as Record<string, Record<string, number>>,
     resetOps: async () => void (await fetch(`${url}/__ops/reset`)).text(),
-    dispose: () => mf.dispose(),
+    dispose: async () => {
+      await mf.dispose();
+      await rm(own, { recursive: true, force: true });
+    },
   };
 }

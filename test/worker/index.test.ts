@@ -226,6 +226,10 @@ describe('ingest authentication', () => {
     const res = await w.fetch('/ingest?session=x', { method: 'POST', body: '{}', headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: string }).error).toMatch(/must differ/);
+    // The scrape side stays behind the token all the same.
+    expect((await w.fetch('/metrics')).status).toBe(401);
+    expect((await w.fetch('/health')).status).toBe(401);
+    expect((await w.fetch('/metrics', { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } })).status).toBe(200);
   });
 });
 
@@ -250,7 +254,7 @@ describe('bad uploads leave the stored state intact', () => {
     };
   }
 
-  it('rejects an invalid file with 422 naming it, and stores nothing of that upload', async () => {
+  it('stores a file its schemas refuse as bad (last good content kept, named in `rejected`), and the rest of the upload', async () => {
     const { w, before } = await syncedWorker();
     const torn = new TextEncoder().encode('{"mode": "autonomous", "tasks": {');
     const good = new TextEncoder().encode('{"limit": 99}');
@@ -264,9 +268,15 @@ describe('bad uploads leave the stored state intact', () => {
         }),
       ),
     });
-    expect(res.status).toBe(422);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^dashboard-state\.json: not valid JSON/);
-    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(before);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { rejected: string[] }).rejected).toEqual([expect.stringMatching(/^dashboard-state\.json: not valid JSON/)]);
+    const after = samples(await (await w.fetch('/metrics')).text());
+    expect(after).toContain('loki_budget_limit_usd 99');
+    expect(after).toContain('loki_source_ok{source="dashboard-state.json"} 0');
+    // The last good dashboard content is still what is served.
+    const tasks = (lines: string[]) => lines.filter((l) => l.startsWith('loki_tasks_total'));
+    expect(tasks(after)).toEqual(tasks(before));
+    expect(tasks(after).length).toBeGreaterThan(0);
   });
 
   it('rejects content whose hash does not match (a partial upload), unknown paths, and bad shapes', async () => {

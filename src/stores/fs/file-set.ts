@@ -20,12 +20,14 @@ import { lstatSync, readdirSync, watch, type BigIntStats, type FSWatcher } from 
 import { lstat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ABSENT, type FileRead, type FileSetEntryRead, type FileSetRead, type FileSetSpec } from '../store.js';
-import { isMissing, readSmallFileSync, reason, SYMLINK } from './read-file.js';
+import { isMissing, readSmallFileSync, reason, SYMLINK, type OpenedPathCheck } from './read-file.js';
 
 export interface FileSetOptions {
   readonly maxFileBytes: number;
   readonly rescanIntervalMs: number;
   readonly watch: boolean;
+  /** Checks each opened entry was reached through real directories (see `OpenedPathCheck`). */
+  readonly guard?: OpenedPathCheck;
 }
 
 /** What one tracker did (for tests and benchmarks). Monotonic. */
@@ -199,7 +201,7 @@ export class FileSetTracker {
     const onStat = () => this.counters.stats++;
     const onRead = () => this.counters.reads++;
     if (this.#spec.depth === 1) {
-      const read = readSmallFileSync(entryPath, this.#options.maxFileBytes, cached, onStat, onRead);
+      const read = readSmallFileSync(entryPath, this.#options.maxFileBytes, cached, onStat, onRead, this.#options.guard);
       // Regular files only: a directory named *.json is no entry.
       return read.error === 'not a regular file' && isDirectory(entryPath) ? ABSENT : read;
     }
@@ -216,7 +218,7 @@ export class FileSetTracker {
       if (st.isSymbolicLink()) return { present: true, error: SYMLINK, version: `symlink:${st.ino}` };
       if (!st.isDirectory()) return ABSENT;
     }
-    const read = readSmallFileSync(`${entryPath}/${this.#spec.leaf}`, this.#options.maxFileBytes, cached, onStat, onRead);
+    const read = readSmallFileSync(`${entryPath}/${this.#spec.leaf}`, this.#options.maxFileBytes, cached, onStat, onRead, this.#options.guard);
     if (read.present) return read;
     // The sub-directory is there, its file not yet: look again at every refresh.
     if (this.#waiting.size < MAX_WAITING) this.#waiting.add(name);

@@ -2,14 +2,69 @@
  * Reading one small file of a `.loki` tree, read-only and without following symlinks: the pieces
  * every fs reader shares (documents, file sets, events).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type BigIntStats, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { ABSENT, type FileRead } from '../store.js';
 
 export const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 export const SYMLINK = 'is a symbolic link (not followed)';
 export const NOT_REGULAR = 'not a regular file';
+export const SWAPPED = 'a parent directory was swapped for a symbolic link while opening (not followed)';
+
+/** For tests only: called just before a file is opened, to provoke the races the checks guard against. */
+export const openHooks: { beforeOpen?: (path: string) => void } = {};
+
+/**
+ * lstat and O_NOFOLLOW guard only a path's last component: a sub-directory (`state/`,
+ * `proofs/<run>/`) swapped for a symlink between its check and the open (renameat2 can exchange it
+ * and swap it back) would be followed. So after each open, the kernel's own name for the open file
+ * (`/proc/self/fd/N`, one readlink) must be the expected path under the state directory's real
+ * path: a symlink anywhere below the state directory shows as a different path. Without /proc
+ * (not Linux) the check is skipped. Costs nothing on the warm path (no file is opened there).
+ */
+export class OpenedPathCheck {
+  readonly #root: string;
+  #realRoot: string | undefined;
+
+  constructor(root: string) {
+    // As `join` writes paths under it (the callers build theirs with join or `${dir}/${name}`).
+    this.#root = join(root).replace(/(.)\/+$/, '$1');
+  }
+
+  /** undefined when `fd` was reached through real directories (or this cannot be told), else why not. */
+  check(fd: number, path: string): string | undefined {
+    let actual: string;
+    try {
+      actual = readlinkSync(`${PROC_FDS}${fd}`);
+    } catch {
+      return undefined;
+    }
+    const under = path.startsWith(`${this.#root}/`) ? path.slice(this.#root.length + 1) : relative(this.#root, path);
+    if (this.#realRoot !== undefined && matches(actual, this.#realRoot, under)) return undefined;
+    // First use, or the state directory itself was moved or re-pointed (it may be a symlink).
+    try {
+      this.#realRoot = realpathSync(this.#root);
+    } catch {
+      return SWAPPED;
+    }
+    return matches(actual, this.#realRoot, under) ? undefined : SWAPPED;
+  }
+}
+
+/** `/proc/<pid>/fd/`: about half the cost of `/proc/self/fd/` (no `self` link to resolve). */
+const PROC_FDS = `/proc/${process.pid}/fd/`;
+const DELETED = ' (deleted)';
+function matches(actual: string, realRoot: string, under: string): boolean {
+  // `actual` = realRoot + '/' + under, compared without building the string.
+  const at = realRoot.endsWith(sep) ? realRoot.length : realRoot.length + 1;
+  if (!actual.startsWith(realRoot) || (at > realRoot.length && actual[realRoot.length] !== sep)) return false;
+  const rest = actual.length - at;
+  if (rest === under.length) return actual.endsWith(under);
+  // A file unlinked since the open is still the one that was in the right place.
+  return rest === under.length + DELETED.length && actual.endsWith(DELETED) && actual.startsWith(under, at);
+}
 
 export function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -32,14 +87,18 @@ export function reason(error: unknown): string {
 }
 
 export const versionOf = (st: BigIntStats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-export const mtimeMsOf = (st: BigIntStats) => Number(st.mtimeNs / 1000n) / 1000;
+/** Largest time a JS Date can hold (ms either side of the epoch). */
+export const MAX_DATE_MS = 8.64e15;
+/** An mtime as ms, or undefined when a Date cannot represent it (`touch -d @99999999999999`): unknown. */
+export const representableMs = (ms: number): number | undefined => (Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? ms : undefined);
+export const mtimeMsOf = (st: BigIntStats) => representableMs(Number(st.mtimeNs / 1000n) / 1000);
 
 /** The facts a stat gives that decide whether, and as what version, a file is read. */
 interface StatFacts {
   isSymbolicLink(): boolean;
   isFile(): boolean;
   readonly size: number;
-  readonly mtimeMs: number;
+  readonly mtimeMs: number | undefined;
   readonly version: string;
 }
 
@@ -57,7 +116,7 @@ const quickFacts = (st: Stats): StatFacts => ({
   isSymbolicLink: () => st.isSymbolicLink(),
   isFile: () => st.isFile(),
   size: st.size,
-  mtimeMs: st.mtimeMs,
+  mtimeMs: representableMs(st.mtimeMs),
   version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
 });
 
@@ -88,6 +147,7 @@ export async function readSmallFile(
   maxBytes: number,
   cached: FileRead | undefined,
   onRead: () => void,
+  guard?: OpenedPathCheck,
 ): Promise<FileRead> {
   const facts = bigFacts(st);
   const refused = refusal(facts, maxBytes);
@@ -97,7 +157,10 @@ export async function readSmallFile(
   let handle: FileHandle | undefined;
   try {
     // O_NOFOLLOW: a symlink swapped in since the lstat fails with ELOOP; a directory fails to read.
+    openHooks.beforeOpen?.(path);
     handle = await open(path, OPEN_FLAGS);
+    const swapped = guard?.check(handle.fd, path);
+    if (swapped !== undefined) return { present: true, error: swapped, version: `error:${swapped}` };
     const bytes = await readAll(handle, Number(st.size), maxBytes);
     onRead();
     if (bytes === undefined) return tooLarge(facts, maxBytes);
@@ -116,7 +179,14 @@ export async function readSmallFile(
  * is never held for long. A file seen before is lstat'ed first (one call when unchanged); a new one
  * is opened directly (O_NOFOLLOW refuses a symlink, fstat tells everything an lstat would).
  */
-export function readSmallFileSync(path: string, maxBytes: number, cached: FileRead | undefined, onStat: () => void, onRead: () => void): FileRead {
+export function readSmallFileSync(
+  path: string,
+  maxBytes: number,
+  cached: FileRead | undefined,
+  onStat: () => void,
+  onRead: () => void,
+  guard?: OpenedPathCheck,
+): FileRead {
   if (cached !== undefined) {
     let st: StatFacts;
     try {
@@ -132,7 +202,10 @@ export function readSmallFileSync(path: string, maxBytes: number, cached: FileRe
   let fd: number | undefined;
   try {
     onStat();
+    openHooks.beforeOpen?.(path);
     fd = openSync(path, OPEN_FLAGS);
+    const swapped = guard?.check(fd, path);
+    if (swapped !== undefined) return { present: true, error: swapped, version: `error:${swapped}` };
     // Plain (not bigint) stats: a sweep of thousands of files allocates far less.
     const st = quickFacts(fstatSync(fd));
     const refused = refusal(st, maxBytes);
