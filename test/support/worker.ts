@@ -31,6 +31,8 @@ export const SCRAPE_TOKEN = 'scrape-read-token-0123456789';
 export interface TestWorker {
   readonly url: string;
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** What the Worker logged (console.*), captured rather than printed: tests assert on it. */
+  logs(): readonly string[];
   /** Storage calls by binding and method since the last reset. */
   ops(): Promise<Record<string, Record<string, number>>>;
   resetOps(): Promise<void>;
@@ -43,6 +45,7 @@ export async function startWorker(options: { r2?: boolean; kv?: boolean; vars?: 
   // fire-and-forget on dispose, which a test process can outlive. Give it a directory of ours that
   // dispose() removes for certain (os.tmpdir() reads TMPDIR when Miniflare is constructed).
   const own = await mkdtemp(join(tmpdir(), 'loki-test-workerd-'));
+  const logs: string[] = [];
   const previous = process.env.TMPDIR;
   process.env.TMPDIR = own;
   let mf: Miniflare;
@@ -56,6 +59,7 @@ export async function startWorker(options: { r2?: boolean; kv?: boolean; vars?: 
       ...(options.r2 !== false ? { r2Buckets: ['LOKI_STATE_BUCKET'] } : {}),
       ...(options.kv ? { kvNamespaces: ['LOKI_STATE_KV'] } : {}),
       bindings: { LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_METRICS_CACHE_SECONDS: '0', ...options.vars },
+      handleStructuredLogs: ({ message }: { message: string }) => void logs.push(message),
     });
   } finally {
     if (previous === undefined) delete process.env.TMPDIR;
@@ -65,6 +69,7 @@ export async function startWorker(options: { r2?: boolean; kv?: boolean; vars?: 
   return {
     url,
     fetch: (path, init) => fetch(url + path, init),
+    logs: () => logs,
     ops: async () => (await (await fetch(`${url}/__ops`)).json()) as Record<string, Record<string, number>>,
     resetOps: async () => void (await fetch(`${url}/__ops/reset`)).text(),
     dispose: async () => {

@@ -170,6 +170,8 @@ describe('sessions and staleness', () => {
     expect((await w.fetch('/metrics?session=../etc')).status).toBe(400);
     const unknown = await (await w.fetch('/metrics?session=nobody')).text();
     expect(unknown).toContain('loki_up 0\n');
+    // said once, in the Worker's log (captured by the test harness, not printed)
+    await expect.poll(() => w.logs().filter((l) => l.includes('nothing synced yet for session "nobody"')).length).toBeGreaterThan(0);
   });
 
   it('reads a session as stopped once syncs stop for longer than LOKI_SYNC_STALE_SECONDS', async () => {
