@@ -428,6 +428,34 @@ describe('a sub-directory swapped for a symlink between its check and the open',
     expect(entry?.bytes).toBeUndefined();
   });
 
+  it.runIf(process.platform === 'linux')('metrics/efficiency swapped in the middle of a sweep: files keep coming from the directory checked at its start', async () => {
+    const root = await tempDir();
+    const dir = join(root, '.loki');
+    const outside = join(root, 'outside');
+    await mkdir(join(dir, 'metrics/efficiency'), { recursive: true });
+    await mkdir(outside, { recursive: true });
+    const names = Array.from({ length: 40 }, (_, i) => `iteration-${i + 1}.json`); // a sweep, not a few files
+    for (const name of names) {
+      await writeFile(join(dir, 'metrics/efficiency', name), '{"cost_usd": 1}');
+      await writeFile(join(outside, name), '"outside"');
+    }
+    let swapped = false;
+    openHooks.beforeOpen = (path) => {
+      if (!swapped && path.endsWith('/iteration-20.json')) {
+        swapped = true;
+        renameSync(join(dir, 'metrics/efficiency'), join(dir, 'metrics/efficiency.moved'));
+        symlinkSync(outside, join(dir, 'metrics/efficiency'));
+      }
+    };
+    const store = open(dir, { watch: false });
+    const r = await store.read();
+    expect(swapped).toBe(true);
+    // opened relative to the directory object checked before the sweep: never the look-alikes
+    expect(r.efficiency.files.map((f) => text(f.bytes))).toEqual(names.map(() => '{"cost_usd": 1}'));
+    // and the next read sees the symlinked directory for what it is
+    expect((await store.read()).efficiency).toMatchObject({ files: [], error: expect.stringMatching(/symbolic link/) });
+  });
+
   it('without a swap, the same reads succeed (the hook alone changes nothing)', async () => {
     const { dir } = await swapTree();
     openHooks.beforeOpen = () => undefined;

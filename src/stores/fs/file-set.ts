@@ -16,7 +16,7 @@
  * cold start over 10,000 files costs a few hundred thousand microseconds of syscalls, not 40,000
  * thread-pool round trips.
  */
-import { lstatSync, readdirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ABSENT, type FileRead, type FileSetEntryRead, type FileSetRead, type FileSetSpec } from '../store.js';
@@ -42,6 +42,11 @@ export interface FileSetCounters {
 
 /** More changed names than this between two reads: re-stat everything instead. */
 const MAX_DIRTY = 4096;
+/** Sweeps of more entries than this open their files through the checked directory (see #openBase). */
+const SWEEP_MIN = 16;
+/** `/proc/<pid>/fd/` where this process can see its descriptors as paths (Linux), else undefined. */
+const PROC_SELF_FD = existsSync(`/proc/${process.pid}/fd`) ? `/proc/${process.pid}/fd/` : undefined;
+
 /** Entries handled between two yields to the event loop. */
 const BATCH = 256;
 /** Two-level entries still waiting for their file, re-checked per refresh (more wait for a full scan). */
@@ -164,20 +169,46 @@ export class FileSetTracker {
   }
 
   async #refreshAll(names: Iterable<string>): Promise<void> {
+    const list = [...names];
+    // A sweep of a one-level set opens its files relative to the directory, opened and checked once.
+    const base = this.#spec.depth === 1 && list.length > SWEEP_MIN ? this.#openBase() : undefined;
     let n = 0;
     try {
-      for (const name of names) {
-        this.#refresh(name);
+      for (const name of list) {
+        this.#refresh(name, base);
         if (++n % BATCH === 0) await yieldToLoop();
       }
     } finally {
       this.#listedDirs.clear();
+      if (base) closeSync(base.fd);
     }
   }
 
-  #refresh(name: string): void {
+  /**
+   * The set's directory as an open descriptor whose real path was checked, and the `/proc` path
+   * through it: a file opened as `<that>/<name>` is looked up in that directory object, as openat()
+   * would, so no directory above it can be swapped for a symlink in between, and no per-file check
+   * of the opened path is needed. Linux only; elsewhere (or on any doubt) each file is checked.
+   */
+  #openBase(): { readonly fd: number; readonly prefix: string } | undefined {
+    const guard = this.#options.guard;
+    if (!guard || !PROC_SELF_FD) return undefined;
+    let fd: number;
+    try {
+      fd = openSync(this.#dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0));
+    } catch {
+      return undefined;
+    }
+    if (guard.check(fd, this.#dir) !== undefined) {
+      closeSync(fd);
+      return undefined; // the per-file checks report it
+    }
+    return { fd, prefix: `${PROC_SELF_FD}${fd}` };
+  }
+
+  #refresh(name: string, base?: { readonly prefix: string }): void {
     const cached = this.#files.get(name);
-    const next = this.#readEntry(name, cached);
+    const next = this.#readEntry(name, cached, base);
     if (!next.present) {
       this.#drop(name);
       this.#recent.delete(name);
@@ -195,13 +226,15 @@ export class FileSetTracker {
     this.#sorted = undefined;
   }
 
-  #readEntry(name: string, cached: FileRead | undefined): FileRead {
+  #readEntry(name: string, cached: FileRead | undefined, base?: { readonly prefix: string }): FileRead {
     // Names come from a listing or the watcher: never a path (no `/`), so plain concatenation is safe.
     const entryPath = `${this.#dir}/${name}`;
     const onStat = () => this.counters.stats++;
     const onRead = () => this.counters.reads++;
     if (this.#spec.depth === 1) {
-      const read = readSmallFileSync(entryPath, this.#options.maxFileBytes, cached, onStat, onRead, this.#options.guard);
+      const read = base
+        ? readSmallFileSync(`${base.prefix}/${name}`, this.#options.maxFileBytes, cached, onStat, onRead)
+        : readSmallFileSync(entryPath, this.#options.maxFileBytes, cached, onStat, onRead, this.#options.guard);
       // Regular files only: a directory named *.json is no entry.
       return read.error === 'not a regular file' && isDirectory(entryPath) ? ABSENT : read;
     }
