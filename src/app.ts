@@ -1,9 +1,12 @@
 import { Hono, type Context } from 'hono';
-import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
+import { createGuard } from './auth.js';
+import type { BasicAuthUsers } from './basic-auth.js';
 import { createCollector, type Collector } from './collect.js';
 import type { Config } from './config.js';
-import { contentType, negotiate, render, type Format } from './render.js';
+import { PROCESS_FAMILIES } from './catalogue.js';
+import { contentType, negotiate, renderEnd, renderFamilies, type Format } from './render.js';
+import { processSamples, withScrapeDuration, type ProcessMetricsSampler } from './self-metrics.js';
 import type { Snapshot } from './snapshot.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import type { Log } from './source-tracker.js';
@@ -26,6 +29,21 @@ export interface AppDeps {
   readonly storeTimeoutMs?: number;
   /** Let concurrent scrapes share one refresh (default). Workers turn it off: see SnapshotCache. */
   readonly shareRefreshes?: boolean;
+  /**
+   * The runtime's own process, sampled on every scrape (Node: `createProcessMetrics()`); without it
+   * (the Worker) the process families are left out altogether.
+   */
+  readonly processMetrics?: ProcessMetricsSampler;
+  /**
+   * What `loki_exporter_build_info` adds to the version: `revision` (default `unknown`) and
+   * `nodeversion` (no label when unset). Node: `nodeBuildInfo(process.env)`.
+   */
+  readonly build?: { readonly revision?: string; readonly nodeversion?: string };
+  /**
+   * Basic-auth users (`basic_auth_users` of a web config), asked per request because a reloaded
+   * config can change them; undefined from it means none. Either these or the token may pass.
+   */
+  readonly basicAuthUsers?: () => BasicAuthUsers | undefined;
 }
 
 /**
@@ -55,6 +73,8 @@ export function createApp(deps: AppDeps): Hono {
     agentsHoldMs: AGENTS_HOLD_MS,
     ...(deps.syncStaleMs !== undefined ? { syncStaleMs: deps.syncStaleMs } : {}),
     version,
+    ...(deps.build?.revision !== undefined ? { revision: deps.build.revision } : {}),
+    ...(deps.build?.nodeversion !== undefined ? { nodeversion: deps.build.nodeversion } : {}),
     log,
   });
   const storeTimeoutMs = deps.storeTimeoutMs ?? STORE_TIMEOUT_MS;
@@ -74,25 +94,18 @@ export function createApp(deps: AppDeps): Hono {
     c.header('X-Content-Type-Options', 'nosniff');
   });
 
-  /** Whether the request carries the scrape token (always true without one). */
+  // With credentials (a token, basic-auth users from a web config, or both), /metrics needs them,
+  // and so does /health unless LOKI_METRICS_HEALTH_PUBLIC=true, when an unauthenticated probe gets
+  // the overall status only.
   let authenticated: (c: Context) => Promise<boolean> = async () => true;
-  if (config.token) {
-    const auth = bearerAuth({ token: config.token, realm: 'loki-metrics' });
-    app.use(metricsPath, auth);
-    // With a token, /health needs it unless LOKI_METRICS_HEALTH_PUBLIC=true, and then an
-    // unauthenticated probe gets the overall status only.
-    if (config.healthPublic !== true) app.use('/health', auth);
-    authenticated = async (c) => {
-      let ok = false;
-      try {
-        await auth(c, async () => {
-          ok = true;
-        });
-      } catch (error) {
-        if (!(error instanceof HTTPException)) throw error;
-      }
-      return ok;
-    };
+  if (config.token || deps.basicAuthUsers) {
+    const guard = createGuard({
+      ...(config.token ? { token: config.token } : {}),
+      ...(deps.basicAuthUsers ? { basicUsers: deps.basicAuthUsers } : {}),
+    });
+    app.use(metricsPath, guard.middleware);
+    if (config.healthPublic !== true) app.use('/health', guard.middleware);
+    authenticated = (c) => guard.authenticated(c);
   }
 
   app.get(metricsPath, async (c) => {
@@ -101,10 +114,13 @@ export function createApp(deps: AppDeps): Hono {
     }
     const format = negotiate(c.req.header('Accept'));
     const snapshot = await cache.get();
+    // The snapshot's families are rendered once per snapshot; the process's own (a few lines that
+    // change on every scrape) are sampled and rendered per scrape, then the exposition is ended.
     const forSnapshot = rendered.get(snapshot) ?? {};
-    const body = (forSnapshot[format] ??= render(snapshot, format));
+    const body = (forSnapshot[format] ??= renderFamilies(snapshot.samples, format));
     rendered.set(snapshot, forSnapshot);
-    return c.body(body, 200, { 'Content-Type': contentType(format), 'Cache-Control': 'no-store' });
+    const own = deps.processMetrics ? processPart(deps.processMetrics, format, log) : '';
+    return c.body(body + own + renderEnd(format), 200, { 'Content-Type': contentType(format), 'Cache-Control': 'no-store' });
   });
 
   app.get('/health', async (c) => {
@@ -159,17 +175,32 @@ async function refresh(
   log: Log,
   last: () => Snapshot | undefined,
 ): Promise<Snapshot> {
+  // `loki_exporter_scrape_duration_seconds`: the store read and the collection, failed ones too.
+  // (performance.now() exists on Node and in Workers; a Worker's clock advances only across I/O.)
+  const startedAt = performance.now();
+  const took = (): number => (performance.now() - startedAt) / 1000;
   try {
-    return collector.collect(await withTimeout(store.read(), timeoutMs), clock());
+    return withScrapeDuration(collector.collect(await withTimeout(store.read(), timeoutMs), clock()), took());
   } catch (error) {
     log(`loki-metrics: state store failed: ${error instanceof Error ? error.message : String(error)}`);
     const previous = last();
     if (previous) {
       const samples = new Map(previous.samples);
       samples.set('loki_up', [{ value: 0 }]);
+      samples.set('loki_exporter_scrape_duration_seconds', [{ value: took() }]);
       return { ...previous, samples, up: false, takenAtMs: clock() };
     }
-    return collector.collect(unreadableReading(error instanceof Error ? error.message : 'state store failed'), clock());
+    return withScrapeDuration(collector.collect(unreadableReading(error instanceof Error ? error.message : 'state store failed'), clock()), took());
+  }
+}
+
+/** The process families for one scrape; none (and one log line) if the sampler fails. */
+function processPart(sample: ProcessMetricsSampler, format: Format, log: Log): string {
+  try {
+    return renderFamilies(processSamples(sample()), format, PROCESS_FAMILIES);
+  } catch (error) {
+    log(`loki-metrics: cannot sample the process metrics: ${error instanceof Error ? error.message : String(error)}`);
+    return '';
   }
 }
 

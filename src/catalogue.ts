@@ -3,7 +3,8 @@
  *
  * The first nine are the public contract of Loki Mode's metrics guide (names, types, labels and
  * HELP text as the reference dashboard prints them): dashboards and alerts depend on them, so they
- * are extended, never renamed. The rest are loki-metrics' own additions.
+ * are extended, never renamed. The rest are loki-metrics' own additions, ending with the exporter's
+ * own process metrics under prom-client's names.
  */
 export type MetricType = 'gauge' | 'counter' | 'info' | 'histogram';
 
@@ -14,6 +15,12 @@ export interface MetricFamily {
   readonly help: string;
   /** Label names in the order they are printed (a histogram's `le` comes after them). */
   readonly labels: readonly string[];
+  /**
+   * `process`: the exporter's own process, sampled on every scrape where the runtime has one (Node)
+   * and never part of a state snapshot. Such a family is left out entirely (no HELP/TYPE either)
+   * where the samples lack it, e.g. on the Cloudflare Worker.
+   */
+  readonly scope?: 'process';
 }
 
 export const FAMILIES = [
@@ -35,7 +42,8 @@ export const FAMILIES = [
   { name: 'loki_source_mtime_seconds', type: 'gauge', help: 'Modification time of a state source in seconds since the epoch (newest file for a directory source)', labels: ['source'] },
   { name: 'loki_last_sync_timestamp_seconds', type: 'gauge', help: 'When the state was last synced to this exporter, in seconds since the epoch (synced state only)', labels: [] },
   // `demo="true"` when the exporter serves its simulated session (`serve --demo`), never real state
-  { name: 'loki_exporter_build_info', type: 'info', help: 'Build information of the loki-metrics exporter', labels: ['version', 'demo'] },
+  // `revision` = the git commit built (or `unknown`), `nodeversion` = Node's `process.version` (no label on the Worker)
+  { name: 'loki_exporter_build_info', type: 'info', help: 'Build information of the loki-metrics exporter', labels: ['version', 'demo', 'revision', 'nodeversion'] },
   // ---- Loki Mode 9.20+ receipts, named, typed and labelled exactly as upstream 9.22's own /metrics
   // (gauges named `_total`, like loki_tasks_total, so its dashboards and alerts work unchanged)
   { name: 'loki_receipts_total', type: 'gauge', help: 'Total number of run receipts (proofs/*/proof.json)', labels: [] },
@@ -47,9 +55,37 @@ export const FAMILIES = [
   { name: 'loki_iterations_total', type: 'counter', help: 'Iterations finished in the current run by outcome (completed, failed)', labels: ['outcome'] },
   { name: 'loki_iteration_duration_seconds', type: 'histogram', help: 'Duration of the iterations finished in the current run', labels: [] },
   { name: 'loki_run_outcome', type: 'gauge', help: 'How the last run ended, from state/completion.json (1 for its outcome; no sample while a run is under way)', labels: ['outcome'] },
+  // ---- the exporter itself
+  { name: 'loki_exporter_scrape_duration_seconds', type: 'gauge', help: 'How long the last refresh of the state (store read and collection) took, in seconds', labels: [] },
+  // Named, typed and worded exactly as prom-client's default metrics, so stock Node.js dashboards and
+  // alerts work unchanged. Node only, sampled on each scrape (scope `process`); last, so the
+  // per-scrape part of an exposition follows the snapshot's.
+  { name: 'process_cpu_seconds_total', type: 'counter', help: 'Total user and system CPU time spent in seconds.', labels: [], scope: 'process' },
+  { name: 'process_start_time_seconds', type: 'gauge', help: 'Start time of the process since unix epoch in seconds.', labels: [], scope: 'process' },
+  { name: 'process_resident_memory_bytes', type: 'gauge', help: 'Resident memory size in bytes.', labels: [], scope: 'process' },
+  { name: 'process_open_fds', type: 'gauge', help: 'Number of open file descriptors.', labels: [], scope: 'process' },
+  { name: 'nodejs_eventloop_lag_seconds', type: 'gauge', help: 'Lag of event loop in seconds.', labels: [], scope: 'process' },
 ] as const satisfies readonly MetricFamily[];
 
 export type FamilyName = (typeof FAMILIES)[number]['name'];
+
+/** Whether a family describes the exporter's own process (see `MetricFamily.scope`). */
+export function isProcessFamily(family: MetricFamily): boolean {
+  return family.scope === 'process';
+}
+
+type Family = (typeof FAMILIES)[number];
+type ProcessFamily = Extract<Family, { readonly scope: 'process' }>;
+
+/** The families of the exporter's own process, in exposition order (the tail of FAMILIES). */
+export const PROCESS_FAMILIES: readonly ProcessFamily[] = FAMILIES.filter((family): family is ProcessFamily => isProcessFamily(family));
+
+/** The families a state snapshot holds: every family but the process ones. */
+export const SNAPSHOT_FAMILIES: readonly Exclude<Family, ProcessFamily>[] = FAMILIES.filter(
+  (family): family is Exclude<Family, ProcessFamily> => !isProcessFamily(family),
+);
+
+export type ProcessFamilyName = ProcessFamily['name'];
 
 /** The four task states of `loki_tasks_total`, in exposition order. */
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'failed'] as const;

@@ -34,6 +34,10 @@ export interface CollectorOptions {
   /** Remote stores: no sync for this long means the session is stopped. */
   readonly syncStaleMs?: number;
   readonly version: string;
+  /** The git commit the exporter was built from (`loki_exporter_build_info{revision}`). Default `unknown`. */
+  readonly revision?: string;
+  /** The runtime's Node.js version, e.g. `v20.20.2`; no `nodeversion` label when unset or empty (the Worker). */
+  readonly nodeversion?: string;
   /** The state is `serve --demo`'s simulation: said in the build info, so no one mistakes it for a run. */
   readonly demo?: boolean;
   readonly log: Log;
@@ -46,6 +50,17 @@ export interface Collector {
 
 export function createCollector(options: CollectorOptions): Collector {
   const { log } = options;
+  const buildInfo: Sample[] = [
+    {
+      labels: {
+        version: options.version,
+        demo: options.demo === true ? 'true' : 'false',
+        revision: options.revision !== undefined && options.revision !== '' ? options.revision : 'unknown',
+        ...(options.nodeversion !== undefined && options.nodeversion !== '' ? { nodeversion: options.nodeversion } : {}),
+      },
+      value: 1,
+    },
+  ];
   const dashboard = new SourceTracker('dashboard-state.json', readDashboardState, log);
   const runner = new RunnerProbe(options.liveness ?? 'auto', log);
   const agents = new SourceTracker('state/agents.json', readAgents, log);
@@ -209,12 +224,14 @@ export function createCollector(options: CollectorOptions): Collector {
           sources.flatMap((src) => (src.mtimeMs !== undefined ? [{ labels: { source: src.source }, value: src.mtimeMs / 1000 }] : [])),
         ],
         ['loki_last_sync_timestamp_seconds', reading.lastSyncMs !== undefined ? one(reading.lastSyncMs / 1000) : []],
-        ['loki_exporter_build_info', [{ labels: { version: options.version, demo: options.demo === true ? 'true' : 'false' }, value: 1 }]],
+        ['loki_exporter_build_info', buildInfo],
         ['loki_receipts_total', one(receipts.total)],
         ['loki_receipts_by_verdict', RECEIPT_VERDICTS.map((verdict) => ({ labels: { verdict }, value: receipts.byVerdict[verdict] }))],
         ['loki_receipts_with_provenance', PROVENANCE_KINDS.map((kind) => ({ labels: { kind }, value: receipts.withProvenance[kind] }))],
         ...usageSamples(usage),
         ['loki_run_outcome', outcome !== undefined ? [{ labels: { outcome }, value: 1 }] : []],
+        // measured around the whole refresh by the app (withScrapeDuration), which includes this call
+        ['loki_exporter_scrape_duration_seconds', []],
       ]);
       const problem = reading.available ? undefined : escapeForLog(reading.problem ?? 'unknown reason');
       return { samples, sources, up: reading.available, ...(problem !== undefined ? { problem } : {}), takenAtMs: nowMs };

@@ -18,6 +18,11 @@ export interface Config {
    * this is true, and then an unauthenticated probe gets only `ok`/`degraded`.
    */
   readonly healthPublic: boolean | undefined;
+  /**
+   * `LOKI_METRICS_WEB_CONFIG` / `serve --web.config.file`: an exporter-toolkit web config (TLS,
+   * client certificates, basic auth). Node only.
+   */
+  readonly webConfigFile?: string;
   /** Worker: how many sessions may exist; ingest for one more is refused. */
   readonly maxSessions: number;
   readonly cacheTtlMs: number;
@@ -46,12 +51,14 @@ export const ENV = {
   LOKI_BUDGET_LIMIT: '',
   LOKI_METRICS_TOKEN: '',
   LOKI_METRICS_HEALTH_PUBLIC: '',
+  LOKI_METRICS_WEB_CONFIG: '',
   LOKI_METRICS_CACHE_SECONDS: '2',
   LOKI_HEARTBEAT_WINDOW_SECONDS: '30',
   LOKI_LIVENESS: 'auto',
   LOKI_SYNC_TOKEN: '',
   LOKI_SYNC_STALE_SECONDS: '120',
   LOKI_MAX_SESSIONS: '100',
+  LOKI_METRICS_REVISION: '',
 } as const;
 export type EnvName = keyof typeof ENV;
 
@@ -124,6 +131,11 @@ const EnvSchema = v.object({
     v.picklist(['', 'true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], 'must be true or false (empty: public only without a token)'),
     v.transform((s) => (s === '' ? undefined : ['true', '1', 'yes', 'on'].includes(s))),
   ),
+  LOKI_METRICS_WEB_CONFIG: v.pipe(
+    text('LOKI_METRICS_WEB_CONFIG'),
+    v.check((s) => !/[\0\n\r]/.test(s), 'must be a file path'),
+    v.transform((s) => (s === '' ? undefined : s)),
+  ),
   LOKI_METRICS_CACHE_SECONDS: seconds('LOKI_METRICS_CACHE_SECONDS', 3600),
   LOKI_HEARTBEAT_WINDOW_SECONDS: seconds('LOKI_HEARTBEAT_WINDOW_SECONDS', 86400),
   LOKI_LIVENESS: v.pipe(
@@ -170,6 +182,7 @@ export function parseConfig(
     ...(e.LOKI_BUDGET_LIMIT !== undefined ? { budgetLimitUsd: e.LOKI_BUDGET_LIMIT } : {}),
     ...(e.LOKI_METRICS_TOKEN !== undefined ? { token: e.LOKI_METRICS_TOKEN } : {}),
     healthPublic: e.LOKI_METRICS_HEALTH_PUBLIC,
+    ...(e.LOKI_METRICS_WEB_CONFIG !== undefined ? { webConfigFile: e.LOKI_METRICS_WEB_CONFIG } : {}),
     cacheTtlMs: e.LOKI_METRICS_CACHE_SECONDS,
     heartbeatWindowMs: e.LOKI_HEARTBEAT_WINDOW_SECONDS,
     liveness: e.LOKI_LIVENESS,

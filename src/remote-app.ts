@@ -15,7 +15,7 @@ import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import * as v from 'valibot';
-import { createApp } from './app.js';
+import { createApp, type AppDeps } from './app.js';
 import type { Config } from './config.js';
 import { describeIssues } from './schemas/parse.js';
 import type { Log } from './source-tracker.js';
@@ -32,6 +32,8 @@ export interface RemoteAppDeps {
   readonly config: Config;
   readonly clock?: () => number;
   readonly log?: Log;
+  /** `loki_exporter_build_info`'s `revision` (the Worker has no `nodeversion`): see `AppDeps.build`. */
+  readonly build?: AppDeps['build'];
 }
 
 /** Largest stored session document (KV values stop at 25 MiB). */
@@ -58,7 +60,7 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
         : { read: () => Promise.reject(new Error('no R2 bucket or KV namespace is bound (see wrangler.toml)')) };
       // No shared in-flight refresh across requests: workerd cancels a request that awaits another
       // request's I/O as hung. Finished snapshots are still shared through the cache.
-      app = createApp({ store, config, clock, log, syncStaleMs: config.syncStaleMs, shareRefreshes: false });
+      app = createApp({ store, config, clock, log, syncStaleMs: config.syncStaleMs, shareRefreshes: false, ...(deps.build ? { build: deps.build } : {}) });
       if (sessionApps.size >= MAX_SESSION_APPS) sessionApps.delete(sessionApps.keys().next().value as string);
       sessionApps.set(session, app);
     }

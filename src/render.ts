@@ -74,28 +74,49 @@ function names(family: MetricFamily, format: Format): { meta: string; sample: st
 }
 
 /**
- * Renders every family of `families`, in order. A family with no samples still gets its HELP and
- * TYPE lines: promtool and both reference parsers accept an empty family (checked in tests).
+ * Renders every family of `families`, in order, and ends the exposition (`# EOF` for OpenMetrics).
+ * A family with no samples still gets its HELP and TYPE lines: promtool and both reference parsers
+ * accept an empty family (checked in tests). A process family (`scope: 'process'`) is left out
+ * altogether when the snapshot does not hold it: a runtime without a process has no such family.
  */
 export function render(
   snapshot: Snapshot,
   format: Format,
   families: readonly MetricFamily[] = FAMILIES,
 ): string {
-  // Families outside the catalogue cannot be keys of a typed snapshot, but a caller may pass them.
-  const samples = snapshot.samples as ReadonlyMap<string, readonly Sample[]>;
+  return renderFamilies(snapshot.samples, format, families) + renderEnd(format);
+}
+
+/**
+ * The families' lines, each ending in a newline, without the end of the exposition: parts rendered
+ * separately (a snapshot's families, memoised; the process families, per scrape) are joined and
+ * then ended with `renderEnd`. Same rules as `render`.
+ */
+export function renderFamilies(
+  samples: ReadonlyMap<string, readonly Sample[]>,
+  format: Format,
+  families: readonly MetricFamily[] = FAMILIES,
+): string {
+  // Keyed by string: families outside the catalogue cannot be keys of a typed snapshot, but a
+  // caller may pass them.
   const lines: string[] = [];
   for (const family of families) {
+    const familySamples = samples.get(family.name);
+    if (familySamples === undefined && family.scope === 'process') continue;
     const n = names(family, format);
     lines.push(`# HELP ${n.meta} ${escapeHelp(family.help, format)}`);
     lines.push(`# TYPE ${n.meta} ${n.type}`);
-    for (const sample of samples.get(family.name) ?? []) {
+    for (const sample of familySamples ?? []) {
       const suffix = family.type === 'histogram' ? (sample.suffix ?? '') : '';
       lines.push(`${n.sample}${suffix}${formatLabels(family, sample)} ${formatValue(sample.value)}`);
     }
   }
-  if (format === 'openmetrics') lines.push('# EOF');
-  return lines.join('\n') + '\n';
+  return lines.length === 0 ? '' : lines.join('\n') + '\n';
+}
+
+/** What ends an exposition: `# EOF` (exactly once, last) in OpenMetrics, nothing in text 0.0.4. */
+export function renderEnd(format: Format): string {
+  return format === 'openmetrics' ? '# EOF\n' : '';
 }
 
 // ---------------------------------------------------------------------------------------------

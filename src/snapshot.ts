@@ -22,8 +22,10 @@ export interface SourceStatus {
 }
 
 /**
- * Everything one scrape reports, as plain data: produced by `collect`, consumed by `render`
- * and the `/health` route. Families absent from `samples` are rendered with no samples.
+ * Everything one refresh reports, as plain data: produced by `collect` (the app adds the refresh's
+ * duration), consumed by `render` and the `/health` route. Families absent from `samples` are
+ * rendered with no samples, except the process families (`scope: 'process'`), which a snapshot
+ * never holds: the app samples and renders them on each scrape (see self-metrics.ts).
  */
 export interface Snapshot {
   readonly samples: ReadonlyMap<FamilyName, readonly Sample[]>;

@@ -170,9 +170,9 @@ describe('/health for a state directory that cannot be read', () => {
     const app = createApp({ store, config: parseConfig({ LOKI_DIR: dir }), log: () => undefined });
     const body = (await (await app.request('/health')).json()) as { status: string; up: boolean; problem?: string };
     expect(body).toMatchObject({ status: 'degraded', up: false, problem: 'missing' });
-    expect(await (await app.request('/metrics')).text()).toMatch(/^loki_exporter_build_info\{version="[^"]+",demo="false"\} 1$/m);
+    expect(await (await app.request('/metrics')).text()).toMatch(/^loki_exporter_build_info\{version="[^"]+",demo="false",revision="unknown"\} 1$/m);
     const demo = createApp({ store, config: { ...parseConfig({ LOKI_DIR: dir }), demo: true }, log: () => undefined });
-    expect(await (await demo.request('/metrics')).text()).toMatch(/^loki_exporter_build_info\{version="[^"]+",demo="true"\} 1$/m);
+    expect(await (await demo.request('/metrics')).text()).toMatch(/^loki_exporter_build_info\{version="[^"]+",demo="true",revision="unknown"\} 1$/m);
   });
 });
 

@@ -5,7 +5,7 @@
 import { appendFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FAMILIES } from '../src/catalogue.js';
+import { FAMILIES, PROCESS_FAMILIES, SNAPSHOT_FAMILIES } from '../src/catalogue.js';
 import { createCollector, type CollectorOptions } from '../src/collect.js';
 import { FsStateStore, type FsStateStoreOptions } from '../src/stores/fs.js';
 import { cleanTrees, deadPid, EARLY_RUNNER_START_MS, materialize, setMtimes, tempDir } from './support/loki-tree.js';
@@ -60,10 +60,26 @@ describe('running session (fixture running/)', () => {
     expect(logs).toEqual([]);
   });
 
-  it('emits every catalogue family on every scrape', async () => {
+  it('emits every catalogue family on every scrape (the process\'s own are the runtime\'s, not the state\'s)', async () => {
     const { collect } = setup(await materialize('running', { pid: 'alive', mtimeMs: FRESH }));
     const s = await collect();
-    for (const family of FAMILIES) expect(s.samples.has(family.name), family.name).toBe(true);
+    for (const family of SNAPSHOT_FAMILIES) expect(s.samples.has(family.name), family.name).toBe(true);
+    for (const family of PROCESS_FAMILIES) expect(s.samples.has(family.name), family.name).toBe(false);
+    // the app measures the refresh around this call and fills it in
+    expect(s.samples.get('loki_exporter_scrape_duration_seconds')).toEqual([]);
+  });
+
+  it('labels the build info with the version, demo, revision (default unknown) and the Node version when given', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
+    const plain = await setup(dir).collect();
+    expect(plain.samples.get('loki_exporter_build_info')).toEqual([{ labels: { version: '9.9.9', demo: 'false', revision: 'unknown' }, value: 1 }]);
+    const built = await setup(dir, { revision: 'f'.repeat(40), nodeversion: 'v20.20.2', demo: true }).collect();
+    expect(built.samples.get('loki_exporter_build_info')).toEqual([
+      { labels: { version: '9.9.9', demo: 'true', revision: 'f'.repeat(40), nodeversion: 'v20.20.2' }, value: 1 },
+    ]);
+    // empty means not known: revision unknown, no nodeversion label
+    const empty = await setup(dir, { revision: '', nodeversion: '' }).collect();
+    expect(empty.samples.get('loki_exporter_build_info')?.[0]?.labels).toEqual({ version: '9.9.9', demo: 'false', revision: 'unknown' });
   });
 
   it('honours LOKI_MAX_ITERATIONS', async () => {

@@ -8,10 +8,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FAMILIES, type MetricFamily } from '../src/catalogue.js';
+import { FAMILIES, isProcessFamily, type MetricFamily } from '../src/catalogue.js';
 import { render, type Format } from '../src/render.js';
 import type { Sample, Snapshot } from '../src/snapshot.js';
-import { fullSnapshot, snapshotOf } from './support/snapshots.js';
+import { BUILD_NODEVERSION, BUILD_REVISION, fullSnapshot, snapshotOf } from './support/snapshots.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 // The system python: the one on PATH may be a pyenv without prometheus_client.
@@ -87,7 +87,8 @@ function spelled(value: number): number | string {
 /** What each reference parser must report for `snapshot` rendered with `families`. */
 function expectedFamilies(snapshot: Snapshot, format: Format, families: readonly MetricFamily[] = FAMILIES): ParsedFamily[] {
   const samples = snapshot.samples as ReadonlyMap<string, readonly Sample[]>;
-  return families.map((family) => {
+  // A process family the snapshot lacks is not printed at all (a runtime without a process).
+  return families.filter((family) => !isProcessFamily(family) || samples.has(family.name)).map((family) => {
     // The OpenMetrics family name has no `_total`/`_info`; prometheus_client's 0.0.4 parser also
     // strips `_total` from counters, and there the info family is a plain gauge.
     let name = family.name;
@@ -171,7 +172,20 @@ describe('prometheus_client OpenMetrics parser', () => {
     expect(byName.get('loki_events')?.type).toBe('counter');
     expect(byName.get('loki_events')?.samples[0]?.name).toBe('loki_events_total');
     expect(byName.get('loki_exporter_build')?.type).toBe('info');
-    expect(byName.get('loki_exporter_build')?.samples[0]).toEqual({ name: 'loki_exporter_build_info', labels: { version: '1.2.3-"dev"\\x' }, value: 1 });
+    expect(byName.get('loki_exporter_build')?.samples[0]).toEqual({
+      name: 'loki_exporter_build_info',
+      labels: { version: '1.2.3-"dev"\\x', demo: 'false', revision: BUILD_REVISION, nodeversion: BUILD_NODEVERSION },
+      value: 1,
+    });
+    // prom-client's names: the counter family is process_cpu_seconds, its sample _total
+    expect(byName.get('process_cpu_seconds')).toEqual({
+      name: 'process_cpu_seconds',
+      type: 'counter',
+      help: 'Total user and system CPU time spent in seconds.',
+      samples: [{ name: 'process_cpu_seconds_total', labels: {}, value: 12.345 }],
+    });
+    expect(byName.get('nodejs_eventloop_lag_seconds')?.type).toBe('gauge');
+    expect(parsed.families?.at(-1)?.name).toBe('nodejs_eventloop_lag_seconds');
     expect(byName.get('loki_tasks_total')?.type).toBe('gauge');
     expect(byName.get('loki_tasks_total')?.samples.map((s) => s.labels['status'])).toEqual(['pending', 'in_progress', 'completed', 'failed']);
     expect(byName.get('loki_source_ok')?.samples.map((s) => s.labels['source'])).toContain('metrics/eff\\ic"ien\ncy');
@@ -212,7 +226,9 @@ describe('prometheus_client text 0.0.4 parser', () => {
     expect(parsed.families).toEqual(expectedFamilies(snap, 'prometheus'));
     const byName = new Map(parsed.families?.map((f) => [f.name, f]));
     expect(byName.get('loki_exporter_build_info')?.type).toBe('gauge');
-    expect(byName.get('loki_exporter_build_info')?.samples[0]?.labels).toEqual({ version: '1.2.3-"dev"\\x' });
+    expect(byName.get('loki_exporter_build_info')?.samples[0]?.labels).toEqual({ version: '1.2.3-"dev"\\x', demo: 'false', revision: BUILD_REVISION, nodeversion: BUILD_NODEVERSION });
+    expect(byName.get('process_cpu_seconds')?.type).toBe('counter');
+    expect(byName.get('process_cpu_seconds')?.samples[0]?.name).toBe('process_cpu_seconds_total');
     expect(byName.get('loki_source_ok')?.samples.map((s) => s.labels['source'])).toContain('metrics/eff\\ic"ien\ncy');
   });
 

@@ -4,10 +4,10 @@
  * render.conformance.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { FAMILIES, type MetricFamily } from '../src/catalogue.js';
+import { FAMILIES, SNAPSHOT_FAMILIES, type MetricFamily } from '../src/catalogue.js';
 import { contentType, negotiate, render, type Format } from '../src/render.js';
 import type { Sample } from '../src/snapshot.js';
-import { AWKWARD_SOURCE, fullSnapshot, snapshotOf } from './support/snapshots.js';
+import { AWKWARD_SOURCE, BUILD_NODEVERSION, BUILD_REVISION, fullSnapshot, snapshotOf } from './support/snapshots.js';
 
 const FORMATS: readonly Format[] = ['prometheus', 'openmetrics'];
 
@@ -49,10 +49,10 @@ describe('render: the catalogue', () => {
   });
 
   for (const format of FORMATS) {
-    it(`${format}: every family appears once, HELP then TYPE, in catalogue order, even with no samples`, () => {
+    it(`${format}: every family appears once, HELP then TYPE, in catalogue order, even with no samples (but the process families, which the snapshot lacks)`, () => {
       const out = lines(render(snapshotOf(), format));
       const expected: string[] = [];
-      for (const family of FAMILIES) {
+      for (const family of SNAPSHOT_FAMILIES) {
         const n = expectedNames(family, format);
         expected.push(`# HELP ${n.meta} ${family.help}`, `# TYPE ${n.meta} ${n.type}`);
       }
@@ -187,9 +187,9 @@ describe('render: escaping', () => {
     for (const format of FORMATS) {
       const out = render(fullSnapshot(), format);
       expect(lines(out)).toContain('loki_source_ok{source="metrics/eff\\\\ic\\"ien\\ncy"} 0');
-      expect(lines(out)).toContain('loki_exporter_build_info{version="1.2.3-\\"dev\\"\\\\x"} 1');
+      expect(lines(out)).toContain(`loki_exporter_build_info{version="1.2.3-\\"dev\\"\\\\x",demo="false",revision="${BUILD_REVISION}",nodeversion="${BUILD_NODEVERSION}"} 1`);
       // The raw newline never reaches the output: every line is a comment or a whole sample.
-      for (const line of lines(out)) expect(line).toMatch(/^(#|loki_[a-z_]+(\{.*\})? \S+$)/);
+      for (const line of lines(out)) expect(line).toMatch(/^(#|(loki|process|nodejs)_[a-z_]+(\{.*\})? \S+$)/);
     }
     expect(AWKWARD_SOURCE).toContain('\n');
   });

@@ -41,7 +41,8 @@ Options:
 Environment (flags win over environment):
 ${envList()}
 `,
-  serve: `Usage: loki-metrics serve [--dir DIR] [--host HOST] [--port PORT] [--path PATH] [--demo | --demo-if-missing]
+  serve: `Usage: loki-metrics serve [--dir DIR] [--host HOST] [--port PORT] [--path PATH] [--web.config.file FILE]
+                          [--demo | --demo-if-missing]
 
 Serve metrics for a .loki directory (read-only) until SIGINT/SIGTERM.
 
@@ -49,6 +50,9 @@ Serve metrics for a .loki directory (read-only) until SIGINT/SIGTERM.
   --host HOST         Address to bind (LOKI_METRICS_HOST, default 127.0.0.1)
   --port PORT         Port (LOKI_METRICS_PORT, default 57374)
   --path PATH         Metrics path (LOKI_METRICS_PATH, default /metrics)
+  --web.config.file FILE
+                      Prometheus exporter-toolkit web config: TLS, client certificates, basic
+                      auth (LOKI_METRICS_WEB_CONFIG); re-read when it or its files change
   --demo              Serve a simulated, changing session from a temporary directory
                       (not with --dir)
   --demo-if-missing   Serve the demo when no directory was given (no --dir, no LOKI_DIR) and
@@ -160,6 +164,7 @@ async function serve(args: string[], io: Io): Promise<number> {
     path: { type: 'string' },
     demo: { type: 'boolean' },
     'demo-if-missing': { type: 'boolean' },
+    'web.config.file': { type: 'string' },
   });
   if (values.help) return io.out(USAGE.serve as string), 0;
   if (values.demo && values.dir !== undefined) throw new UsageError('--demo and --dir cannot be combined: the demo serves its own temporary directory');
@@ -168,6 +173,7 @@ async function serve(args: string[], io: Io): Promise<number> {
     LOKI_METRICS_HOST: ['--host', values.host],
     LOKI_METRICS_PORT: ['--port', values.port],
     LOKI_METRICS_PATH: ['--path', values.path],
+    LOKI_METRICS_WEB_CONFIG: ['--web.config.file', values['web.config.file']],
   });
   // Listen for SIGINT/SIGTERM before anything is started: a signal during startup still cleans up
   // (the demo's temporary directory) instead of killing the process.
@@ -194,9 +200,6 @@ async function serve(args: string[], io: Io): Promise<number> {
     const problem = dirProblem(dir);
     if (problem) io.err(`loki-metrics: warning: ${problem}; serving loki_up 0 until it appears (see /health)\n`);
   }
-  if (!config.token && !isLoopback(config.host)) {
-    io.err(`loki-metrics: warning: listening on ${config.host} without LOKI_METRICS_TOKEN: anyone who can reach it can read the metrics\n`);
-  }
   const store = new FsStateStore(dir);
   const log = (line: string) => io.err(`${line}\n`);
   let server: Awaited<ReturnType<typeof startServer>>;
@@ -206,6 +209,9 @@ async function serve(args: string[], io: Io): Promise<number> {
     await store.close();
     await demo?.stop(); // never leave the demo's temporary directory behind
     throw error;
+  }
+  if (!config.token && !server.authenticates && !isLoopback(config.host)) {
+    io.err(`loki-metrics: warning: listening on ${config.host} without LOKI_METRICS_TOKEN or a web config with basic_auth_users or verified client certificates: anyone who can reach it can read the metrics\n`);
   }
   const where = config.enabled ? server.url : `${new URL(server.url).origin}/health (metrics disabled by LOKI_METRICS_ENABLED=false)`;
   io.out(`loki-metrics ${VERSION} serving ${demo ? 'a demo session (simulated data)' : dir} at ${where}\n`);

@@ -1,14 +1,23 @@
 import { getRequestListener, RequestError } from '@hono/node-server';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsHttpServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { createApp } from '../app.js';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
+import { capText, escapeForLog } from '../log.js';
+import { WebConfigError } from '../schemas/web-config.js';
 import type { Log } from '../source-tracker.js';
 import type { StateStore } from '../stores/store.js';
+import { nodeBuildInfo } from './build-info.js';
+import { createProcessMetrics } from './process-metrics.js';
+import { clientCertificateProblem, loadWebConfig, WebConfigReloader, type LoadedTls, type LoadedWebConfig } from './web-config.js';
 
 export interface RunningServer {
   /** Where `/metrics` is served, e.g. `http://127.0.0.1:57374/metrics`. */
   readonly url: string;
   readonly port: number;
+  /** Whether the web config asks for credentials: basic-auth users or a verified client certificate. */
+  readonly authenticates: boolean;
   close(): Promise<void>;
 }
 
@@ -37,12 +46,27 @@ export const DEFAULT_SERVER_LIMITS: Required<ServerLimits> = {
 
 export interface ServerDeps {
   readonly limits?: ServerLimits;
+  /** How often a request (rather than a new connection) re-checks the web config's files. Default 1 s. */
+  readonly webConfigCheckMs?: number;
 }
 
-/** Serve the app on Node: wires config + store + app into an HTTP server and nothing else. */
+/**
+ * Serve the app on Node: wires config + store + app into an HTTP or HTTPS server and nothing else.
+ * With a web config (`config.webConfigFile`) the server speaks TLS when it says so, checks client
+ * certificates and basic auth, and follows changes to the config and its certificate files.
+ */
 export async function startServer(config: Config, store: StateStore, log: Log, deps: ServerDeps = {}): Promise<RunningServer> {
   const limits = { ...DEFAULT_SERVER_LIMITS, ...deps.limits };
-  const app = createApp({ store, config, log });
+  const web = config.webConfigFile !== undefined ? loadAtStartup(config.webConfigFile) : undefined;
+  let reloader: WebConfigReloader | undefined;
+  const app = createApp({
+    store,
+    config,
+    log,
+    processMetrics: createProcessMetrics(),
+    build: nodeBuildInfo(process.env),
+    ...(web ? { basicAuthUsers: () => reloader?.current.users } : {}),
+  });
   const listener = getRequestListener(app.fetch, {
     hostname: config.host,
     // A request the adapter cannot turn into a Request (a request-target such as `*`, a malformed
@@ -53,7 +77,46 @@ export async function startServer(config: Config, store: StateStore, log: Log, d
         headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' },
       }),
   });
-  const server = createServer({ connectionsCheckingInterval: limits.checkIntervalMs }, listener);
+  let lastCheck = 0;
+  const checkEveryMs = deps.webConfigCheckMs ?? 1_000;
+  const handler = !web
+    ? listener
+    : (req: IncomingMessage, res: ServerResponse) => {
+        // Kept-alive connections see a changed config (basic-auth users, headers) within a second.
+        if (performance.now() - lastCheck >= checkEveryMs) {
+          lastCheck = performance.now();
+          reloader?.check();
+        }
+        for (const [name, value] of Object.entries(reloader?.current.config.headers ?? {})) res.setHeader(name, value);
+        return listener(req, res);
+      };
+  const serverOptions = { connectionsCheckingInterval: limits.checkIntervalMs };
+  const server = web?.tls
+    ? createTlsServer({ ...serverOptions, ...web.tls.contextOptions, requestCert: web.tls.requestCert, rejectUnauthorized: web.tls.rejectUnauthorized }, handler)
+    : createServer(serverOptions, handler);
+  if (web && config.webConfigFile !== undefined) {
+    reloader = new WebConfigReloader(config.webConfigFile, web, (next) => next.tls && applyTls(server as TlsHttpServer, next.tls), log);
+    // Before the TLS layer takes the connection: the handshake after a rotation uses the new files.
+    server.prependListener('connection', () => reloader?.check());
+    if (web.tls) {
+      // A refused client learns nothing but a closed connection; the operator gets the reason,
+      // at most once a minute, so a scanner cannot flood the log.
+      let lastRefusal = -Infinity;
+      const refused = (why: string) => {
+        if (performance.now() - lastRefusal < 60_000) return;
+        lastRefusal = performance.now();
+        log(`loki-metrics: refused a TLS client: ${capText(escapeForLog(why), 160)} (further refusals this minute are not logged)`);
+      };
+      server.prependListener('secureConnection', (socket: TLSSocket) => {
+        const tls = reloader?.current.tls;
+        const problem = tls && clientCertificateProblem(socket, tls);
+        if (!problem) return;
+        refused(problem);
+        socket.destroy();
+      });
+      server.on('tlsClientError', (error: Error) => refused(error.message));
+    }
+  }
   // Bounded request handling so slow or idle clients cannot pin connections forever.
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs);
@@ -84,12 +147,34 @@ export async function startServer(config: Config, store: StateStore, log: Log, d
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
-    url: `http://${host}:${port}${config.metricsPath}`,
+    url: `${web?.tls ? 'https' : 'http'}://${host}:${port}${config.metricsPath}`,
     port,
+    authenticates: web !== undefined && (web.users !== undefined || web.tls?.rejectUnauthorized === true),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
+}
+
+function loadAtStartup(path: string): LoadedWebConfig {
+  try {
+    return loadWebConfig(path);
+  } catch (error) {
+    if (error instanceof WebConfigError) throw new ConfigError(`web config ${path}: ${error.message}`, 'LOKI_METRICS_WEB_CONFIG');
+    throw error;
+  }
+}
+
+/**
+ * New certificates, key, CA and versions for the next handshakes. Whether a client certificate is
+ * asked for is a server property that `setSecureContext` does not touch; Node reads it for every
+ * new connection, so it is set here too (tested: a reload can turn client certificates on).
+ */
+function applyTls(server: TlsHttpServer, tls: LoadedTls): void {
+  server.setSecureContext(tls.contextOptions);
+  const settable = server as unknown as { requestCert: boolean; rejectUnauthorized: boolean };
+  settable.requestCert = tls.requestCert;
+  settable.rejectUnauthorized = tls.rejectUnauthorized;
 }

@@ -27,7 +27,9 @@ function appFor(env: Env): Hono {
       : env.LOKI_STATE_KV
         ? new KvSessionBucket(env.LOKI_STATE_KV)
         : undefined;
-    built = { env, app: createRemoteApp({ bucket, config }) };
+    // The commit deployed: `wrangler deploy --var LOKI_METRICS_REVISION:$(git rev-parse HEAD)`.
+    const revision = strings.LOKI_METRICS_REVISION?.trim() || 'unknown';
+    built = { env, app: createRemoteApp({ bucket, config, build: { revision } }) };
   }
   return built.app;
 }

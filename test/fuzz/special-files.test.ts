@@ -13,7 +13,7 @@ import { createApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { cleanTrees } from '../support/loki-tree.js';
-import { CaseCounter, NOW, OutputSample, pythonParseAll, scrape, seedTree, sourceOk, SOURCES, utf8, value, type Scrape, type Target } from './support.js';
+import { CaseCounter, measuresExporter, NOW, OutputSample, pythonParseAll, scrape, seedTree, sourceOk, SOURCES, utf8, value, type Scrape, type Target } from './support.js';
 
 const CONFIG = parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0' });
 const counter = new CaseCounter();
@@ -57,7 +57,7 @@ function expectBad(s: Scrape, logs: readonly string[], bad: readonly string[], p
 /** Samples equal except the given sources' ok/mtime samples. */
 function expectSameExcept(a: Scrape, b: Scrape, sources: readonly string[]): void {
   for (const [key, v] of a.prom.samples) {
-    if (sources.some((src) => key === `loki_source_ok{source="${src}"}` || key === `loki_source_mtime_seconds{source="${src}"}`)) continue;
+    if (measuresExporter(key) || sources.some((src) => key === `loki_source_ok{source="${src}"}` || key === `loki_source_mtime_seconds{source="${src}"}`)) continue;
     expect(b.prom.samples.get(key), key).toBe(v);
   }
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENV as CONFIG_ENV } from '../../src/config.js';
 import { sessionSyncToken } from '../../src/sync/tokens.js';
+import { bcryptHash, issue, makeCa } from '../support/certs.js';
 import { cleanTrees, materialize, tempDir, treeDigest } from '../support/loki-tree.js';
 
 // LOKI_METRICS_TEST_CLI: run these tests against another build (to show a test fails without a fix).
@@ -335,6 +336,44 @@ describe('loki-metrics serve and scrape', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(guarded.stderr()).toBe('');
     expect(local.stderr()).toBe('');
+  });
+
+  it('serves a web config: https in the startup line, no warning on 0.0.0.0 with basic auth; a bad one is one line and exit 2', async () => {
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const certs = await tempDir('loki-cli-tls-');
+    const ca = makeCa(certs, 'ca');
+    issue(certs, ca, 'server');
+    issue(certs, ca, 'other');
+    const config = join(certs, 'web.yml');
+    await writeFile(config, `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: ${bcryptHash('prometheus', 'pw')}\n`);
+    const port = String(await freePort());
+    const secure = await serve(['--dir', dir, '--host', '0.0.0.0', '--port', port, '--web.config.file', config]);
+    expect(secure.startup()).toContain(`at https://0.0.0.0:${port}/metrics`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(secure.stderr()).toBe('');
+
+    const bad: [string, RegExp][] = [
+      ['tls_server_config: [\n', /not valid YAML/],
+      ['tls_server_config:\n  cert_file: server.crt\n  key_file: other.key\n', /the key in key_file does not match the certificate in cert_file$/],
+      ['basic_auth_users:\n  prometheus: secret\n', /basic_auth_users\.prometheus: not a bcrypt hash/],
+      ['tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  sni: x\n', /unknown field tls_server_config\.sni$/],
+    ];
+    for (const [yaml, expected] of bad) {
+      await writeFile(config, yaml);
+      for (const [args, env] of [[['--web.config.file', config], {}], [[], { LOKI_METRICS_WEB_CONFIG: config }]] as const) {
+        const result = run(['serve', '--dir', dir, '--port', String(await freePort()), ...args], env);
+        expect(result.code).toBe(2);
+        expect(result.stdout).toBe('');
+        const lines = result.stderr.trim().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(new RegExp(`^loki-metrics: web config ${config}: `));
+        expect(lines[0]).toMatch(expected);
+        expect(lines[0]).not.toContain('secret');
+      }
+    }
+    const missing = run(['serve', '--dir', dir, '--web.config.file', join(certs, 'nope.yml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(`loki-metrics: web config ${join(certs, 'nope.yml')}: cannot read the web config file ${join(certs, 'nope.yml')}: no such file\n`);
   });
 
   it('does not announce a metrics URL when metrics are disabled', async () => {

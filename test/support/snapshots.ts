@@ -15,8 +15,12 @@ export const AWKWARD_SOURCE = 'metrics/eff\\ic"ien\ncy';
 /** Version label value with a quote and a backslash, as a hostile build might stamp it. */
 export const AWKWARD_VERSION = '1.2.3-"dev"\\x';
 
+/** The other build labels of `fullSnapshot()`. */
+export const BUILD_REVISION = '0123456789abcdef0123456789abcdef01234567';
+export const BUILD_NODEVERSION = 'v20.20.2';
+
 /**
- * Every family of the catalogue with realistic samples: all four task statuses, several sources
+ * Every family of the catalogue (the process families too) with realistic samples: all four task statuses, several sources
  * (one whose name needs escaping), non-finite values in a gauge, a large counter and a tiny cost.
  */
 export function fullSnapshot(): Snapshot {
@@ -60,7 +64,7 @@ export function fullSnapshot(): Snapshot {
         { labels: { source: AWKWARD_SOURCE }, value: 1767225599 },
       ],
     ],
-    ['loki_exporter_build_info', [{ labels: { version: AWKWARD_VERSION }, value: 1 }]],
+    ['loki_exporter_build_info', [{ labels: { version: AWKWARD_VERSION, demo: 'false', revision: BUILD_REVISION, nodeversion: BUILD_NODEVERSION }, value: 1 }]],
     ['loki_receipts_total', [{ value: 5 }]],
     [
       'loki_receipts_by_verdict',
@@ -105,5 +109,12 @@ export function fullSnapshot(): Snapshot {
       ],
     ],
     ['loki_run_outcome', [{ labels: { outcome: 'max_iterations' }, value: 1 }]],
+    ['loki_exporter_scrape_duration_seconds', [{ value: 0.000734 }]],
+    // the process families, as a runtime with a process (Node) adds them to every scrape
+    ['process_cpu_seconds_total', [{ value: 12.345 }]],
+    ['process_start_time_seconds', [{ value: 1767225600.5 }]],
+    ['process_resident_memory_bytes', [{ value: 58_204_160 }]],
+    ['process_open_fds', [{ value: 23 }]],
+    ['nodejs_eventloop_lag_seconds', [{ value: 0.001234 }]],
   ]);
 }

@@ -34,9 +34,11 @@ async function syncOnce(w: TestWorker, dir: string, session = 'default') {
   return bytes;
 }
 
-/** Sample lines, without the two that legitimately differ between the runtimes. */
+/** Sample lines, without those that legitimately differ between the runtimes (or between any two refreshes). */
 function samples(body: string): string[] {
-  return body.split('\n').filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('loki_uptime_seconds') && !l.startsWith('loki_last_sync'));
+  return body
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('loki_uptime_seconds') && !l.startsWith('loki_last_sync') && !l.startsWith('loki_exporter_scrape_duration_seconds'));
 }
 
 async function nodeMetrics(dir: string): Promise<string> {

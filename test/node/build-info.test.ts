@@ -1,0 +1,124 @@
+/**
+ * The build's revision and Node version: from LOKI_METRICS_REVISION, else read from a git checkout's
+ * files (loose ref, packed-refs, detached HEAD, linked worktree), else `unknown`. Fake checkouts in
+ * temp directories, and this repository's own checkout against `git rev-parse HEAD`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { gitRevision, nodeBuildInfo, packageRoot } from '../../src/node/build-info.js';
+
+const A = 'a'.repeat(40);
+const B = '0123456789abcdef0123456789abcdef01234567';
+const C = 'c0ffee'.padEnd(40, '9');
+
+const temps: string[] = [];
+afterEach(async () => {
+  await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** A package root named loki-metrics with the given files (paths relative to it). */
+async function packageWith(files: Record<string, string>, name = 'loki-metrics'): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'loki-build-info-'));
+  temps.push(root);
+  await writeFile(join(root, 'package.json'), JSON.stringify({ name, version: '0.1.0' }));
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), text);
+  }
+  return root;
+}
+
+describe('nodeBuildInfo', () => {
+  it('reads a branch from its loose ref file', async () => {
+    const root = await packageWith({ '.git/HEAD': 'ref: refs/heads/main\n', '.git/refs/heads/main': `${A}\n` });
+    expect(nodeBuildInfo({}, { root })).toEqual({ revision: A, nodeversion: process.version });
+  });
+
+  it('reads a branch from packed-refs (skipping the header, other refs and peeled lines)', async () => {
+    const root = await packageWith({
+      '.git/HEAD': 'ref: refs/heads/feature/self-metrics\n',
+      '.git/packed-refs': `# pack-refs with: peeled fully-peeled sorted \n${A} refs/heads/main\n${B} refs/heads/feature/self-metrics\n${C} refs/tags/v0.1.0\n^${A}\n`,
+    });
+    expect(nodeBuildInfo({}, { root }).revision).toBe(B);
+  });
+
+  it('prefers the loose ref to a stale packed one, as git does', async () => {
+    const root = await packageWith({
+      '.git/HEAD': 'ref: refs/heads/main\n',
+      '.git/refs/heads/main': `${C}\n`,
+      '.git/packed-refs': `${A} refs/heads/main\n`,
+    });
+    expect(nodeBuildInfo({}, { root }).revision).toBe(C);
+  });
+
+  it('reads a detached HEAD', async () => {
+    const root = await packageWith({ '.git/HEAD': `${B}\n` });
+    expect(nodeBuildInfo({}, { root }).revision).toBe(B);
+  });
+
+  it('follows a .git file to a linked worktree, whose branches live in the common directory', async () => {
+    const root = await packageWith({
+      '.git': 'gitdir: main-repo/.git/worktrees/wt\n',
+      'main-repo/.git/worktrees/wt/HEAD': 'ref: refs/heads/wt\n',
+      'main-repo/.git/worktrees/wt/commondir': '../..\n',
+      'main-repo/.git/refs/heads/wt': `${A}\n`,
+    });
+    expect(gitRevision(root)).toBe(A);
+    expect(nodeBuildInfo({}, { root }).revision).toBe(A);
+  });
+
+  it('takes LOKI_METRICS_REVISION (trimmed) over the checkout; an empty one does not count', async () => {
+    const root = await packageWith({ '.git/HEAD': 'ref: refs/heads/main\n', '.git/refs/heads/main': `${A}\n` });
+    expect(nodeBuildInfo({ LOKI_METRICS_REVISION: ` ${B} ` }, { root }).revision).toBe(B);
+    expect(nodeBuildInfo({ LOKI_METRICS_REVISION: 'v0.1.0-rc1' }, { root }).revision).toBe('v0.1.0-rc1');
+    expect(nodeBuildInfo({ LOKI_METRICS_REVISION: '  ' }, { root }).revision).toBe(A);
+  });
+
+  it('says unknown without a checkout, or when HEAD leads nowhere valid', async () => {
+    const cases: Record<string, string>[] = [
+      {},
+      { '.git/HEAD': 'ref: refs/heads/main\n' }, // a branch with no commit yet
+      { '.git/HEAD': 'ref: refs/heads/main\n', '.git/refs/heads/main': 'not a hash\n' },
+      { '.git/HEAD': 'garbage\n' },
+      { '.git/HEAD': 'ref: refs/../../secret\n', secret: `${A}\n` }, // never leaves the git directory
+      { '.git': 'not a gitdir line\n' },
+    ];
+    for (const files of cases) {
+      const root = await packageWith(files);
+      expect(nodeBuildInfo({}, { root }).revision, JSON.stringify(files)).toBe('unknown');
+    }
+    expect(nodeBuildInfo({ LOKI_METRICS_REVISION: '' }, { root: join(tmpdir(), 'no-such-dir-loki') })).toEqual({ revision: 'unknown', nodeversion: process.version });
+  });
+
+  it('reports the running Node version', () => {
+    expect(nodeBuildInfo({}).nodeversion).toMatch(/^v\d+\.\d+\.\d+/);
+    expect(nodeBuildInfo({}).nodeversion).toBe(process.version);
+  });
+
+  it('in this repository, without the variable, reports the commit checked out (as git rev-parse HEAD does)', () => {
+    const git = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8' });
+    if (git.status !== 0) return; // not a git checkout (a source tarball): nothing to compare with
+    expect(nodeBuildInfo({}).revision).toBe(git.stdout.trim());
+  });
+});
+
+describe('packageRoot', () => {
+  it('walks up to the package.json named loki-metrics, past packages of other names', async () => {
+    const root = await packageWith({ 'dist/src/node/build-info.js': '', 'dist/src/package.json': JSON.stringify({ name: 'other' }), 'bad/package.json': '{' });
+    expect(packageRoot(join(root, 'dist/src/node/build-info.js'))).toBe(root);
+    expect(packageRoot(join(root, 'bad/x.js'))).toBe(root);
+  });
+
+  it('finds this repository from the module itself (tests run the source under src/node/)', () => {
+    expect(packageRoot()).toBe(fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, ''));
+  });
+
+  it('is undefined where no loki-metrics package is above', async () => {
+    const root = await packageWith({ 'a/b.js': '' }, 'someone-else');
+    expect(packageRoot(join(root, 'a/b.js'))).toBeUndefined();
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * The web config parser on its own: exporter-toolkit's YAML in, Node's TLS vocabulary out, and
+ * one line naming the field for anything it will not honour.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseWebConfig, WebConfigError } from '../../src/schemas/web-config.js';
+
+const HASH = '$2y$10$8As8Gm9zk6DB5vt2uOpDFO6rtNxYQpfLhUttntX.yEq.K0QuGl2N2';
+const tls = (extra = '') => `tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n${extra}`;
+const problem = (yaml: string) => {
+  try {
+    parseWebConfig(yaml);
+  } catch (error) {
+    expect(error).toBeInstanceOf(WebConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('accepted');
+};
+
+describe('parseWebConfig', () => {
+  it('defaults as exporter-toolkit: TLS 1.2 to 1.3, no client certificates, the server\'s cipher order', () => {
+    expect(parseWebConfig(tls())).toEqual({
+      tls: { certFile: 'a.crt', keyFile: 'a.key', clientAuth: 'NoClientCert', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', honorCipherOrder: true },
+      headers: {},
+    });
+    expect(parseWebConfig('')).toEqual({ headers: {} });
+    expect(parseWebConfig('tls_server_config:\nbasic_auth_users:\n')).toEqual({ headers: {} });
+  });
+
+  it('maps Go cipher suites to OpenSSL names, keeps every TLS 1.3 suite unless some are listed, and maps curves', () => {
+    const out = parseWebConfig(tls('  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]\n  curve_preferences: [X25519, CurveP384]\n  prefer_server_cipher_suites: false\n  min_version: TLS11\n'));
+    expect(out.tls?.ciphers).toBe('ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256');
+    expect(out.tls?.ecdhCurve).toBe('X25519:P-384');
+    expect(out.tls?.honorCipherOrder).toBe(false);
+    expect(out.tls?.minVersion).toBe('TLSv1.1');
+    expect(parseWebConfig(tls('  cipher_suites: [TLS_AES_256_GCM_SHA384, TLS_RSA_WITH_AES_128_CBC_SHA]\n')).tls?.ciphers).toBe('AES128-SHA:TLS_AES_256_GCM_SHA384');
+  });
+
+  it('keeps bcrypt hashes of every variant and canonical header names', () => {
+    for (const variant of ['2a', '2b', '2y']) {
+      const hash = HASH.replace('2y', variant);
+      expect(parseWebConfig(`basic_auth_users:\n  u: ${hash}\n`).basicAuthUsers).toEqual({ u: hash });
+    }
+    expect(parseWebConfig('http_server_config:\n  headers:\n    x-frame-options: deny\n').headers).toEqual({ 'X-Frame-Options': 'deny' });
+  });
+
+  it('names the field and never quotes a secret', () => {
+    const cases: [string, string][] = [
+      ['basic_auth_users:\n  alice: s3cretpassword\n', 'basic_auth_users.alice: not a bcrypt hash (make one with: htpasswd -nBC 10 alice)'],
+      [`basic_auth_users:\n  alice: ${HASH.slice(0, -1)}\n`, 'basic_auth_users.alice: not a bcrypt hash (make one with: htpasswd -nBC 10 alice)'],
+      [`basic_auth_users:\n  alice: ${HASH.replace('$10$', '$03$')}\n`, 'basic_auth_users.alice: not a bcrypt hash (make one with: htpasswd -nBC 10 alice)'],
+      [`basic_auth_users:\n  "a:b": ${HASH}\n`, 'basic_auth_users: user name "a:b" must be non-empty and without \':\''],
+      ['basic_auth_users:\n  alice: 12\n', 'basic_auth_users.alice: Expected a bcrypt hash'],
+      [tls('  min_version: TLS14\n'), 'tls_server_config.min_version: Expected TLS10, TLS11, TLS12 or TLS13'],
+      [tls('  prefer_server_cipher_suites: yes please\n'), 'tls_server_config.prefer_server_cipher_suites: Expected true or false'],
+      [tls('  curve_preferences: [CurveP224]\n'), 'tls_server_config.curve_preferences.0: Expected curve names: CurveP256, CurveP384, CurveP521, X25519'],
+      [tls('  cipher_suites: []\n'), 'tls_server_config.cipher_suites is empty'],
+      [tls('  client_auth_type: RequestClientCert\n  client_allowed_sans: [x]\n'), 'tls_server_config.client_allowed_sans needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert'],
+      [tls('  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n  client_allowed_sans: [x]\n'), 'tls_server_config.client_allowed_sans needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert'],
+      [tls('  cert: inline\n'), 'tls_server_config.cert is not supported by loki-metrics: use cert_file'],
+      ['http_server_config:\n  headers:\n    Server: x\n', 'http_server_config.headers: "Server" cannot be set (allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, X-XSS-Protection, Content-Security-Policy)'],
+      ['tls_server_config:\n  key_file: a.key\n', 'tls_server_config.cert_file is missing'],
+      ['"just text"\n', 'expected a YAML mapping at the top level'],
+    ];
+    for (const [yaml, expected] of cases) expect(problem(yaml)).toBe(expected);
+    expect(problem('basic_auth_users:\n  alice: s3cretpassword\n')).not.toContain('s3cret');
+  });
+
+  it('every client_auth_type but NoClientCert may carry a CA; the verifying ones need one', () => {
+    for (const type of ['RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert']) {
+      expect(parseWebConfig(tls(`  client_auth_type: ${type}\n  client_ca_file: ca.crt\n`)).tls?.clientAuth).toBe(type);
+    }
+    expect(parseWebConfig(tls('  client_auth_type: RequireAnyClientCert\n')).tls?.clientCaFile).toBeUndefined();
+    expect(problem(tls('  client_auth_type: VerifyClientCertIfGiven\n'))).toBe('tls_server_config.client_ca_file is required with client_auth_type VerifyClientCertIfGiven');
+  });
+});
