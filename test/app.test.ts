@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { parseConfig } from '../src/config.js';
 import { FsStateStore } from '../src/stores/fs.js';
-import type { StateReading, StateStore } from '../src/stores/store.js';
+import type { StateStore } from '../src/stores/store.js';
 import { cleanTrees, materialize, tempDir } from './support/loki-tree.js';
+import { CountingStore } from './support/counting-store.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const stores: StateStore[] = [];
@@ -16,18 +17,6 @@ afterEach(async () => {
   await cleanTrees();
 });
 
-/** Counts refreshes of a real store. */
-class CountingStore implements StateStore {
-  reads = 0;
-  constructor(private readonly inner: StateStore) {}
-  async read(): Promise<StateReading> {
-    this.reads++;
-    return this.inner.read();
-  }
-  close() {
-    return this.inner.close?.();
-  }
-}
 
 async function appFor(fixture: string, env: Record<string, string> = {}, clock?: () => number) {
   const dir = await materialize(fixture, { pid: 'alive', mtimeMs: Date.now() });

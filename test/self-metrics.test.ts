@@ -14,8 +14,9 @@ import { createProcessMetrics } from '../src/node/process-metrics.js';
 import { render, renderEnd, renderFamilies } from '../src/render.js';
 import { processSamples, type ProcessMetrics } from '../src/self-metrics.js';
 import { FsStateStore } from '../src/stores/fs.js';
-import type { StateReading, StateStore } from '../src/stores/store.js';
+import type { StateStore } from '../src/stores/store.js';
 import { cleanTrees, materialize } from './support/loki-tree.js';
+import { CountingStore } from './support/counting-store.js';
 import { fullSnapshot, snapshotOf } from './support/snapshots.js';
 
 const OPENMETRICS = 'application/openmetrics-text; version=1.0.0';
@@ -28,17 +29,6 @@ afterEach(async () => {
   await cleanTrees();
 });
 
-class CountingStore implements StateStore {
-  reads = 0;
-  constructor(private readonly inner: StateStore) {}
-  async read(): Promise<StateReading> {
-    this.reads++;
-    return this.inner.read();
-  }
-  close() {
-    return this.inner.close?.();
-  }
-}
 
 async function appFor(deps: Partial<AppDeps> = {}, env: Record<string, string> = {}) {
   const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });

@@ -16,7 +16,7 @@ import { FsStateStore } from '../../src/stores/fs.js';
 import { runSync } from '../../src/node/sync.js';
 import { cleanTrees, EARLY_RUNNER_START_MS, materialize } from '../support/loki-tree.js';
 import { startWorker, SYNC_TOKEN, type TestWorker } from '../support/worker.js';
-import { cleanTemps, freePort, NGINX, loadYaml, MONITORING, run, start, stopAll, substitute, tempDir, waitFor, type Tracked } from './support.js';
+import { cleanTemps, freePort, NGINX, loadYaml, MONITORING, run, start, prometheusApi, startPrometheus, stopAll, substitute, swap, tempDir, waitFor, type Tracked } from './support.js';
 
 const TOKEN = 'proxy-token-0123456789abcdef';
 const EXPORTER_TOKEN = 'exporter-token-0123456789abcdef';
@@ -28,7 +28,6 @@ interface Sample { metric: Record<string, string>; value: [number, string] }
 
 const servers: { server: RunningServer; store: FsStateStore }[] = [];
 let prom = '';
-let prometheus: Tracked | undefined;
 let nginx: Tracked | undefined;
 /** host:port of each exporter / proxy. */
 const at = { running: '', paused: '', token: '', proxy: '', text004: '', worker: '', live: '' };
@@ -52,18 +51,7 @@ function shippedJob(file: string): Json {
   return jobs[0] as Json;
 }
 
-/** Replaces a shipped value, asserting it was the one shipped (so drift fails loudly). */
-function swap(obj: Json, key: string, shipped: unknown, value: unknown): void {
-  expect(obj[key], `shipped ${key}`).toEqual(shipped);
-  obj[key] = value;
-}
-
-async function api<T>(path: string): Promise<T> {
-  const res = await fetch(`${prom}${path}`, { signal: AbortSignal.timeout(5_000) });
-  const body = (await res.json()) as { status: string; data: T; error?: string };
-  if (body.status !== 'success') throw new Error(`${path}: ${body.error ?? res.status}`);
-  return body.data;
-}
+const api = <T>(path: string): Promise<T> => prometheusApi<T>(prom, path);
 
 async function query(expr: string): Promise<Sample[]> {
   const data = await api<{ resultType: string; result: Sample[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`);
@@ -222,24 +210,7 @@ http {
   }
 
   const config = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: ruleCopies, scrape_configs: jobs };
-  const configFile = join(work, 'prometheus.yml');
-  await writeFile(configFile, JSON.stringify(config, null, 2)); // JSON is YAML
-  const promtool = run('promtool', ['check', 'config', configFile]);
-  expect(promtool.status, promtool.output).toBe(0);
-
-  const port = await freePort();
-  prom = `http://127.0.0.1:${port}`;
-  prometheus = start('prometheus', [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${join(work, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ]);
-  await waitFor('Prometheus to be ready', async () => {
-    if (prometheus?.child.exitCode !== null) throw new Error(`prometheus exited: ${prometheus?.output()}`);
-    const res = await fetch(`${prom}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-    return res.ok ? true : undefined;
-  }, 30_000);
+  prom = (await startPrometheus(work, config)).url;
 }, 60_000);
 
 afterAll(async () => {

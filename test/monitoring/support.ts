@@ -5,10 +5,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const MONITORING = join(ROOT, 'monitoring');
@@ -138,4 +139,39 @@ export function substitute(text: string, pairs: readonly (readonly [string, stri
     out = out.split(from).join(to);
   }
   return out;
+}
+
+/**
+ * Writes `config` (JSON is YAML) into `work`, checks it with promtool, starts Prometheus on a free
+ * loopback port with its data under `work`, and resolves with its URL once it is ready. stopAll()
+ * stops it.
+ */
+export async function startPrometheus(work: string, config: object, readyMs = 30_000): Promise<{ url: string; tracked: Tracked }> {
+  const configFile = join(work, 'prometheus.yml');
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  const promtool = run('promtool', ['check', 'config', configFile]);
+  if (promtool.status !== 0) throw new Error(`promtool check config failed: ${promtool.output}`);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const tracked = start('prometheus', [`--config.file=${configFile}`, `--storage.tsdb.path=${join(work, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn']);
+  await waitFor('Prometheus to be ready', async () => {
+    if (tracked.child.exitCode !== null) throw new Error(`prometheus exited: ${tracked.output()}`);
+    const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
+    return res.ok ? true : undefined;
+  }, readyMs);
+  return { url, tracked };
+}
+
+/** Replaces a shipped value, throwing unless it was the one shipped (so drift fails loudly). */
+export function swap(obj: Record<string, unknown>, key: string, shipped: unknown, value: unknown): void {
+  if (!isDeepStrictEqual(obj[key], shipped)) throw new Error(`shipped ${key} is ${JSON.stringify(obj[key])}, expected ${JSON.stringify(shipped)}`);
+  obj[key] = value;
+}
+
+/** GET a Prometheus HTTP API path (`/api/v1/...`) and return its `data`, throwing on an error. */
+export async function prometheusApi<T>(base: string, path: string): Promise<T> {
+  const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5_000) });
+  const body = (await res.json()) as { status: string; data: T; error?: string };
+  if (body.status !== 'success') throw new Error(`${path}: ${body.error ?? res.status}`);
+  return body.data;
 }

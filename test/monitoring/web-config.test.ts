@@ -16,7 +16,7 @@ import { startServer, type RunningServer } from '../../src/node/server.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { bcryptHash, issue, makeCa, type Ca, type Issued } from '../support/certs.js';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
-import { cleanTemps, freePort, loadYaml, MONITORING, run, start, stopAll, substitute, tempDir, waitFor, type Tracked } from './support.js';
+import { cleanTemps, loadYaml, MONITORING, run, prometheusApi, startPrometheus, stopAll, substitute, swap, tempDir, waitFor } from './support.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 interface Target { labels: Record<string, string>; scrapeUrl: string; health: string; lastError: string }
@@ -35,7 +35,6 @@ const servers: { server: RunningServer; store: FsStateStore }[] = [];
 /** What the exporters logged (in failure messages). */
 const logs: string[] = [];
 let prom = '';
-let prometheus: Tracked | undefined;
 /** Everything beforeAll made that the tests look at. */
 const made = {
   /** The exporters' directory: certificates and web configs side by side (relative paths). */
@@ -50,18 +49,7 @@ const made = {
   client: undefined as Issued | undefined,
 };
 
-/** Replaces a shipped value, asserting it was the one shipped (so drift fails loudly). */
-function swap(obj: Json, key: string, shipped: unknown, value: unknown): void {
-  expect(obj[key], `shipped ${key}`).toEqual(shipped);
-  obj[key] = value;
-}
-
-async function api<T>(path: string): Promise<T> {
-  const res = await fetch(`${prom}${path}`, { signal: AbortSignal.timeout(5_000) });
-  const body = (await res.json()) as { status: string; data: T; error?: string };
-  if (body.status !== 'success') throw new Error(`${path}: ${body.error ?? res.status}`);
-  return body.data;
-}
+const api = <T>(path: string): Promise<T> => prometheusApi<T>(prom, path);
 
 /** The single target of `job` once Prometheus has scraped it (health no longer `unknown`). */
 async function scraped(job: string): Promise<Target> {
@@ -223,24 +211,7 @@ beforeAll(async () => {
     job('mtls-sans-other', 'mtls-sans-other.yml', noBasicAuth),
   ];
 
-  const configFile = join(work, 'prometheus.yml');
-  await writeFile(configFile, JSON.stringify({ global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: jobs }, null, 2));
-  const promtool = run('promtool', ['check', 'config', configFile]);
-  expect(promtool.status, promtool.output).toBe(0);
-
-  const port = await freePort();
-  prom = `http://127.0.0.1:${port}`;
-  prometheus = start('prometheus', [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${join(work, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ]);
-  await waitFor('Prometheus to be ready', async () => {
-    if (prometheus?.child.exitCode !== null) throw new Error(`prometheus exited: ${prometheus?.output()}`);
-    const res = await fetch(`${prom}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-    return res.ok ? true : undefined;
-  }, 20_000);
+  prom = (await startPrometheus(work, { global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: jobs }, 20_000)).url;
 }, 60_000);
 
 afterAll(async () => {

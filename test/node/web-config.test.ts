@@ -4,6 +4,7 @@
  * reloads (certificate rotation under a scrape loop, a bad new version keeping the old one).
  * Certificates come from the real openssl CLI; every request is a real HTTPS request.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { copyFile, rename, writeFile } from 'node:fs/promises';
 import { request, type RequestOptions } from 'node:https';
@@ -64,6 +65,13 @@ async function serveWith(configPath: string, env: Record<string, string> = {}, c
     webConfigCheckMs: checkMs,
   });
   running.push({ server, store });
+  // Every config the exporter accepts is one Prometheus's own checker accepts too (Debian's 2.42
+  // predates client_allowed_sans, so those are left to the exporter).
+  const yaml = readFileSync(configPath, 'utf8');
+  if (!yaml.includes('client_allowed_sans')) {
+    const check = spawnSync('promtool', ['check', 'web-config', configPath], { encoding: 'utf8', timeout: 20_000 });
+    expect(`${check.stdout}${check.stderr}`, configPath).toContain('SUCCESS');
+  }
   return server;
 }
 
@@ -205,6 +213,16 @@ describe('basic auth', () => {
     // /health follows the same rules as with a token.
     expect((await http(undefined, '/health')).status).toBe(401);
     expect((await http(basic('prometheus', PASSWORD), '/health')).status).toBe(200);
+  });
+
+  it('with LOKI_METRICS_HEALTH_PUBLIC=true, /health without credentials answers the status only', async () => {
+    const server = await serveWith(await writeConfig('basic-health.yml', `basic_auth_users:\n  prometheus: ${hash}\n`), { LOKI_METRICS_HEALTH_PUBLIC: 'true' });
+    const open = await fetch(`http://127.0.0.1:${server.port}/health`);
+    expect(open.status).toBe(200);
+    expect(Object.keys((await open.json()) as object)).toEqual(['status']);
+    const full = await fetch(`http://127.0.0.1:${server.port}/health`, { headers: { Authorization: basic('prometheus', PASSWORD) } });
+    expect(Object.keys((await full.json()) as object)).toContain('sources');
+    expect((await fetch(`http://127.0.0.1:${server.port}/metrics`)).status).toBe(401);
   });
 
   it('combines with LOKI_METRICS_TOKEN over TLS: either credential passes; none gets both challenges', async () => {
