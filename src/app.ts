@@ -44,6 +44,8 @@ export interface AppDeps {
    * config can change them; undefined from it means none. Either these or the token may pass.
    */
   readonly basicAuthUsers?: () => BasicAuthUsers | undefined;
+  /** More facts for an authenticated `/health` (the fleet's: how changes are watched). */
+  readonly healthExtras?: () => Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -142,6 +144,7 @@ export function createApp(deps: AppDeps): Hono {
         ...(isoTime(s.mtimeMs) !== undefined ? { modified: isoTime(s.mtimeMs) } : {}),
         ...(s.problem !== undefined ? { problem: s.problem } : {}),
       })),
+      ...deps.healthExtras?.(),
     });
   });
 

@@ -6,6 +6,14 @@ import { describeIssues } from './schemas/parse.js';
 export interface Config {
   /** State directory as given (the Node entry resolves it against the working directory). */
   readonly dir: string;
+  /** Node, `LOKI_PROJECTS` / `serve --dir NAME=PATH`: more state directories, each its own project. */
+  readonly projects: readonly NamedDir[];
+  /** Node: follow Loki Mode's project registry (`LOKI_REGISTRY_FILE`) for more projects. */
+  readonly projectsFromRegistry: boolean;
+  /** Loki Mode's registry as given (`~` is the home directory, resolved by the Node entry). */
+  readonly registryFile: string;
+  /** At most this many projects (named plus registry); later registry entries are left out. */
+  readonly maxProjects: number;
   readonly host: string;
   readonly port: number;
   readonly metricsPath: string;
@@ -40,9 +48,46 @@ export interface Config {
   readonly demo?: boolean;
 }
 
+/** A project of the fleet: its name (a label value and URL parameter) and its state directory. */
+export interface NamedDir {
+  readonly name: string;
+  readonly dir: string;
+}
+
+/** Names as session names: a URL parameter and a Prometheus label value that need no escaping. */
+const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * `NAME=PATH`, or undefined when `spec` is a plain path (no `=`, or what precedes it is no name,
+ * e.g. `/tmp/a=b`). Throws ConfigError for a name that is not one.
+ */
+export function parseNamedDir(spec: string): NamedDir | undefined {
+  const eq = spec.indexOf('=');
+  if (eq < 0) return undefined;
+  const name = spec.slice(0, eq);
+  if (name.includes('/') || name.startsWith('.') || name.startsWith('~')) return undefined;
+  const dir = spec.slice(eq + 1).trim();
+  if (!PROJECT_NAME.test(name)) throw new ConfigError(`invalid project name ${JSON.stringify(name)}: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`);
+  if (dir === '') throw new ConfigError(`project ${name} has no directory: use NAME=PATH`);
+  return { name, dir };
+}
+
+/** Projects must have distinct names. Throws ConfigError naming the first repeated one. */
+export function checkDistinct(projects: readonly NamedDir[]): void {
+  const seen = new Set<string>();
+  for (const { name } of projects) {
+    if (seen.has(name)) throw new ConfigError(`project ${name} is given twice`);
+    seen.add(name);
+  }
+}
+
 /** Every environment variable the exporter reads, with its default, for docs and `--help`. */
 export const ENV = {
   LOKI_DIR: '.loki',
+  LOKI_PROJECTS: '',
+  LOKI_PROJECTS_FROM_REGISTRY: 'false',
+  LOKI_REGISTRY_FILE: '~/.loki/dashboard/projects.json',
+  LOKI_MAX_PROJECTS: '100',
   LOKI_METRICS_HOST: '127.0.0.1',
   LOKI_METRICS_PORT: '57374',
   LOKI_METRICS_PATH: '/metrics',
@@ -110,6 +155,13 @@ const token = (name: EnvName) =>
 
 const EnvSchema = v.object({
   LOKI_DIR: v.pipe(text('LOKI_DIR'), v.nonEmpty('must not be empty')),
+  LOKI_PROJECTS: v.pipe(
+    text('LOKI_PROJECTS'),
+    v.check((s) => !/[\0\n\r]/.test(s), 'must be NAME=PATH entries separated by commas'),
+  ),
+  LOKI_PROJECTS_FROM_REGISTRY: boolean('LOKI_PROJECTS_FROM_REGISTRY'),
+  LOKI_REGISTRY_FILE: v.pipe(text('LOKI_REGISTRY_FILE'), v.nonEmpty('must not be empty'), v.check((s) => !/[\0\n\r]/.test(s), 'must be a file path')),
+  LOKI_MAX_PROJECTS: integer('LOKI_MAX_PROJECTS', 1, 10_000),
   LOKI_METRICS_HOST: v.pipe(text('LOKI_METRICS_HOST'), v.regex(/^[A-Za-z0-9.:\-[\]%]+$/, 'must be a host name or IP address')),
   LOKI_METRICS_PORT: integer('LOKI_METRICS_PORT', 1, 65535),
   LOKI_METRICS_PATH: v.pipe(
@@ -172,8 +224,13 @@ export function parseConfig(
     );
   }
   const e = result.output;
+  const projects = projectList(e.LOKI_PROJECTS);
   return {
     dir: e.LOKI_DIR,
+    projects,
+    projectsFromRegistry: e.LOKI_PROJECTS_FROM_REGISTRY,
+    registryFile: e.LOKI_REGISTRY_FILE,
+    maxProjects: e.LOKI_MAX_PROJECTS,
     host: e.LOKI_METRICS_HOST,
     port: e.LOKI_METRICS_PORT,
     metricsPath: e.LOKI_METRICS_PATH,
@@ -190,4 +247,25 @@ export function parseConfig(
     syncStaleMs: e.LOKI_SYNC_STALE_SECONDS,
     maxSessions: e.LOKI_MAX_SESSIONS,
   };
+}
+
+/** `LOKI_PROJECTS`: `NAME=PATH` entries separated by commas (a path with a comma needs `--dir`). */
+function projectList(text: string): NamedDir[] {
+  const projects: NamedDir[] = [];
+  for (const entry of text.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    let named: NamedDir | undefined;
+    try {
+      named = parseNamedDir(entry);
+    } catch (error) {
+      throw new ConfigError(`invalid LOKI_PROJECTS: ${(error as Error).message}`, 'LOKI_PROJECTS');
+    }
+    if (!named) throw new ConfigError('invalid LOKI_PROJECTS: each entry must be NAME=PATH', 'LOKI_PROJECTS');
+    projects.push(named);
+  }
+  try {
+    checkDistinct(projects);
+  } catch (error) {
+    throw new ConfigError(`invalid LOKI_PROJECTS: ${(error as Error).message}`, 'LOKI_PROJECTS');
+  }
+  return projects;
 }

@@ -2,9 +2,10 @@
  * The remote exporter (the Worker) as a runtime-free Hono app over a `SessionBucket`:
  *
  * - `/metrics`, `/health`, `/` — the very same app as on Node, one instance per synced session,
- *   chosen by `?session=NAME` (the multi-target exporter pattern; default `default`), so each scrape's
- *   output is exactly the single-session output. The scrape token and the route are checked before
- *   a session app is made; any other path is a 404 here.
+ *   chosen by `?project=NAME` or `?session=NAME` (the fleet layer, fleet.ts: the multi-target
+ *   exporter pattern; default `default`), so each scrape's output is exactly the single-session
+ *   output; `/targets` lists the sessions for Prometheus's http_sd. The scrape token and the route
+ *   are checked before a session app is made; any other path is a 404 here.
  * - `POST /ingest?session=NAME` and `GET /ingest/manifest?session=NAME` — the sync endpoint,
  *   behind the write token `LOKI_SYNC_TOKEN` (every session; must differ from the scrape token) or
  *   the session's own token `sessionSyncToken(LOKI_SYNC_TOKEN, NAME)` (that session only). At most
@@ -15,13 +16,14 @@ import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import * as v from 'valibot';
-import { createApp, type AppDeps } from './app.js';
+import type { AppDeps } from './app.js';
+import { createFleetApp } from './fleet.js';
+import { SessionCatalog } from './stores/session-catalog.js';
 import type { Config } from './config.js';
 import { describeIssues } from './schemas/parse.js';
 import type { Log } from './source-tracker.js';
 import type { SessionBucket } from './stores/session-bucket.js';
-import type { StateStore } from './stores/store.js';
-import { parseDoc, SyncedStateStore } from './stores/synced.js';
+import { parseDoc } from './stores/synced.js';
 import { DEFAULT_SESSION, emptyDoc, IngestPayloadSchema, manifestOf, MAX_INGEST_BYTES, SESSION_NAME } from './sync/protocol.js';
 import { applyIngest } from './sync/session-doc.js';
 import { sessionSyncToken } from './sync/tokens.js';
@@ -46,27 +48,6 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   const { bucket, config } = deps;
   const clock = deps.clock ?? Date.now;
   const log = deps.log ?? ((line: string) => console.error(line));
-  const sessionApps = new Map<string, Hono>();
-
-  function sessionApp(session: string): Hono {
-    let app = sessionApps.get(session);
-    if (app) {
-      // Least recently used goes first when the map is full.
-      sessionApps.delete(session);
-      sessionApps.set(session, app);
-    } else {
-      const store: StateStore = bucket
-        ? new SyncedStateStore(bucket, session)
-        : { read: () => Promise.reject(new Error('no R2 bucket or KV namespace is bound (see wrangler.toml)')) };
-      // No shared in-flight refresh across requests: workerd cancels a request that awaits another
-      // request's I/O as hung. Finished snapshots are still shared through the cache.
-      app = createApp({ store, config, clock, log, syncStaleMs: config.syncStaleMs, shareRefreshes: false, ...(deps.build ? { build: deps.build } : {}) });
-      if (sessionApps.size >= MAX_SESSION_APPS) sessionApps.delete(sessionApps.keys().next().value as string);
-      sessionApps.set(session, app);
-    }
-    return app;
-  }
-
   const app = new Hono();
   app.use('*', async (c, next) => {
     await next();
@@ -157,23 +138,27 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   }
   app.route('/ingest', ingest);
 
-  // ---- scrape side: everything else is the single-session app. The token is checked here too,
-  // so unauthenticated requests cannot create session apps and push real ones out.
-  // (Also when it equals the sync token: ingest is then disabled, but the scrape side stays closed.)
-  if (config.token) {
-    const auth = bearerAuth({ token: config.token, realm: 'loki-metrics' });
-    app.use(config.metricsPath, auth);
-    if (config.healthPublic !== true) app.use('/health', auth);
-  }
-  const routes = new Set([config.metricsPath, '/health', '/']);
-  app.all('*', (c) => {
-    // Only the session app's own routes make (or touch) a session app: anything else is answered
-    // here, so stray requests neither cost a storage read nor push real sessions out of the cache.
-    if (!routes.has(c.req.path)) return c.text(`not found: metrics are at ${config.metricsPath}\n`, 404);
-    const session = sessionOf(c);
-    if (session === undefined) return badSession(c);
-    return sessionApp(session).fetch(c.req.raw);
-  });
+  // ---- scrape side: the fleet layer, one project per synced session (`?project=` or `?session=`),
+  // with discovery at /targets. The scrape token and the route are checked before any session
+  // work, so unauthenticated requests cannot create session apps and push real ones out. (Also
+  // when it equals the sync token: ingest is then disabled, but the scrape side stays closed.)
+  const catalog = new SessionCatalog(bucket, { maxSessions: config.maxSessions, clock });
+  app.route(
+    '/',
+    createFleetApp({
+      catalog,
+      config,
+      clock,
+      log,
+      defaultProject: DEFAULT_SESSION,
+      maxApps: MAX_SESSION_APPS,
+      syncStaleMs: config.syncStaleMs,
+      // No shared in-flight refresh across requests: workerd cancels a request that awaits another
+      // request's I/O as hung. Finished snapshots are still shared through the cache.
+      shareRefreshes: false,
+      ...(deps.build ? { build: deps.build } : {}),
+    }),
+  );
 
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();

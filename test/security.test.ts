@@ -115,8 +115,11 @@ describe('tokens', () => {
       // auth.ts taking the scheme word only, to pick bearer or basic auth.
       const byHand = source.match(/.*header\(\s*['"`]authorization.*/gi) ?? [];
       expect(byHand.every((line) => file === 'src/auth.ts' && line.includes('/^\\s*([A-Za-z]+)/.exec('))).toBe(true);
-      expect(source).toMatch(/bearerAuth\(\{ token: /);
     }
+    // The scrape token: auth.ts's guard, which the app and the fleet layer (Node and Worker) use.
+    expect(readFileSync(join(ROOT, 'src/auth.ts'), 'utf8')).toMatch(/bearerAuth\(\{ token: credentials\.token/);
+    for (const file of ['src/app.ts', 'src/fleet.ts']) expect(readFileSync(join(ROOT, file), 'utf8')).toContain('createGuard({');
+    expect(readFileSync(join(ROOT, 'src/remote-app.ts'), 'utf8')).toContain('createFleetApp({');
     // The app itself leaves credentials to auth.ts.
     expect(readFileSync(join(ROOT, 'src/app.ts'), 'utf8')).not.toMatch(/authorization/i);
     const hono = readFileSync(join(ROOT, 'node_modules/hono/dist/middleware/bearer-auth/index.js'), 'utf8');

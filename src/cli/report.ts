@@ -113,6 +113,41 @@ export function formatScrapeTable(samples: readonly ParsedSample[], paint: Paint
   return rows.map(([key, value]) => `${key.padEnd(10)} ${value}`).join('\n') + '\n';
 }
 
+/**
+ * `scrape --all`: one row per project (padding counts the visible text, not the colour codes),
+ * then the total cost.
+ */
+export function formatFleetTable(projects: readonly { readonly name: string; readonly samples: readonly ParsedSample[] | string }[], paint: Paint = NO_PAINT): string {
+  const header = ['PROJECT', 'SESSION', 'ITERATION', 'TASKS DONE/FAILED', 'COST', 'STATE DIR'];
+  let total = 0;
+  const rows = projects.map(({ name, samples }): [string, string][] => {
+    if (typeof samples === 'string') return [[name, name], [paint.bad(samples), samples]];
+    const one = (metric: string, labels: Record<string, string> = {}) =>
+      samples.find((s) => s.name === metric && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    const num = (value: number | undefined) => (value === undefined ? '-' : String(value));
+    const status = one('loki_session_status');
+    const word = status === undefined ? 'unknown' : (STATUS_WORDS[status] ?? `unknown (${status})`);
+    const cost = one('loki_cost_usd');
+    total += cost ?? 0;
+    const up = one('loki_up');
+    const cells: [string, string][] = [
+      [name, name],
+      [status === 1 ? paint.good(word) : status === 2 ? paint.warn(word) : paint.bad(word), word],
+      [`${num(one('loki_iteration_current'))}/${num(one('loki_iteration_max'))}`, ''],
+      [`${num(one('loki_tasks_total', { status: 'completed' }))}/${num(one('loki_tasks_total', { status: 'failed' }))}`, ''],
+      [cost === undefined ? '-' : formatUsd(cost), ''],
+      up === 1 ? [paint.good('readable'), 'readable'] : up === 0 ? [paint.bad('unreadable'), 'unreadable'] : ['-', '-'],
+    ];
+    return cells.map(([shown, plain]) => [shown, plain || shown]);
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i]?.[1] ?? '').length)));
+  const line = (cells: readonly [string, string][]) =>
+    cells.map(([shown, plain], i) => (i === cells.length - 1 ? shown : shown + ' '.repeat(Math.max(0, (widths[i] ?? 0) - plain.length)))).join('  ');
+  const out = [line(header.map((h) => [h, h])), ...rows.map(line)];
+  out.push(`${projects.length} project${projects.length === 1 ? '' : 's'}, total cost ${formatUsd(total)}`);
+  return out.join('\n') + '\n';
+}
+
 /** The verdicts `loki-metrics check` prints, one line per source. */
 export function formatCheck(dir: string, available: boolean, problem: string | undefined, sources: readonly SourceStatus[], paint: Paint = NO_PAINT): string {
   const lines = [`${dir}: ${available ? paint.good('readable') : paint.bad(`unreadable (${problem ?? 'unknown reason'})`)}`];

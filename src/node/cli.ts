@@ -4,15 +4,18 @@
  * config + store + app, and prints; the work itself lives in the runtime-free modules.
  */
 import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ANSI_PAINT, formatCheck, formatScrapeTable, NO_PAINT, parseExposition, type Paint } from '../cli/report.js';
+import { ANSI_PAINT, formatCheck, formatFleetTable, formatScrapeTable, NO_PAINT, parseExposition, type Paint } from '../cli/report.js';
 import { createCollector } from '../collect.js';
-import { ConfigError, ENV, parseConfig, type Config, type EnvName } from '../config.js';
+import { checkDistinct, ConfigError, ENV, parseConfig, parseNamedDir, type Config, type EnvName, type NamedDir } from '../config.js';
+import { DEFAULT_PROJECT, PROJECT_NAME } from '../fleet.js';
 import { FsStateStore } from '../stores/fs.js';
 import { VERSION } from '../version.js';
 import { startDemo } from './demo.js';
-import { startServer } from './server.js';
+import { NodeProjectCatalog } from './projects.js';
+import { startFleetServer, startServer } from './server.js';
 import { parseInterval, runSync } from './sync.js';
 import { DEFAULT_SESSION, SESSION_NAME } from '../sync/protocol.js';
 import { sessionSyncToken } from '../sync/tokens.js';
@@ -43,10 +46,18 @@ ${envList()}
 `,
   serve: `Usage: loki-metrics serve [--dir DIR] [--host HOST] [--port PORT] [--path PATH] [--web.config.file FILE]
                           [--demo | --demo-if-missing]
+       loki-metrics serve --dir NAME=DIR [--dir NAME=DIR ...] [--projects-from-registry] [--dir DIR] ...
 
-Serve metrics for a .loki directory (read-only) until SIGINT/SIGTERM.
+Serve metrics for a .loki directory, or for many projects (read-only) until SIGINT/SIGTERM.
 
-  --dir DIR           State directory (LOKI_DIR, default ./.loki)
+  --dir DIR           State directory (LOKI_DIR, default ./.loki); with projects, the one a plain
+                      /metrics serves (project "default")
+  --dir NAME=DIR      One more project, served at /metrics?project=NAME (repeatable; LOKI_PROJECTS)
+  --projects-from-registry
+                      Also serve every project in Loki Mode's registry, following its changes
+                      (LOKI_PROJECTS_FROM_REGISTRY)
+  --registry-file FILE
+                      The registry (LOKI_REGISTRY_FILE, default ~/.loki/dashboard/projects.json)
   --host HOST         Address to bind (LOKI_METRICS_HOST, default 127.0.0.1)
   --port PORT         Port (LOKI_METRICS_PORT, default 57374)
   --path PATH         Metrics path (LOKI_METRICS_PATH, default /metrics)
@@ -59,10 +70,13 @@ Serve metrics for a .loki directory (read-only) until SIGINT/SIGTERM.
                       ./.loki does not exist; a given directory that is missing is never replaced
                       by the demo (loki_up is 0 until it appears)
 
+Prometheus finds the projects at /targets (http_sd_configs).
+
 Environment (flags win over environment):
 ${envList()}
 `,
-  scrape: `Usage: loki-metrics scrape [--url URL | --host HOST[:PORT] [--port PORT] [--path PATH]] [--token TOKEN] [--raw | --json]
+  scrape: `Usage: loki-metrics scrape [--url URL | --host HOST[:PORT] [--port PORT] [--path PATH]] [--token TOKEN]
+                           [--project NAME | --all] [--raw | --json]
 
 Fetch a running exporter and print its metrics as a table.
 
@@ -73,6 +87,8 @@ Fetch a running exporter and print its metrics as a table.
   --port PORT     Exporter port (LOKI_METRICS_PORT, default 57374)
   --path PATH     Metrics path (LOKI_METRICS_PATH, default /metrics)
   --token TOKEN   Bearer token (LOKI_METRICS_TOKEN)
+  --project NAME  One project of an exporter serving several (adds ?project=NAME)
+  --all           Every project the exporter lists at /targets, one row each
   --raw           Print the exposition text as served (for grep)
   --json          Print the samples as JSON
 `,
@@ -158,18 +174,26 @@ const isLoopback = (host: string) => /^127\.\d+\.\d+\.\d+$/.test(host) || ['loca
 
 async function serve(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
-    dir: { type: 'string' },
+    dir: { type: 'string', multiple: true },
     host: { type: 'string' },
     port: { type: 'string' },
     path: { type: 'string' },
     demo: { type: 'boolean' },
     'demo-if-missing': { type: 'boolean' },
     'web.config.file': { type: 'string' },
+    'projects-from-registry': { type: 'boolean' },
+    'registry-file': { type: 'string' },
   });
   if (values.help) return io.out(USAGE.serve as string), 0;
-  if (values.demo && values.dir !== undefined) throw new UsageError('--demo and --dir cannot be combined: the demo serves its own temporary directory');
+  const dirs = values.dir ?? [];
+  if (values.demo && dirs.length > 0) throw new UsageError('--demo and --dir cannot be combined: the demo serves its own temporary directory');
+  const named = dirs.map((spec) => parseNamedDir(spec)).filter((d): d is NamedDir => d !== undefined);
+  const plain = dirs.filter((spec) => parseNamedDir(spec) === undefined);
+  if (plain.length > 1) throw new UsageError('--dir PATH can be given once; name the others: --dir NAME=PATH');
   const config = configFrom(io, {
-    LOKI_DIR: ['--dir', values.dir],
+    LOKI_DIR: ['--dir', plain[0]],
+    LOKI_PROJECTS_FROM_REGISTRY: ['--projects-from-registry', values['projects-from-registry'] ? 'true' : undefined],
+    LOKI_REGISTRY_FILE: ['--registry-file', values['registry-file']],
     LOKI_METRICS_HOST: ['--host', values.host],
     LOKI_METRICS_PORT: ['--port', values.port],
     LOKI_METRICS_PATH: ['--path', values.path],
@@ -186,10 +210,15 @@ async function serve(args: string[], io: Io): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  if (named.length > 0 || config.projects.length > 0 || config.projectsFromRegistry) {
+    if (values.demo || values['demo-if-missing']) throw new UsageError('the demo serves one project: not with --dir NAME=PATH, LOKI_PROJECTS or the registry');
+    const dirGiven = plain.length > 0 || io.env.LOKI_DIR !== undefined;
+    return serveFleet({ ...config, projects: [...config.projects, ...named] }, dirGiven, io, stopped);
+  }
   let dir = resolve(config.dir);
   // Only the implicit default may be replaced by the demo: a given directory that is missing is a
   // mistake to report, never a reason to serve simulated numbers a Prometheus would record as real.
-  const dirGiven = values.dir !== undefined || io.env.LOKI_DIR !== undefined;
+  const dirGiven = dirs.length > 0 || io.env.LOKI_DIR !== undefined;
   let demo: Awaited<ReturnType<typeof startDemo>> | undefined;
   if (values.demo || (values['demo-if-missing'] && !dirGiven && !existsSync(dir))) {
     if (!values.demo) io.err(`loki-metrics: no state directory at ${dir}; serving a simulated demo session instead.\n`);
@@ -210,9 +239,7 @@ async function serve(args: string[], io: Io): Promise<number> {
     await demo?.stop(); // never leave the demo's temporary directory behind
     throw error;
   }
-  if (!config.token && !server.authenticates && !isLoopback(config.host)) {
-    io.err(`loki-metrics: warning: listening on ${config.host} without LOKI_METRICS_TOKEN or a web config with basic_auth_users or verified client certificates: anyone who can reach it can read the metrics\n`);
-  }
+  warnIfOpen(config, server, io);
   const where = config.enabled ? server.url : `${new URL(server.url).origin}/health (metrics disabled by LOKI_METRICS_ENABLED=false)`;
   io.out(`loki-metrics ${VERSION} serving ${demo ? 'a demo session (simulated data)' : dir} at ${where}\n`);
 
@@ -220,6 +247,51 @@ async function serve(args: string[], io: Io): Promise<number> {
   await server.close();
   await store.close();
   await demo?.stop();
+  io.err('loki-metrics: stopped\n');
+  return 0;
+}
+
+function warnIfOpen(config: Config, server: { readonly authenticates: boolean }, io: Io): void {
+  if (!config.token && !server.authenticates && !isLoopback(config.host)) {
+    io.err(`loki-metrics: warning: listening on ${config.host} without LOKI_METRICS_TOKEN or a web config with basic_auth_users or verified client certificates: anyone who can reach it can read the metrics\n`);
+  }
+}
+
+/** `serve` for several projects: named directories, the registry's, and the plain one as `default`. */
+async function serveFleet(config: Config, dirGiven: boolean, io: Io, stopped: Promise<void>): Promise<number> {
+  const defaultDir = dirGiven ? resolve(config.dir) : undefined;
+  const named = config.projects.map((p) => ({ name: p.name, dir: resolve(p.dir) }));
+  checkDistinct([...(defaultDir !== undefined ? [{ name: DEFAULT_PROJECT, dir: defaultDir }] : []), ...named]);
+  for (const { name, dir } of [...(defaultDir !== undefined ? [{ name: DEFAULT_PROJECT, dir: defaultDir }] : []), ...named]) {
+    const problem = dirProblem(dir);
+    if (problem) io.err(`loki-metrics: warning: project ${name}: ${problem}; serving loki_up 0 until it appears (see /health?project=${name})\n`);
+  }
+  const registryFile = config.projectsFromRegistry ? resolve(config.registryFile.replace(/^~(?=$|\/)/, homedir())) : undefined;
+  const log = (line: string) => io.err(`${line}\n`);
+  const catalog = new NodeProjectCatalog({
+    ...(defaultDir !== undefined ? { defaultDir } : {}),
+    named,
+    ...(registryFile !== undefined ? { registryFile } : {}),
+    maxProjects: config.maxProjects,
+    log,
+  });
+  let server: Awaited<ReturnType<typeof startFleetServer>>;
+  try {
+    server = await startFleetServer(config, catalog, log, catalog.defaultProject !== undefined ? { defaultProject: catalog.defaultProject } : {});
+  } catch (error) {
+    catalog.close();
+    throw error;
+  }
+  warnIfOpen(config, server, io);
+  const origin = new URL(server.url).origin;
+  const names = catalog.projects().map((p) => p.name);
+  const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, ...` : names.join(', ');
+  io.out(
+    `loki-metrics ${VERSION} serving ${names.length} project${names.length === 1 ? '' : 's'} (${shown || 'none yet'})${registryFile ? ` and the registry ${registryFile}` : ''} at ${server.url}?project=NAME; discovery at ${origin}/targets\n`,
+  );
+  await stopped;
+  await server.close();
+  catalog.close();
   io.err('loki-metrics: stopped\n');
   return 0;
 }
@@ -258,9 +330,12 @@ async function scrape(args: string[], io: Io): Promise<number> {
     token: { type: 'string' },
     raw: { type: 'boolean' },
     json: { type: 'boolean' },
+    project: { type: 'string' },
+    all: { type: 'boolean' },
   });
   if (values.help) return io.out(USAGE.scrape as string), 0;
   if (values.raw && values.json) throw new UsageError('--raw and --json cannot be combined');
+  if (values.all && (values.raw || values.project !== undefined)) throw new UsageError('--all cannot be combined with --raw or --project');
   if (values.url !== undefined && (values.host ?? values.port ?? values.path) !== undefined) {
     throw new UsageError('--url cannot be combined with --host, --port or --path');
   }
@@ -278,29 +353,66 @@ async function scrape(args: string[], io: Io): Promise<number> {
     const host = split.host.includes(':') ? `[${split.host}]` : split.host;
     url = `http://${host}:${split.port ?? config.port}${config.metricsPath}`;
   }
-  let body: string;
+  if (values.project !== undefined) {
+    if (!PROJECT_NAME.test(values.project)) throw new UsageError(`--project ${JSON.stringify(values.project)}: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`);
+    const withProject = new URL(url);
+    withProject.searchParams.set('project', values.project);
+    url = withProject.toString();
+  }
+  if (values.all) return scrapeAll(url, config.token, values.json === true, io);
+  const body = await fetchText(url, config.token, io, 'text/plain; version=0.0.4');
+  if (typeof body === 'number') return body;
+  if (values.raw) io.out(body.replace(/\n+$/, '') + '\n');
+  else if (values.json) io.out(JSON.stringify(parseExposition(body), null, 2) + '\n');
+  else io.out(formatScrapeTable(parseExposition(body), io.paint));
+  return 0;
+}
+
+/** GET `url`: its body, or the exit code after saying on stderr what went wrong. */
+async function fetchText(url: string, token: string | undefined, io: Io, accept: string): Promise<string | number> {
   try {
     const response = await fetch(url, {
-      headers: {
-        Accept: 'text/plain; version=0.0.4',
-        ...(config.token ? { Authorization: `Bearer ${config.token}` } : {}),
-      },
+      headers: { Accept: accept, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
       signal: AbortSignal.timeout(10_000),
     });
-    body = await response.text();
+    const body = await response.text();
     if (!response.ok) {
       io.err(`loki-metrics: ${io.paint.bad(`the exporter at ${url} answered HTTP ${response.status}`)}${response.status === 401 ? ' (pass --token or set LOKI_METRICS_TOKEN)' : ''}\n`);
       return 1;
     }
+    return body;
   } catch {
     io.err(`loki-metrics: ${io.paint.bad(`Could not connect to exporter at ${url}`)}\n`);
     io.err('loki-metrics: make sure the exporter is running (loki-metrics serve) or pass --url\n');
     return 1;
   }
-  if (values.raw) io.out(body.replace(/\n+$/, '') + '\n');
-  else if (values.json) io.out(JSON.stringify(parseExposition(body), null, 2) + '\n');
-  else io.out(formatScrapeTable(parseExposition(body), io.paint));
-  return 0;
+}
+
+/** `scrape --all`: every project /targets lists, in one table (or one JSON object). */
+async function scrapeAll(metricsUrl: string, token: string | undefined, json: boolean, io: Io): Promise<number> {
+  const targetsUrl = new URL('/targets', metricsUrl).toString();
+  const listing = await fetchText(targetsUrl, token, io, 'application/json');
+  if (typeof listing === 'number') return listing;
+  let names: string[];
+  try {
+    const groups = JSON.parse(listing) as { labels?: { project?: unknown } }[];
+    names = groups.map((g) => g.labels?.project).filter((n): n is string => typeof n === 'string' && PROJECT_NAME.test(n));
+  } catch {
+    io.err(`loki-metrics: ${targetsUrl} did not answer a target list (is it loki-metrics 0.1 or later?)\n`);
+    return 1;
+  }
+  const quiet: Io = { ...io, err: () => undefined };
+  const projects = await Promise.all(
+    names.map(async (name) => {
+      const url = new URL(metricsUrl);
+      url.searchParams.set('project', name);
+      const body = await fetchText(url.toString(), token, quiet, 'text/plain; version=0.0.4');
+      return { name, samples: typeof body === 'number' ? 'no answer' : parseExposition(body) };
+    }),
+  );
+  if (json) io.out(JSON.stringify(Object.fromEntries(projects.map((p) => [p.name, p.samples])), null, 2) + '\n');
+  else io.out(formatFleetTable(projects, io.paint));
+  return projects.some((p) => typeof p.samples === 'string') ? 1 : 0;
 }
 
 async function check(args: string[], io: Io): Promise<number> {

@@ -2,7 +2,7 @@ import { getRequestListener, RequestError } from '@hono/node-server';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as TlsHttpServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { createApp } from '../app.js';
+import { createFleetApp, DEFAULT_PROJECT, singleProject, type ProjectCatalog } from '../fleet.js';
 import { ConfigError, type Config } from '../config.js';
 import { capText, escapeForLog } from '../log.js';
 import { WebConfigError } from '../schemas/web-config.js';
@@ -51,18 +51,33 @@ export interface ServerDeps {
 }
 
 /**
- * Serve the app on Node: wires config + store + app into an HTTP or HTTPS server and nothing else.
- * With a web config (`config.webConfigFile`) the server speaks TLS when it says so, checks client
- * certificates and basic auth, and follows changes to the config and its certificate files.
+ * Serve one state directory on Node (the project `default`, which a plain `/metrics` gets): the
+ * fleet server over a catalog of one.
  */
-export async function startServer(config: Config, store: StateStore, log: Log, deps: ServerDeps = {}): Promise<RunningServer> {
+export function startServer(config: Config, store: StateStore, log: Log, deps: ServerDeps = {}): Promise<RunningServer> {
+  return startFleetServer(config, singleProject(store), log, { ...deps, defaultProject: DEFAULT_PROJECT });
+}
+
+/**
+ * Serve a fleet of projects on Node: wires config + catalog + the fleet app into an HTTP or HTTPS
+ * server and nothing else. With a web config (`config.webConfigFile`) the server speaks TLS when it
+ * says so, checks client certificates and basic auth, and follows changes to the config and its
+ * certificate files.
+ */
+export async function startFleetServer(
+  config: Config,
+  catalog: ProjectCatalog,
+  log: Log,
+  deps: ServerDeps & { readonly defaultProject?: string } = {},
+): Promise<RunningServer> {
   const limits = { ...DEFAULT_SERVER_LIMITS, ...deps.limits };
   const web = config.webConfigFile !== undefined ? loadAtStartup(config.webConfigFile) : undefined;
   let reloader: WebConfigReloader | undefined;
-  const app = createApp({
-    store,
+  const app = createFleetApp({
+    catalog,
     config,
     log,
+    ...(deps.defaultProject !== undefined ? { defaultProject: deps.defaultProject } : {}),
     processMetrics: createProcessMetrics(),
     build: nodeBuildInfo(process.env),
     ...(web ? { basicAuthUsers: () => reloader?.current.users } : {}),

@@ -24,7 +24,7 @@ import {
   type StateStore,
 } from './store.js';
 import { EventsTracker } from './fs/events.js';
-import { FileSetTracker, type FileSetCounters } from './fs/file-set.js';
+import { FileSetTracker, type FileSetCounters, type FileSetOptions } from './fs/file-set.js';
 import { inHostPidNamespace, isProcessAlive } from './fs/processes.js';
 import { errorCode, isMissing, OpenedPathCheck, readSmallFile, reason, SYMLINK } from './fs/read-file.js';
 
@@ -39,6 +39,14 @@ export interface FsStateStoreOptions {
   readonly watch?: boolean;
   /** Overrides the detection of the host's pid namespace (tests; see `StateReading.hostPidNamespace`). */
   readonly hostPidNamespace?: boolean;
+  /** `fs.watch`, replaceable so tests can make it fail as at the inotify limit. */
+  readonly watchFn?: FileSetOptions['watchFn'];
+}
+
+/** How many file-set directories are watched by inotify, and how many fell back to re-stating on every read. */
+export interface WatchStatus {
+  readonly inotify: number;
+  readonly polling: number;
 }
 
 /** What the store did, for tests and benchmarks. Monotonic. */
@@ -86,6 +94,7 @@ export class FsStateStore implements StateStore {
       maxFileBytes: this.#maxFileBytes,
       rescanIntervalMs: options.rescanIntervalMs ?? DEFAULT_RESCAN_MS,
       watch: options.watch ?? true,
+      ...(options.watchFn ? { watchFn: options.watchFn } : {}),
     };
     this.#sets = Object.fromEntries(
       FILE_SET_NAMES.map((name) => [name, new FileSetTracker(join(dir, FILE_SETS[name].dir), FILE_SETS[name], setOptions)]),
@@ -107,6 +116,18 @@ export class FsStateStore implements StateStore {
 
   close(): void {
     for (const name of FILE_SET_NAMES) this.#sets[name].close();
+  }
+
+  /** The inotify watches this store holds now, and the directories it polls because a watch failed. */
+  watchStatus(): WatchStatus {
+    let inotify = 0;
+    let polling = 0;
+    for (const name of FILE_SET_NAMES) {
+      const mode = this.#sets[name].watchMode;
+      if (mode === 'inotify') inotify++;
+      else if (mode === 'polling') polling++;
+    }
+    return { inotify, polling };
   }
 
   async #read(): Promise<StateReading> {

@@ -1,4 +1,4 @@
-import { sessionKey, SESSIONS_PREFIX, STATE_SUFFIX, type SessionBucket } from './session-bucket.js';
+import { sessionKey, sessionOfKey, SESSIONS_PREFIX, type SessionBucket } from './session-bucket.js';
 
 /** The slice of Cloudflare's `KVNamespace` binding this adapter uses. */
 export interface KvNamespaceLike {
@@ -26,13 +26,21 @@ export class KvSessionBucket implements SessionBucket {
   }
 
   async countSessions(atLeast: number): Promise<number> {
-    let count = 0;
+    return (await this.listSessions(atLeast)).length;
+  }
+
+  async listSessions(atMost: number): Promise<string[]> {
+    const sessions: string[] = [];
     let cursor: string | undefined;
     do {
       const page = await this.kv.list({ prefix: SESSIONS_PREFIX, limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
-      count += page.keys.filter((k) => k.name.endsWith(STATE_SUFFIX)).length;
+      for (const key of page.keys.map((k) => k.name)) {
+        const session = sessionOfKey(key);
+        if (session !== undefined && sessions.length < atMost) sessions.push(session);
+      }
       cursor = page.list_complete ? undefined : page.cursor;
-    } while (cursor !== undefined && count < atLeast);
-    return count;
+    } while (cursor !== undefined && sessions.length < atMost);
+    return sessions;
   }
+
 }

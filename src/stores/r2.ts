@@ -1,4 +1,4 @@
-import { sessionKey, SESSIONS_PREFIX, STATE_SUFFIX, type SessionBucket } from './session-bucket.js';
+import { sessionKey, sessionOfKey, SESSIONS_PREFIX, type SessionBucket } from './session-bucket.js';
 
 /** The slice of Cloudflare's `R2Bucket` binding this adapter uses. */
 export interface R2BucketLike {
@@ -32,13 +32,21 @@ export class R2SessionBucket implements SessionBucket {
   }
 
   async countSessions(atLeast: number): Promise<number> {
-    let count = 0;
+    return (await this.listSessions(atLeast)).length;
+  }
+
+  async listSessions(atMost: number): Promise<string[]> {
+    const sessions: string[] = [];
     let cursor: string | undefined;
     do {
       const page = await this.bucket.list({ prefix: SESSIONS_PREFIX, limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
-      count += page.objects.filter((o) => o.key.endsWith(STATE_SUFFIX)).length;
+      for (const key of page.objects.map((o) => o.key)) {
+        const session = sessionOfKey(key);
+        if (session !== undefined && sessions.length < atMost) sessions.push(session);
+      }
       cursor = page.truncated ? page.cursor : undefined;
-    } while (cursor !== undefined && count < atLeast);
-    return count;
+    } while (cursor !== undefined && sessions.length < atMost);
+    return sessions;
   }
+
 }

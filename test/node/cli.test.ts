@@ -376,6 +376,43 @@ describe('loki-metrics serve and scrape', () => {
     expect(missing.stderr).toBe(`loki-metrics: web config ${join(certs, 'nope.yml')}: cannot read the web config file ${join(certs, 'nope.yml')}: no such file\n`);
   });
 
+  it('serves several projects: --dir NAME=PATH, discovery, scrape --project and --all; bad fleet flags are one line and exit 2', async () => {
+    const a = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const b = await materialize('paused', { pid: 'alive', mtimeMs: Date.now() });
+    const port = String(await freePort());
+    const fleet = await serve(['--dir', `alpha=${a}`, '--dir', `beta=${b}`, '--port', port]);
+    expect(fleet.startup()).toBe(`loki-metrics 0.1.0 serving 2 projects (alpha, beta) at http://127.0.0.1:${port}/metrics?project=NAME; discovery at http://127.0.0.1:${port}/targets\n`);
+    const targets = (await (await fetch(`http://127.0.0.1:${port}/targets`)).json()) as { labels: { project: string } }[];
+    expect(targets.map((t) => t.labels.project)).toEqual(['alpha', 'beta']);
+    const one = await runAsync(['scrape', '--port', port, '--project', 'beta']);
+    expect(one.code).toBe(0);
+    expect(one.stdout).toMatch(/^Session\s+paused$/m);
+    const all = await runAsync(['scrape', '--port', port, '--all']);
+    expect(all.code).toBe(0);
+    const lines = all.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^PROJECT\s+SESSION\s+ITERATION\s+TASKS DONE\/FAILED\s+COST\s+STATE DIR$/);
+    expect(lines[1]).toMatch(/^alpha\s+running\s+6\/1000\s+5\/1\s+\$3\.53\s+readable$/);
+    expect(lines[2]).toMatch(/^beta\s+paused\s/);
+    expect(lines.at(-1)).toMatch(/^2 projects, total cost \$/);
+    // A plain /metrics has no default project here: it says how to choose.
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+
+    const bad: [string[], Record<string, string>, RegExp][] = [
+      [['--dir', a, '--dir', b], {}, /--dir PATH can be given once; name the others: --dir NAME=PATH/],
+      [['--dir', `b@d=${a}`], {}, /invalid project name "b@d"/],
+      [['--dir', `alpha=${a}`, '--dir', `alpha=${b}`], {}, /project alpha is given twice/],
+      [['--dir', `default=${a}`, '--dir', b], {}, /project default is given twice/],
+      [['--dir', `alpha=${a}`, '--demo'], {}, /--demo and --dir cannot be combined/],
+      [['--projects-from-registry', '--demo-if-missing'], {}, /the demo serves one project/],
+      [[], { LOKI_PROJECTS: 'alpha' }, /invalid LOKI_PROJECTS: each entry must be NAME=PATH/],
+    ];
+    for (const [args, env, expected] of bad) {
+      const result = run(['serve', '--port', String(await freePort()), ...args], env);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr.split('\n')[0]).toMatch(expected);
+    }
+  });
+
   it('does not announce a metrics URL when metrics are disabled', async () => {
     const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
     const port = String(await freePort());

@@ -28,7 +28,12 @@ export interface FileSetOptions {
   readonly watch: boolean;
   /** Checks each opened entry was reached through real directories (see `OpenedPathCheck`). */
   readonly guard?: OpenedPathCheck;
+  /** `fs.watch`, replaceable so tests can make it fail as at the inotify watch limit (ENOSPC). */
+  readonly watchFn?: typeof watch;
 }
+
+/** How a tracker learns of changes: an inotify watch, a full re-stat on every read (the watch failed, e.g. at the system's limit), or neither yet (no directory, or watching is off). */
+export type WatchMode = 'inotify' | 'polling' | 'none';
 
 /** What one tracker did (for tests and benchmarks). Monotonic. */
 export interface FileSetCounters {
@@ -76,11 +81,17 @@ export class FileSetTracker {
   #needFull = true;
   #lastFullMs = 0;
   #closed = false;
+  #watchFailed = false;
 
   constructor(dir: string, spec: FileSetSpec, options: FileSetOptions) {
     this.#dir = dir;
     this.#spec = spec;
     this.#options = options;
+  }
+
+  /** How changes are seen now (for /health and the fleet's watch count). */
+  get watchMode(): WatchMode {
+    return this.#watcher ? 'inotify' : this.#watchFailed ? 'polling' : 'none';
   }
 
   async read(): Promise<FileSetRead> {
@@ -279,7 +290,7 @@ export class FileSetTracker {
     if (!this.#options.watch || this.#closed || this.#watcher) return;
     try {
       const self = basename(this.#dir);
-      const watcher = watch(this.#dir, { persistent: false }, (_event, filename) => {
+      const watcher = (this.#options.watchFn ?? watch)(this.#dir, { persistent: false }, (_event, filename) => {
         if (typeof filename === 'string' && filename !== '' && filename !== self && this.#accepts(filename) && this.#dirty.size < MAX_DIRTY) {
           this.#dirty.add(filename);
         } else if (filename === self || typeof filename !== 'string' || filename === '' || this.#dirty.size >= MAX_DIRTY) {
@@ -295,9 +306,11 @@ export class FileSetTracker {
       });
       watcher.unref?.();
       this.#watcher = watcher;
+      this.#watchFailed = false;
     } catch {
-      // No watcher (e.g. inotify limits): every read re-stats everything.
+      // No watcher (e.g. ENOSPC at the inotify watch limit): every read re-stats everything.
       this.#watcher = undefined;
+      this.#watchFailed = true;
     }
   }
 

@@ -1,0 +1,121 @@
+/**
+ * The fleet layer over Fetch Request/Response: projects chosen by ?project= (or ?session=), the
+ * default project for a plain /metrics, discovery in Prometheus's http_sd format, credentials before
+ * any project is named, one app (store, collector, cache) per project. Real stores on real trees.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config.js';
+import { createFleetApp, singleProject, type ProjectCatalog } from '../src/fleet.js';
+import { FsStateStore } from '../src/stores/fs.js';
+import type { StateStore } from '../src/stores/store.js';
+import { CountingStore } from './support/counting-store.js';
+import { cleanTrees, materialize } from './support/loki-tree.js';
+
+const TOKEN = 'fleet-token-0123456789abcdef';
+const stores: StateStore[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close?.()));
+  await cleanTrees();
+});
+
+async function storeOf(fixture: string): Promise<CountingStore> {
+  const store = new CountingStore(new FsStateStore(await materialize(fixture, { pid: 'alive', mtimeMs: Date.now() }), { watch: false }));
+  stores.push(store);
+  return store;
+}
+
+/** A catalog whose projects the test can change. */
+function mutableCatalog(initial: Record<string, StateStore>): ProjectCatalog & { projects: Record<string, StateStore> } {
+  const catalog = {
+    projects: { ...initial },
+    list: async () => Object.keys(catalog.projects).map((name) => ({ name })),
+    store: (name: string) => catalog.projects[name],
+  };
+  return catalog;
+}
+
+const metric = (body: string, name: string) => body.split('\n').find((l) => l.startsWith(`${name} `));
+
+describe('createFleetApp', () => {
+  it('serves each project its own output at ?project=NAME, ?session= as an alias, and the default for a plain /metrics', async () => {
+    const running = await storeOf('running');
+    const paused = await storeOf('paused');
+    const app = createFleetApp({ catalog: mutableCatalog({ alpha: running, beta: paused }), config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0' }), log: () => undefined, defaultProject: 'alpha' });
+    const alpha = await (await app.request('/metrics?project=alpha')).text();
+    const beta = await (await app.request('/metrics?project=beta')).text();
+    expect(metric(alpha, 'loki_session_status')).toBe('loki_session_status 1');
+    expect(metric(beta, 'loki_session_status')).toBe('loki_session_status 2');
+    expect(await (await app.request('/metrics?session=beta')).text()).toContain('loki_session_status 2');
+    expect(metric(await (await app.request('/metrics')).text(), 'loki_session_status')).toBe('loki_session_status 1');
+    // The project is not in the series: relabelling adds it.
+    expect(alpha).not.toContain('project=');
+    expect((await app.request('/health?project=beta')).status).toBe(200);
+  });
+
+  it('answers 404 for an unknown project, 400 for an invalid name, and asks to choose without a default', async () => {
+    const app = createFleetApp({ catalog: mutableCatalog({ alpha: await storeOf('running') }), config: parseConfig({}), log: () => undefined });
+    const none = await app.request('/metrics');
+    expect(none.status).toBe(404);
+    expect(await none.text()).toBe('choose a project: /metrics?project=NAME (the projects are listed at /targets)\n');
+    const unknown = await app.request('/metrics?project=gamma');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toContain('unknown project "gamma"');
+    for (const bad of ['-x', 'a/b', 'x'.repeat(65), '', '%00']) expect((await app.request(`/metrics?project=${bad}`)).status).toBe(400);
+    expect((await app.request('/metrics?project=' + 'x'.repeat(64))).status).toBe(404);
+    expect((await app.request('/elsewhere?project=alpha')).status).toBe(404);
+  });
+
+  it('lists the projects for http_sd_configs, with the address the request came to', async () => {
+    const catalog = mutableCatalog({ alpha: await storeOf('running'), beta: await storeOf('paused') });
+    const app = createFleetApp({ catalog, config: parseConfig({}), log: () => undefined });
+    const res = await app.request('http://exporter.example:9000/targets');
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toEqual([
+      { targets: ['exporter.example:9000'], labels: { project: 'alpha', __param_project: 'alpha' } },
+      { targets: ['exporter.example:9000'], labels: { project: 'beta', __param_project: 'beta' } },
+    ]);
+    delete catalog.projects.beta;
+    expect(((await (await app.request('/targets')).json()) as unknown[]).length).toBe(1);
+  });
+
+  it('checks the token before naming a project or listing any', async () => {
+    const app = createFleetApp({ catalog: mutableCatalog({ alpha: await storeOf('running') }), config: parseConfig({ LOKI_METRICS_TOKEN: TOKEN }), log: () => undefined });
+    for (const path of ['/targets', '/metrics?project=alpha', '/metrics?project=nope', '/metrics?project=-bad', '/health?project=nope']) {
+      expect({ path, status: (await app.request(path)).status }).toEqual({ path, status: 401 });
+    }
+    const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+    expect((await app.request('/targets', auth)).status).toBe(200);
+    expect((await app.request('/metrics?project=alpha', auth)).status).toBe(200);
+    expect((await app.request('/metrics?project=nope', auth)).status).toBe(404);
+  });
+
+  it('keeps one app per project (its cache serves repeated scrapes) and rebuilds it when the store is replaced', async () => {
+    const first = await storeOf('running');
+    const catalog = mutableCatalog({ alpha: first });
+    const app = createFleetApp({ catalog, config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '60' }), log: () => undefined });
+    for (let i = 0; i < 3; i++) await app.request('/metrics?project=alpha');
+    expect(first.reads).toBe(1);
+    const second = await storeOf('paused');
+    catalog.projects.alpha = second;
+    expect(await (await app.request('/metrics?project=alpha')).text()).toContain('loki_session_status 2');
+    expect(second.reads).toBe(1);
+  });
+
+  it('drops the least recently used app beyond maxApps', async () => {
+    const a = await storeOf('running');
+    const b = await storeOf('running');
+    const app = createFleetApp({ catalog: mutableCatalog({ a, b }), config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '60' }), log: () => undefined, maxApps: 1 });
+    await app.request('/metrics?project=a');
+    await app.request('/metrics?project=b'); // a's app is dropped
+    await app.request('/metrics?project=a'); // a new app: a new refresh
+    expect(a.reads).toBe(2);
+    expect(b.reads).toBe(1);
+  });
+
+  it('adds the catalog\'s facts to an authenticated /health', async () => {
+    const store = await storeOf('running');
+    const catalog: ProjectCatalog = { ...singleProject(store, 'alpha'), health: () => ({ watch: { mode: 'polling' } }) };
+    const app = createFleetApp({ catalog, config: parseConfig({}), log: () => undefined, defaultProject: 'alpha' });
+    expect(((await (await app.request('/health')).json()) as { watch: unknown }).watch).toEqual({ mode: 'polling' });
+  });
+});
