@@ -15,6 +15,7 @@ import bcrypt from 'bcryptjs';
 import { parseConfig } from '../../src/config.js';
 import { startServer } from '../../src/node/server.js';
 import { FsStateStore } from '../../src/stores/fs.js';
+import { benchWanted } from './trees.js';
 
 const ROUNDS = 10;
 const PER_ROUND = 200;
@@ -42,6 +43,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? NaN;
 
 async function main(): Promise<void> {
+  if (!benchWanted('transport')) return; // BENCH_ONLY set to something else
   const root = mkdtempSync(join(tmpdir(), 'loki-bench-tls-'));
   try {
     const loki = join(root, '.loki');

@@ -11,6 +11,8 @@ import { EVENTS_FILE, type EventsSummary } from '../store.js';
 import { isMissing, mtimeMsOf, NOT_REGULAR, OPEN_FLAGS, reason, SYMLINK } from './read-file.js';
 
 const EVENTS_CHUNK_BYTES = 1024 * 1024;
+/** The read buffer a store keeps between refreshes (appends between two scrapes are small). */
+const KEPT_BUFFER_BYTES = 64 * 1024;
 const FINGERPRINT_BYTES = 64;
 
 /** Native sequence search for the Buffers this store feeds the scanner. */
@@ -116,7 +118,9 @@ export class EventsTracker {
 
   /** Feeds [from, to) to `scanner` in chunks, reporting the position after each chunk fed. */
   async #feed(handle: FileHandle, from: number, to: number, scanner: EventsScanner, fed: (pos: number) => void = () => undefined): Promise<void> {
-    const buffer = (this.#buffer ??= Buffer.allocUnsafe(EVENTS_CHUNK_BYTES));
+    // A small buffer is kept for the usual appends; a large read (a cold start) gets a transient
+    // one, so a fleet of idle projects does not hold a megabyte each.
+    const buffer = to - from <= KEPT_BUFFER_BYTES ? (this.#buffer ??= Buffer.allocUnsafe(KEPT_BUFFER_BYTES)) : Buffer.allocUnsafe(EVENTS_CHUNK_BYTES);
     let pos = from;
     while (pos < to) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - pos), pos);

@@ -327,6 +327,7 @@ export class FileSetTracker {
   /** The directory is gone (or unusable): drop everything, watch again when it is back. */
   #forget(): void {
     this.#closeWatcher();
+    this.#watchFailed = false;
     this.#files.clear();
     this.#sorted = undefined;
     this.#dirty.clear();
