@@ -113,7 +113,11 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
     if (!routes.has(c.req.path)) return c.text(`not found: metrics are at ${config.metricsPath}\n`, 404);
     const name = projectOf(c, deps.defaultProject);
     if (name === null) return c.text(`choose a project: ${config.metricsPath}?project=NAME (the projects are listed at /targets)\n`, 404);
-    if (name === undefined) return c.text('invalid project name: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit\n', 400);
+    if (name === undefined) {
+      // Named after the parameter the client used (the Worker's scrapers have always sent ?session=).
+      const word = c.req.query('project') === undefined ? 'session' : 'project';
+      return c.text(`invalid ${word} name: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit\n`, 400);
+    }
     const store = await catalog.store(name);
     if (!store) return c.text(`unknown project ${JSON.stringify(name)}: the projects are listed at /targets\n`, 404);
     return projectApp(name, store).fetch(c.req.raw);

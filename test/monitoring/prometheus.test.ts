@@ -553,22 +553,28 @@ describe('the recording rules and the 9.x alerts on a run that moves (loki-recor
     expect(alert.state).toBe('pending'); // `for: 15m`
     expect(alert.labels).toMatchObject({ instance: at.live, severity: 'warning', environment: 'production' });
     expect(alert.labels.verdict).toBeUndefined();
-    expect(alert.annotations.description).toBe(`${at.live}: 42.86% of the receipts in proofs/ have an unknown verdict.`);
+    // scrape-plain.yml's static `project: my-app` label names the project in the description.
+    expect(alert.labels.project).toBe('my-app');
+    expect(alert.annotations.description).toBe(`${at.live} (project my-app): 42.86% of the receipts in proofs/ have an unknown verdict.`);
     // Receipts written minutes ago are no stall; one failed iteration is too few to alert on.
     const { alerts } = await api<{ alerts: Alert[] }>('/api/v1/alerts');
     expect(alerts.filter((a) => a.labels.job === LIVE_JOB && /ReceiptsStalled|IterationFailure/.test(a.labels.alertname ?? ''))).toEqual([]);
   }, 90_000);
 });
 
-/** Runs every dashboard query for one job and instance; returns the panels whose query had no data. */
-async function dashboardQueries(job: string, instance: string, timeoutMs: number): Promise<string[]> {
+/**
+ * Runs every dashboard query for one job, project and instance (`project` as Grafana substitutes
+ * it: a value, or `.*` for All); returns the panels whose query had no data. Rows have no queries.
+ */
+async function dashboardQueries(job: string, project: string, instance: string, timeoutMs: number): Promise<string[]> {
   const dashboard = JSON.parse(await readFile(join(MONITORING, 'grafana/loki-mode-dashboard.json'), 'utf8')) as Json;
-  const exprs = (dashboard.panels as Json[]).flatMap((p) => (p.targets as Json[]).map((t) => [`${p.title as string} ${t.refId as string}`, t.expr as string] as const));
-  expect(exprs.length).toBeGreaterThanOrEqual(26);
+  const exprs = (dashboard.panels as Json[]).flatMap((p) => ((p.targets ?? []) as Json[]).map((t) => [`${p.title as string} ${t.refId as string}`, t.expr as string] as const));
+  expect(exprs.length).toBeGreaterThanOrEqual(30);
   const empty: string[] = [];
   for (const [title, expr] of exprs) {
     const concrete = expr
       .replaceAll('$job', job)
+      .replaceAll('$project', project)
       .replaceAll('$instance', instance.replaceAll('.', '\\\\.'))
       .replaceAll('$session', '.*')
       .replaceAll('$__rate_interval', '1m');
@@ -595,15 +601,18 @@ describe('the Grafana dashboard (grafana/loki-mode-dashboard.json)', () => {
     // Wait for two scrapes of the events counter so rate() has something to work with.
     await waitFor('two samples of loki_events_total', async () =>
       (await query(`count_over_time(loki_events_total{${liveSelector()}}[1m]) >= 3`)).length === 1 ? true : undefined);
-    expect(await dashboardQueries(LIVE_JOB, at.live, 10_000)).toEqual([]);
+    // scrape-plain.yml labels its targets project="my-app": the project variable set to it.
+    expect(await dashboardQueries(LIVE_JOB, 'my-app', at.live, 10_000)).toEqual([]);
     // The template variables' own queries.
     const dashboard = JSON.parse(await readFile(join(MONITORING, 'grafana/loki-mode-dashboard.json'), 'utf8')) as Json;
     for (const variable of (dashboard.templating.list as Json[]).filter((v) => v.type === 'query')) {
       const match = /^label_values\((.*), (\w+)\)$/.exec(variable.definition as string);
       expect(match, variable.name as string).not.toBeNull();
-      const selector = match![1]!.replaceAll('$job', 'loki-mode').replaceAll('$instance', '.*');
+      const selector = match![1]!.replaceAll('$job', 'loki-mode').replaceAll('$project', '.*').replaceAll('$instance', '.*');
+      expect(selector, `${variable.name as string}: unknown variable`).not.toMatch(/\$/);
       const values = await api<string[]>(`/api/v1/label/${match![2]}/values?match[]=${encodeURIComponent(selector)}`);
-      if (variable.name !== 'session') expect(values.length, variable.name as string).toBeGreaterThan(0);
+      if (variable.name === 'project') expect(values).toEqual(['my-app']); // scrape-plain.yml's static label
+      else if (variable.name !== 'session') expect(values.length, variable.name as string).toBeGreaterThan(0);
     }
   }, 120_000);
 
@@ -611,6 +620,14 @@ describe('the Grafana dashboard (grafana/loki-mode-dashboard.json)', () => {
     await waitFor('two samples of loki_events_total', async () =>
       (await query(`count_over_time(loki_events_total{job="loki-mode", instance="${at.running}"}[1m]) >= 3`)).length === 1 ? true : undefined);
     // Rates of 0 are data; a share of no new tokens, or a quantile of no new iterations, is not.
-    expect(await dashboardQueries('loki-mode', at.running, 3_000)).toEqual(['Cache hit ratio A', 'Iteration duration A', 'Iteration duration B']);
+    // The project variable at All (`.*`, which also matches targets without a project label).
+    expect(await dashboardQueries('loki-mode', '.*', at.running, 3_000)).toEqual(['Cache hit ratio A', 'Iteration duration A', 'Iteration duration B']);
+    // A single-project exporter whose targets have no project label at all (scrape-exporter-token.yml):
+    // project=~".*" matches the absent label, so the same panels have data.
+    await scraped('loki-mode-token');
+    expect((await query(`loki_up{job="loki-mode-token", project!=""}`))).toEqual([]);
+    await waitFor('two samples of loki_events_total', async () =>
+      (await query(`count_over_time(loki_events_total{job="loki-mode-token"}[1m]) >= 3`)).length === 1 ? true : undefined);
+    expect(await dashboardQueries('loki-mode-token', '.*', at.token, 3_000)).toEqual(['Cache hit ratio A', 'Iteration duration A', 'Iteration duration B']);
   }, 120_000);
 });

@@ -14,7 +14,7 @@ import { parseConfig } from '../../src/config.js';
 import { startServer } from '../../src/node/server.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
-import { cleanTemps, freePort, loadYaml, MONITORING, NGINX, PYTHON, run, start, stopAll, substitute, tempDir, waitFor } from './support.js';
+import { cleanTemps, durationSeconds, freePort, loadYaml, MONITORING, NGINX, PYTHON, run, start, stopAll, substitute, tempDir, uncommentBlocks, waitFor } from './support.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -32,13 +32,52 @@ describe('Prometheus scrape configs (monitoring/prometheus/scrape-*.yml)', () =>
     expect(result.status, result.output).toBe(0);
   });
 
-  it.each(['scrape-proxy-bearer.yml', 'scrape-exporter-token.yml', 'scrape-worker-sessions.yml'])(
+  it.each(['scrape-proxy-bearer.yml', 'scrape-exporter-token.yml', 'scrape-worker-sessions.yml', 'scrape-worker-fleet.yml'])(
     '%s passes promtool check config (secrets files ignored)',
     (file) => {
       const result = run('promtool', ['check', 'config', '--syntax-only', join(MONITORING, 'prometheus', file)]);
       expect(result.status, result.output).toBe(0);
     },
   );
+
+  it('scrape-fleet.yml passes promtool check config as is, and with its authorization blocks uncommented', async () => {
+    const file = join(MONITORING, 'prometheus/scrape-fleet.yml');
+    const asShipped = run('promtool', ['check', 'config', file]);
+    expect(asShipped.output).toContain('SUCCESS');
+    expect(asShipped.status, asShipped.output).toBe(0);
+    // The token variant: the scrape's and the discovery's authorization, like scrape-exporter-token.yml's.
+    const dir = await tempDir('loki-fleet-config-');
+    const withToken = join(dir, 'scrape-fleet.yml');
+    await writeFile(withToken, uncommentBlocks(await readFile(file, 'utf8'), 'authorization', 2));
+    const job = (loadYaml(withToken) as Json).scrape_configs[0] as Json;
+    const tokenJob = (loadYaml(join(MONITORING, 'prometheus/scrape-exporter-token.yml')) as Json).scrape_configs[0] as Json;
+    expect(job.authorization).toEqual(tokenJob.authorization);
+    expect(job.http_sd_configs[0].authorization).toEqual(tokenJob.authorization);
+    const check = run('promtool', ['check', 'config', '--syntax-only', withToken]);
+    expect(check.status, check.output).toBe(0);
+  });
+
+  it('the fleet configs discover their targets over HTTP, with no relabelling, as job loki-mode', () => {
+    const fleet = (loadYaml(join(MONITORING, 'prometheus/scrape-fleet.yml')) as Json).scrape_configs as Json[];
+    const worker = (loadYaml(join(MONITORING, 'prometheus/scrape-worker-fleet.yml')) as Json).scrape_configs as Json[];
+    for (const jobs of [fleet, worker]) {
+      expect(jobs).toHaveLength(1);
+      expect(jobs[0]!.job_name).toBe('loki-mode');
+      expect(jobs[0]!.http_sd_configs).toHaveLength(1);
+      // /targets sets the project label and the ?project= parameter itself.
+      for (const key of ['relabel_configs', 'static_configs', 'params', 'metrics_path']) expect(jobs[0]![key], key).toBeUndefined();
+    }
+    expect(fleet[0]!.http_sd_configs[0]).toEqual({ url: 'http://127.0.0.1:57374/targets', refresh_interval: '1m' });
+    const sd = worker[0]!.http_sd_configs[0] as Json;
+    expect(new URL(sd.url as string)).toMatchObject({ protocol: 'https:', pathname: '/targets' });
+    expect(worker[0]!.scheme).toBe('https');
+    // The Worker needs the token for both /targets and /metrics.
+    expect(sd.authorization).toEqual({ type: 'Bearer', credentials_file: '/etc/prometheus/secrets/loki-metrics.token' });
+    expect(worker[0]!.authorization).toEqual(sd.authorization);
+    // Every refresh is one list operation on the Worker's storage: within Workers KV's free 1,000 a day.
+    expect(durationSeconds(sd.refresh_interval as string)).toBe(120);
+    expect(86_400 / durationSeconds(sd.refresh_interval as string)).toBeLessThanOrEqual(1_000);
+  });
 
   it('scrape-kubernetes.yml is valid YAML with the guide\'s pod SD and relabelling', () => {
     // Debian builds Prometheus without Kubernetes SD, so promtool cannot check this one (the file's
@@ -216,6 +255,26 @@ describe('Datadog check (monitoring/datadog/loki_mode.yaml)', () => {
       await store.close();
     }
   });
+  it('shows a fleet\'s per-project instance: the same metrics, ?project= and a project tag', async () => {
+    const text = await readFile(join(MONITORING, 'datadog/loki_mode.yaml'), 'utf8');
+    // The commented example, uncommented (`#   ` lines under `  # - openmetrics_endpoint:`).
+    const lines = text.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('  # - openmetrics_endpoint:'));
+    expect(start).toBeGreaterThan(0);
+    let end = start + 1;
+    while (end < lines.length && /^  # {3}/.test(lines[end]!)) end++;
+    const example = lines.map((l, i) => (i >= start && i < end ? l.replace(/^  # /, '  ') : l)).join('\n');
+    const dir = await tempDir('loki-datadog-');
+    await writeFile(join(dir, 'loki_mode.yaml'), example);
+    const instances = (loadYaml(join(dir, 'loki_mode.yaml')) as Json).instances as Json[];
+    expect(instances).toHaveLength(2);
+    const [first, project] = instances as [Json, Json];
+    expect(project.openmetrics_endpoint).toBe(`${first.openmetrics_endpoint as string}?project=alpha`);
+    expect(project.namespace).toBe(first.namespace);
+    expect(project.metrics).toEqual(first.metrics);
+    expect(project.metrics.length).toBeGreaterThanOrEqual(30);
+    expect(project.tags).toEqual([...(first.tags as string[]), 'project:alpha']);
+  });
 });
 
 describe('Alertmanager Slack example (monitoring/alertmanager/alertmanager.yml)', () => {
@@ -229,7 +288,11 @@ describe('Alertmanager Slack example (monitoring/alertmanager/alertmanager.yml)'
     expect(slack.text).toMatch(/^\{\{ range \.Alerts \}\}/);
     const rules = loadYaml(join(MONITORING, 'prometheus/loki-alerts.yml')) as Json;
     const alerts = new Set((rules.groups as Json[]).flatMap((g) => (g.rules as Json[]).map((r) => r.alert)));
+    // Fleets: one instance serves many projects (sessions on the Worker); grouping and every
+    // inhibition must keep them apart.
+    expect(config.route.group_by).toEqual(expect.arrayContaining(['job', 'instance', 'project', 'session']));
     for (const rule of config.inhibit_rules as Json[]) {
+      expect(rule.equal).toEqual(['job', 'instance', 'project', 'session']);
       for (const matcher of [...rule.source_matchers, ...rule.target_matchers] as string[]) {
         expect(alerts).toContain(/^alertname="(\w+)"$/.exec(matcher)?.[1]);
       }
@@ -248,7 +311,7 @@ describe('Alertmanager Slack example (monitoring/alertmanager/alertmanager.yml)'
 describe('Grafana dashboard (monitoring/grafana/loki-mode-dashboard.json)', () => {
   const load = async () => JSON.parse(await readFile(join(MONITORING, 'grafana/loki-mode-dashboard.json'), 'utf8')) as Json;
 
-  it('has the guide\'s seven panels plus budget, source health and 9.x telemetry, and job/instance/session variables', async () => {
+  it('has the guide\'s seven panels plus budget, source health and 9.x telemetry, a Fleet row, and job/project/instance/session variables', async () => {
     const dashboard = await load();
     const panels = dashboard.panels as Json[];
     const byTitle = Object.fromEntries(panels.map((p) => [p.title, p]));
@@ -257,7 +320,11 @@ describe('Grafana dashboard (monitoring/grafana/loki-mode-dashboard.json)', () =
       ['Cost', 'stat'], ['Event rate', 'timeseries'], ['Uptime', 'stat'], ['Budget used', 'bargauge'], ['Budget guard', 'stat'], ['Source health', 'table'],
       ['Iterations this run', 'stat'], ['Cost by model', 'timeseries'], ['Tokens by type', 'timeseries'], ['Cache hit ratio', 'timeseries'],
       ['Iterations per hour', 'timeseries'], ['Iteration duration', 'timeseries'], ['Receipts by verdict', 'piechart'], ['Receipts', 'stat'],
+      ['Fleet', 'row'], ['Running sessions', 'stat'], ['Total cost', 'stat'], ['Cost by project', 'bargauge'],
     ]) expect(byTitle[title!]?.type, title).toBe(type);
+    expect(byTitle['Total cost'].fieldConfig.defaults).toMatchObject({ unit: 'currencyUSD', decimals: 2 });
+    expect(byTitle['Cost by project'].fieldConfig.defaults.unit).toBe('currencyUSD');
+    expect(byTitle['Cost by project'].targets[0].legendFormat).toBe('{{project}}');
     expect(byTitle['Cost by model'].fieldConfig.defaults.unit).toBe('currencyUSD');
     expect(byTitle['Cache hit ratio'].fieldConfig.defaults).toMatchObject({ unit: 'percentunit', min: 0, max: 1 });
     expect(byTitle['Iteration duration'].fieldConfig.defaults.unit).toBe('s');
@@ -275,18 +342,48 @@ describe('Grafana dashboard (monitoring/grafana/loki-mode-dashboard.json)', () =
     expect(byTitle['Cost'].fieldConfig.defaults).toMatchObject({ unit: 'currencyUSD', decimals: 2 });
     expect(byTitle['Uptime'].fieldConfig.defaults.unit).toBe('s');
     expect(byTitle['Iteration progress'].fieldConfig.defaults).toMatchObject({ unit: 'percent', min: 0, max: 100 });
-    expect((dashboard.templating.list as Json[]).map((v) => v.name)).toEqual(['datasource', 'job', 'instance', 'session']);
+    const variables = dashboard.templating.list as Json[];
+    expect(variables.map((v) => v.name)).toEqual(['datasource', 'job', 'project', 'instance', 'session']);
+    // The project fleet discovery labels targets with: All (`.*`, which also matches targets
+    // without the label) or several; instance and session follow it.
+    const variable = Object.fromEntries(variables.map((v) => [v.name, v]));
+    expect(variable.project).toMatchObject({ type: 'query', definition: 'label_values(loki_up{job=~"$job"}, project)', includeAll: true, multi: true, allValue: '.*' });
+    expect(variable.project.query.query).toBe(variable.project.definition);
+    expect(variable.instance.definition).toBe('label_values(loki_up{job=~"$job", project=~"$project"}, instance)');
+    expect(variable.session.definition).toBe('label_values(loki_up{job=~"$job", project=~"$project", instance=~"$instance"}, session)');
     expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    // The Fleet row comes first; its panels cover every project of the job, whatever the other
+    // variables; the panels under the next row follow project, instance and session.
+    expect(panels[0]).toMatchObject({ type: 'row', title: 'Fleet', gridPos: { x: 0, y: 0, w: 24 } });
+    const nextRow = panels.findIndex((p, i) => i > 0 && p.type === 'row');
+    expect(nextRow).toBeGreaterThan(1);
+    const fleet = new Set(panels.slice(1, nextRow).map((p) => p.title as string));
+    expect([...fleet].sort()).toEqual(['Cost by project', 'Running sessions', 'Total cost']);
     for (const panel of panels) {
+      if (panel.type === 'row') {
+        expect(panel.targets, panel.title).toBeUndefined();
+        continue;
+      }
+      expect((panel.targets as Json[]).length, panel.title).toBeGreaterThan(0);
       for (const target of panel.targets as Json[]) {
         expect(target.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
-        for (const v of ['$job', '$instance', '$session']) expect(target.expr, panel.title).toContain(v);
+        const selectors = [...(target.expr as string).matchAll(/\{([^}]*)\}/g)].map((m) => m[1]);
+        expect(selectors.length, panel.title).toBeGreaterThan(0);
+        for (const selector of selectors) {
+          if (fleet.has(panel.title)) expect(selector, panel.title).toBe('job=~"$job"');
+          else expect(selector, panel.title).toMatch(/^job=~"\$job", project=~"\$project", instance=~"\$instance", session=~"\$session"(, |$)/);
+        }
+        // An aggregation that keeps targets apart keeps projects apart too: a fleet's projects
+        // share one instance.
+        for (const [, by] of (target.expr as string).matchAll(/\bby\s*\(([^)]*)\)/g)) {
+          if (/\b(instance|session)\b/.test(by!)) expect(by, panel.title).toMatch(/\bproject\b/);
+        }
       }
     }
   });
 
   it('applies rate()/irate()/increase() to counters only, and gauge functions to gauges only', async () => {
-    const exprs = ((await load()).panels as Json[]).flatMap((p) => (p.targets as Json[]).map((t) => t.expr as string));
+    const exprs = ((await load()).panels as Json[]).flatMap((p) => ((p.targets ?? []) as Json[]).map((t) => t.expr as string));
     // The sample names the exporter's counters and histograms expose, from its own catalogue.
     const counters = new Set(
       FAMILIES.flatMap((f): string[] => (f.type === 'counter' ? [f.name] : f.type === 'histogram' ? [`${f.name}_bucket`, `${f.name}_count`, `${f.name}_sum`] : [])),

@@ -73,19 +73,21 @@ describe('monitoring/prometheus/loki-alerts.yml', () => {
       let fires = false;
       let silent = false;
       for (const group of tests.tests) {
-        // A target is identified by instance and, for per-source series, source.
-        const key = (instance?: string, source?: string) => `${instance ?? ''}|${source ?? ''}`;
+        // A target is identified by instance, project and session (a fleet exporter's projects
+        // share one instance) and, for per-source series, source.
+        const key = (l: Record<string, string | undefined>) => [l.instance, l.project, l.session, l.source].map((v) => v ?? '').join('|');
+        const label = (series: string, name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(series)?.[1];
         const instances = new Set(
           group.input_series
             .filter((s) => s.series.includes('instance='))
-            .map((s) => key(/instance="([^"]*)"/.exec(s.series)?.[1], /source="([^"]*)"/.exec(s.series)?.[1])),
+            .map((s) => key(Object.fromEntries(['instance', 'project', 'session', 'source'].map((n) => [n, label(s.series, n)])))),
         );
         for (const check of group.alert_rule_test ?? []) {
           if (check.alertname !== alert) continue;
           if (check.exp_alerts.length > 0) fires = true;
           // promtool compares the exact set of alerts: an input target missing from exp_alerts is
           // one that provably does not fire, and an empty exp_alerts proves silence outright.
-          const expected = new Set(check.exp_alerts.map((a) => key(a.exp_labels.instance, a.exp_labels.source)));
+          const expected = new Set(check.exp_alerts.map((a) => key(a.exp_labels)));
           if (check.exp_alerts.length === 0 || [...instances].some((i) => !expected.has(i))) silent = true;
         }
       }
@@ -117,6 +119,73 @@ describe('monitoring/prometheus/loki-alerts.yml', () => {
     const result = await testWithExpr(alert, expr);
     expect(result.status).not.toBe(0);
     expect(result.output).toContain(`alertname: ${alert}`);
+  });
+});
+
+/**
+ * A fleet exporter's projects are targets that share `instance` and differ by `project`: forms that
+ * match or aggregate on (job, instance) merge them or drop one. Each must fail the fleet groups of
+ * the unit tests (whose expected labels, and the many-to-many errors such forms raise, name the
+ * project), proof that those groups test what per-project matching gets right.
+ */
+describe('the rules per project of a fleet exporter (targets sharing an instance)', () => {
+  const FLEET_TESTS = /name: fleet|project="/;
+
+  it('every alert and recording rule is tested with two or more projects on one instance', () => {
+    const label = (text: string, name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(text)?.[1];
+    for (const [file, names] of [[TESTS, [...GUIDE_ALERTS, ...EXTRA_ALERTS]], [TELEMETRY_TESTS, TELEMETRY_ALERTS], [RECORDING_TESTS, RECORDS]] as const) {
+      const fleet = (loadYaml(file) as UnitTests).tests.filter((g) => g.name.startsWith('fleet:'));
+      expect(fleet.length, file).toBeGreaterThan(0);
+      for (const name of names) {
+        // Some group expects `name` for a project P on instance I while its input has another
+        // project Q on I: the rule told the two apart (promtool checks the exact set).
+        const proven = fleet.some((group) => {
+          const inputs = group.input_series.map((s) => [label(s.series, 'instance'), label(s.series, 'project')] as const);
+          const expected = [
+            ...(group.alert_rule_test ?? []).filter((c) => c.alertname === name).flatMap((c) => c.exp_alerts.map((a) => [a.exp_labels.instance, a.exp_labels.project] as const)),
+            ...(group.promql_expr_test ?? []).filter((c) => c.expr === name).flatMap((c) => c.exp_samples.map((x) => [label(x.labels, 'instance'), label(x.labels, 'project')] as const)),
+          ];
+          return expected.some(([instance, project]) => project !== undefined && inputs.some(([i, p]) => i === instance && p !== undefined && p !== project));
+        });
+        expect({ name, proven }).toEqual({ name, proven: true });
+      }
+    }
+  });
+
+  it.each([
+    // the shipped form before fleets: a stopped project hid another project's failed scrape
+    ['LokiSessionDown', 'label_replace(loki_session_status == 0, "reason", "session stopped", "", "") or on(job, instance) label_replace(up{job="loki-mode"} == 0, "reason", "exporter unreachable", "", "") or label_replace(absent(up{job="loki-mode"}), "reason", "no loki-mode target", "", "")'],
+    ['LokiSessionDown', 'label_replace(loki_session_status == 0, "reason", "session stopped", "", "") or on(job, instance, session) label_replace(up{job="loki-mode"} == 0, "reason", "exporter unreachable", "", "") or label_replace(absent(up{job="loki-mode"}), "reason", "no loki-mode target", "", "")'],
+    ['LokiBudgetWarning', '(loki_cost_usd >= 0.8 * loki_budget_limit_usd and loki_budget_limit_usd > 0) or on(job, instance) (loki_cost_usd > 4.00 unless loki_budget_limit_usd > 0)'],
+    ['LokiBudgetCritical', '(loki_cost_usd >= 0.9 * loki_budget_limit_usd and loki_budget_limit_usd > 0) or on(job, instance) (loki_cost_usd and loki_budget_exceeded == 1) or (loki_cost_usd > 4.50 unless loki_budget_limit_usd > 0)'],
+    ['LokiStagnation', 'changes(loki_iteration_current[30m]) == 0 and on(job, instance) loki_session_status == 1 and loki_iteration_current offset 30m'],
+    ['LokiHighFailureRate', 'sum by (job, instance) (loki_tasks_total{status="failed"}) / sum by (job, instance) (loki_tasks_total) > 0.1'],
+    ['LokiTooManyAgents', 'max by (job, instance) (loki_agents_active) > 50'],
+    ['LokiExporterDown', 'min by (job, instance) (up{job="loki-mode"}) == 0'],
+    ['LokiStateUnreadable', 'min by (job, instance) (loki_up) == 0'],
+    ['LokiSourceInvalid', 'min by (job, instance, source) (loki_source_ok) == 0'],
+    ['LokiStateStale', 'time() - loki_source_mtime_seconds{source="dashboard-state.json"} > 300 and on(job, instance) loki_session_status == 1'],
+    ['LokiBudgetExhaustionPredicted', 'max by (job, instance) (predict_linear(loki_cost_usd[30m], 3600) >= loki_budget_limit_usd and loki_budget_limit_usd > 0 and loki_cost_usd < loki_budget_limit_usd and loki_session_status == 1)'],
+    ['LokiReceiptsStalled', 'max by (job, instance) (loki_receipts_total > 0 and changes(loki_receipts_total[6h]) == 0 and loki_receipts_total offset 6h and loki_session_status == 1)'],
+    ['LokiReceiptsUnknownShareHigh', 'loki_receipts_by_verdict{verdict="unknown"} / on(job, instance) (loki_receipts_total > 0) > 0.2'],
+    ['LokiHighIterationFailureRate', 'sum by (job, instance) (increase(loki_iterations_total{outcome="failed"}[1h])) / sum by (job, instance) (increase(loki_iterations_total[1h])) > 0.5 and sum by (job, instance) (increase(loki_iterations_total[1h])) >= 3'],
+  ])('fails with %s merging the projects of an instance: %s', async (alert, expr) => {
+    const result = await testWithExpr(alert, expr);
+    expect(result.status).not.toBe(0);
+    expect(result.output).toMatch(new RegExp(`(alertname|rule): ${alert}\\b`));
+    expect(result.output).toMatch(FLEET_TESTS);
+  });
+
+  it.each([
+    ['loki:model_cost_usd_per_hour:rate5m', 'sum by (job, instance, session, family, model) (rate(loki_model_cost_usd_total[5m])) * 3600'],
+    ['loki:model_tokens:rate5m', 'sum by (job, instance, session, type) (rate(loki_model_tokens_total[5m]))'],
+    ['loki:model_cache_hit:ratio_rate5m', 'sum by (job, instance, session) (rate(loki_model_tokens_total{type="cache_read"}[5m])) / (sum by (job, instance, session) (rate(loki_model_tokens_total{type=~"input|cache_read|cache_creation"}[5m])) > 0)'],
+    ['loki:iterations_failed:ratio_rate1h', 'sum by (job, instance, session) (rate(loki_iterations_total{outcome="failed"}[1h])) / (sum by (job, instance, session) (rate(loki_iterations_total[1h])) > 0)'],
+  ])('fails with %s merging the projects of an instance: %s', async (record, expr) => {
+    const result = await testWithExpr(record, expr, RECORDING, RECORDING_TESTS);
+    expect(result.status).not.toBe(0);
+    expect(result.output).toContain(`expr: "${record}"`);
+    expect(result.output).toMatch(FLEET_TESTS);
   });
 });
 

@@ -175,3 +175,35 @@ export async function prometheusApi<T>(base: string, path: string): Promise<T> {
   if (body.status !== 'success') throw new Error(`${path}: ${body.error ?? res.status}`);
   return body.data;
 }
+
+/**
+ * Uncomments the commented-out `key:` blocks of a shipped YAML file (a `# key:` line and the
+ * `#   ...` lines indented under it), throwing unless exactly `count` were found, so that a drifted
+ * shipped file fails loudly.
+ */
+export function uncommentBlocks(text: string, key: string, count: number): string {
+  const lines = text.split('\n');
+  let found = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const head = new RegExp(`^(\\s*)# (${key}:)\\s*$`).exec(lines[i]!);
+    if (!head) continue;
+    const indent = head[1]!;
+    lines[i] = `${indent}${head[2]}`;
+    found++;
+    for (let j = i + 1; j < lines.length; j++) {
+      const body = new RegExp(`^${indent}# ( +\\S.*)$`).exec(lines[j]!);
+      if (!body) break;
+      lines[j] = `${indent}${body[1]}`;
+    }
+  }
+  if (found !== count) throw new Error(`expected ${count} commented ${key} blocks, found ${found}`);
+  return lines.join('\n');
+}
+
+/** A Prometheus duration (`90s`, `2m`, `1h30m`) in seconds. */
+export function durationSeconds(text: string): number {
+  const units: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 };
+  const parts = [...text.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) throw new Error(`not a duration: ${text}`);
+  return parts.reduce((sum, [, n, unit]) => sum + Number(n) * units[unit!]!, 0);
+}
