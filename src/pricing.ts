@@ -51,8 +51,8 @@ const FALLBACK_MODEL = 'sonnet';
 /**
  * Built-in prices with `pricing.json` applied: each model key in the file replaces the built-in
  * entry of that name (keys compared lower-case); a field the file leaves out keeps the built-in
- * value of that key, or sonnet's for a new key. Cache prices the file leaves out follow the
- * entry's input price.
+ * price of that key as `priceFor` finds it (a full model id: its family's; an unknown model:
+ * sonnet's). Cache prices the file leaves out follow the entry's input price.
  */
 export function priceTable(file: PricingFile | undefined): PriceTable {
   const models = file?.models;
@@ -60,7 +60,7 @@ export function priceTable(file: PricingFile | undefined): PriceTable {
   const table = new Map(BUILT_IN_PRICES);
   for (const [rawKey, entry] of Object.entries(models)) {
     const key = rawKey.trim().toLowerCase();
-    const base = BUILT_IN_PRICES.get(key) ?? BUILT_IN_PRICES.get(FALLBACK_MODEL)!;
+    const base = lookUp(BUILT_IN_PRICES, key);
     const input = entry.input ?? base.input;
     table.set(
       key,

@@ -190,10 +190,10 @@ function parseAccept(accept: string): MediaRange[] {
       const name = rawParam.slice(0, eq).trim().toLowerCase();
       const value = unquote(rawParam.slice(eq + 1).trim());
       if (name === 'q') {
-        // The first q is the weight; anything after it is an accept-extension.
+        // The first q is the weight; a parameter after it still counts (RFC 9110 §12.5.1).
         if (!seenQ) q = parseQ(value);
         seenQ = true;
-      } else if (!seenQ && !params.has(name)) {
+      } else if (!params.has(name)) {
         params.set(name, value);
       }
     }

@@ -62,11 +62,29 @@ describe('BasicAuthUsers', () => {
     expect(compared[0]).toMatch(/^\$2b\$10\$/);
   });
 
-  it('runs one comparison for a burst of identical requests', async () => {
-    const { auth, compared } = counted({ a: HASH });
-    const answers = await Promise.all(Array.from({ length: 8 }, () => auth.verify('a', 'right')));
-    expect(answers).toEqual(Array(8).fill(true));
+  it('runs one comparison for a burst of identical requests that arrive while it runs', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let comparisons = 0;
+    const auth = new BasicAuthUsers({ a: HASH }, { compare: async (password, hash) => (comparisons++, await gate, bcrypt.compare(password, hash)) });
+    const answers = Promise.all(Array.from({ length: 8 }, () => auth.verify('a', 'right')));
+    // Every request is past its cache lookup and waiting on the one comparison before it finishes.
+    while (comparisons === 0) await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    expect(await answers).toEqual(Array(8).fill(true));
+    expect(comparisons).toBe(1);
+  });
+
+  it('a remembered success lapses exactly ttlMs after its last use', async () => {
+    const { auth, compared, advance } = counted({ a: HASH }, { ttlMs: 1_000 });
+    await auth.verify('a', 'right');
+    advance(999);
+    await auth.verify('a', 'right'); // renews the lease until 999 + 1000
     expect(compared).toHaveLength(1);
+    advance(1_000);
+    await auth.verify('a', 'right');
+    expect(compared).toHaveLength(2);
   });
 
   it('keeps at most maxEntries successes, dropping the least recently used', async () => {
@@ -81,6 +99,12 @@ describe('BasicAuthUsers', () => {
     expect(compared).toHaveLength(3);
     await auth.verify('b', 'right');
     expect(compared).toHaveLength(4);
+  });
+
+  it('an unknown user never passes, even if the comparison says yes', async () => {
+    const auth = new BasicAuthUsers({ a: HASH }, { compare: async () => true });
+    expect(await auth.verify('nobody', 'anything')).toBe(false);
+    expect(await auth.verify('a', 'anything')).toBe(true);
   });
 
   it('a comparison that throws is a failure, not a crash', async () => {

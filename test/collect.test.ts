@@ -9,6 +9,7 @@ import { FAMILIES, PROCESS_FAMILIES, SNAPSHOT_FAMILIES } from '../src/catalogue.
 import { createCollector, type CollectorOptions } from '../src/collect.js';
 import { FsStateStore, type FsStateStoreOptions } from '../src/stores/fs.js';
 import { cleanTrees, deadPid, EARLY_RUNNER_START_MS, materialize, setMtimes, tempDir } from './support/loki-tree.js';
+import { DEAD_RUNNER, readingOf, type ReadingSpec } from './support/readings.js';
 import { sourceOf, tasksOf, valueOf } from './support/samples.js';
 
 const NOW = Date.parse('2026-02-14T11:47:55Z');
@@ -540,5 +541,216 @@ describe('Loki Mode 9.x state (fixture v9-running/)', () => {
     const s = await setup(dir).collect();
     expect(valueOf(s, 'loki_session_status')).toBe(0);
     expect(s.samples.get('loki_run_outcome')).toEqual([]);
+  });
+});
+
+// ---- the collector's boundaries, on hand-built readings (no files: each reading names exactly its sources)
+
+function collectorFor(options: Partial<CollectorOptions> = {}) {
+  const collector = createCollector({
+    maxIterations: 1000,
+    heartbeatWindowMs: 30_000,
+    agentsHoldMs: 10_000,
+    version: '9.9.9',
+    log: () => undefined,
+    ...options,
+  });
+  return { collect: (spec: ReadingSpec, nowMs = NOW) => collector.collect(readingOf(spec), nowMs) };
+}
+const collectOnce = (spec: ReadingSpec, options: Partial<CollectorOptions> = {}, nowMs = NOW) => collectorFor(options).collect(spec, nowMs);
+const SESSION_START = NOW - 600_000;
+const spent = (...costs: number[]) => Object.fromEntries(costs.map((cost_usd, i) => [`iteration-${i + 1}.json`, { model: 'opus', cost_usd }]));
+
+describe('loki_budget_exceeded at the limit', () => {
+  const budget = (content: unknown): ReadingSpec['documents'] => ({ 'metrics/budget.json': { content } });
+  const exceeded = (spec: ReadingSpec, options: Partial<CollectorOptions> = {}) => {
+    const s = collectOnce(spec, options);
+    return { cost: valueOf(s, 'loki_cost_usd'), limit: valueOf(s, 'loki_budget_limit_usd'), exceeded: valueOf(s, 'loki_budget_exceeded') };
+  };
+
+  it.each([
+    [4.999999, 0],
+    [5, 1],
+    [5.000001, 1],
+  ])('a cost of %d against budget.json\'s limit of 5: exceeded %d', (cost, expected) => {
+    expect(exceeded({ documents: budget({ limit: 5 }), efficiency: spent(cost) })).toEqual({ cost, limit: 5, exceeded: expected });
+  });
+
+  it.each([
+    [4.999999, 0],
+    [5, 1],
+    [5.000001, 1],
+  ])('a cost of %d against LOKI_BUDGET_LIMIT=5: exceeded %d', (cost, expected) => {
+    expect(exceeded({ efficiency: spent(cost) }, { budgetLimitUsd: 5 })).toEqual({ cost, limit: 5, exceeded: expected });
+  });
+
+  it('compares the rounded cost: files summing to 0.7999999999999999 reach a limit of 0.8', () => {
+    expect(0.7 + 0.1).toBeLessThan(0.8);
+    expect(exceeded({ documents: budget({ limit: 0.8 }), efficiency: spent(0.7, 0.1) })).toEqual({ cost: 0.8, limit: 0.8, exceeded: 1 });
+  });
+
+  it('without a limit nothing is exceeded by cost, not even a cost of 0 "reaching" a limit of 0', () => {
+    expect(exceeded({})).toEqual({ cost: 0, limit: 0, exceeded: 0 });
+    expect(exceeded({ efficiency: spent(100) })).toEqual({ cost: 100, limit: 0, exceeded: 0 });
+    expect(exceeded({ documents: budget({ limit: 0 }), efficiency: spent(100) })).toEqual({ cost: 100, limit: 0, exceeded: 0 });
+  });
+
+  it('budget.json\'s limit over its budget_limit over LOKI_BUDGET_LIMIT; a limit of 0 or null is none', () => {
+    expect(exceeded({ documents: budget({ limit: 5, budget_limit: 10 }), efficiency: spent(5) }, { budgetLimitUsd: 20 })).toMatchObject({ limit: 5, exceeded: 1 });
+    expect(exceeded({ documents: budget({ limit: null, budget_limit: 5 }), efficiency: spent(5) }, { budgetLimitUsd: 20 })).toMatchObject({ limit: 5, exceeded: 1 });
+    expect(exceeded({ documents: budget({ budget_limit: 5 }), efficiency: spent(5) }, { budgetLimitUsd: 20 })).toMatchObject({ limit: 5, exceeded: 1 });
+    expect(exceeded({ documents: budget({ limit: 0 }), efficiency: spent(5) }, { budgetLimitUsd: 5 })).toMatchObject({ limit: 5, exceeded: 1 });
+    expect(exceeded({ documents: budget({ limit: 0, budget_limit: 5 }), efficiency: spent(5) }, { budgetLimitUsd: 20 })).toMatchObject({ limit: 20, exceeded: 0 });
+  });
+
+  it('budget.json\'s exceeded: true trips it below the limit; false does not hide a cost at the limit', () => {
+    expect(exceeded({ documents: budget({ limit: 5, exceeded: true }), efficiency: spent(1) })).toMatchObject({ exceeded: 1 });
+    expect(exceeded({ documents: budget({ limit: 5, exceeded: false }), efficiency: spent(5) })).toMatchObject({ exceeded: 1 });
+  });
+
+  it('a BUDGET_EXCEEDED signal counts from the latest session_start on, to the millisecond', () => {
+    const events = { present: true, lines: 1, sessionStartMs: SESSION_START };
+    const signal = (content: unknown, mtimeMs?: number): ReadingSpec['documents'] => ({
+      'signals/BUDGET_EXCEEDED': { content, ...(mtimeMs !== undefined ? { mtimeMs } : {}) },
+    });
+    const at = (ms: number) => ({ type: 'BUDGET_EXCEEDED', timestamp: new Date(ms).toISOString() });
+    expect(exceeded({ events, documents: signal(at(SESSION_START)) }).exceeded).toBe(1);
+    expect(exceeded({ events, documents: signal(at(SESSION_START - 1)) }).exceeded).toBe(0);
+    // without a timestamp, the file's mtime
+    expect(exceeded({ events, documents: signal({}, SESSION_START) }).exceeded).toBe(1);
+    expect(exceeded({ events, documents: signal({}, SESSION_START - 1) }).exceeded).toBe(0);
+    // the timestamp, not the mtime, when both are there
+    expect(exceeded({ events, documents: signal(at(SESSION_START - 1), SESSION_START) }).exceeded).toBe(0);
+    // no session_start to compare with: a signal is current
+    expect(exceeded({ documents: signal(at(SESSION_START - 3_600_000)) }).exceeded).toBe(1);
+  });
+});
+
+describe('loki_cost_usd and loki_model_cost_usd_total: micro-dollars', () => {
+  it('rounds each to the nearest micro-dollar', () => {
+    const s = collectOnce({ efficiency: { 'iteration-1.json': { model: 'opus', cost_usd: 0.1234567 }, 'iteration-2.json': { model: 'haiku', cost_usd: 0.0000007 } } });
+    // per model: 0.123457 and 0.000001; the total rounds the exact sum 0.1234574, not the rounded ones
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'opus', model: 'opus' })).toBe(0.123457);
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'haiku', model: 'haiku' })).toBe(0.000001);
+    expect(valueOf(s, 'loki_cost_usd')).toBe(0.123457);
+  });
+});
+
+describe('pricing.json: an exact key for a full model id', () => {
+  it('prices that id by its key and the rest of its family by the family\'s price', () => {
+    const tokens = { input_tokens: 1_000_000, output_tokens: 100_000 };
+    const s = collectOnce({
+      documents: { 'pricing.json': { content: { models: { 'claude-opus-4-5-20251101': { input: 7, output: 35 } } } } },
+      efficiency: {
+        'iteration-1.json': { model: 'claude-opus-4-5-20251101', ...tokens },
+        'iteration-2.json': { model: 'claude-opus-4-6', ...tokens },
+      },
+    });
+    // 7 + 3.5 by the exact key; 5 + 2.5 at opus's built-in price
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'opus', model: 'claude-opus-4-5-20251101' })).toBe(10.5);
+    expect(valueOf(s, 'loki_model_cost_usd_total', { family: 'opus', model: 'claude-opus-4-6' })).toBe(7.5);
+    expect(valueOf(s, 'loki_cost_usd')).toBe(18);
+  });
+});
+
+describe('loki_iteration_current: which source wins', () => {
+  // Every source disagrees, each better one saying less than the next.
+  const all: NonNullable<ReadingSpec['documents']> = {
+    'autonomy-state.json': { content: { iterationCount: 3 } },
+    'dashboard-state.json': { content: { iteration: 4 } },
+    'queue/current-task.json': { content: { id: 'iteration-5' } },
+    'state/orchestrator.json': { content: { currentIteration: 7 } },
+  };
+  const efficiency = { 'iteration-1.json': { iteration: 6, cost_usd: 0 } };
+  const iteration = (spec: ReadingSpec) => valueOf(collectOnce(spec), 'loki_iteration_current');
+  const without = (...names: (keyof typeof all)[]) => Object.fromEntries(Object.entries(all).filter(([name]) => !names.includes(name as keyof typeof all)));
+
+  it('without a session_start: autonomy-state.json, dashboard-state.json, current-task.json, the efficiency files, orchestrator.json', () => {
+    expect(iteration({ documents: all, efficiency })).toBe(3);
+    expect(iteration({ documents: without('autonomy-state.json'), efficiency })).toBe(4);
+    expect(iteration({ documents: without('autonomy-state.json', 'dashboard-state.json'), efficiency })).toBe(5);
+    expect(iteration({ documents: without('autonomy-state.json', 'dashboard-state.json', 'queue/current-task.json'), efficiency })).toBe(6);
+    expect(iteration({ documents: without('autonomy-state.json', 'dashboard-state.json', 'queue/current-task.json') })).toBe(7);
+    expect(iteration({})).toBe(0);
+  });
+
+  it('a source that is invalid, or says nothing, falls through to the next', () => {
+    const rest = without('autonomy-state.json', 'dashboard-state.json');
+    expect(iteration({ documents: { ...rest, 'autonomy-state.json': { content: '{"iterationCount": 3' } }, efficiency })).toBe(5);
+    expect(iteration({ documents: { ...rest, 'dashboard-state.json': { content: { iteration: 0 } } }, efficiency })).toBe(5);
+    expect(iteration({ documents: { ...rest, 'queue/current-task.json': { content: { id: 'task-5' } } }, efficiency })).toBe(6);
+    expect(iteration({ documents: { ...rest, 'queue/current-task.json': { content: '{"id": "iteration-' } }, efficiency })).toBe(6);
+    const noQueues = without('autonomy-state.json', 'dashboard-state.json', 'queue/current-task.json');
+    expect(iteration({ documents: noQueues, efficiency: { 'iteration-1.json': '{"iteration": 6' } })).toBe(7);
+    expect(iteration({ documents: noQueues, efficiency: { 'iteration-9.json': { cost_usd: 0 } } })).toBe(7);
+    expect(iteration({ documents: { 'state/orchestrator.json': { content: '{"currentIteration": 7' } } })).toBe(0);
+  });
+
+  it('after a session_start: its iteration_start; else the counter written since (NEW_RUN_MARGIN_MS); else 0', () => {
+    const events = { present: true, lines: 2, sessionStartMs: SESSION_START };
+    expect(iteration({ documents: all, efficiency, events: { ...events, iteration: 2 } })).toBe(2);
+    const counter = (mtimeMs: number) => ({ ...all, 'autonomy-state.json': { content: { iterationCount: 3 }, mtimeMs } });
+    expect(iteration({ documents: counter(SESSION_START - 1_000), efficiency, events })).toBe(3);
+    expect(iteration({ documents: counter(SESSION_START - 1_001), efficiency, events })).toBe(0);
+  });
+
+  it('0 while a live runner newer than the latest session_start (by more than 1 s) has not written its own', () => {
+    const events = { present: true, lines: 2, sessionStartMs: SESSION_START, iteration: 2, sessionPid: 4242 };
+    const runner = (startedMs: number, pid = 5151) => ({ decided: true, alive: true, pid, startedMs });
+    expect(iteration({ documents: all, events, runner: runner(SESSION_START + 1_000) })).toBe(2);
+    expect(iteration({ documents: all, events, runner: runner(SESSION_START + 1_001) })).toBe(0);
+    expect(iteration({ documents: all, events, runner: runner(SESSION_START + 60_000, 4242) })).toBe(2);
+  });
+});
+
+describe('liveness windows', () => {
+  const status = (spec: ReadingSpec, options: Partial<CollectorOptions> = {}) => valueOf(collectOnce(spec, options), 'loki_session_status');
+
+  it('where the pids cannot decide, a dashboard-state.json rewritten up to heartbeatWindowMs ago is alive', () => {
+    const undecided = { decided: false, alive: false };
+    const written = (mtimeMs: number): ReadingSpec => ({ runner: undecided, documents: { 'dashboard-state.json': { content: {}, mtimeMs } } });
+    expect(status(written(NOW - 30_000))).toBe(1);
+    expect(status(written(NOW - 30_001))).toBe(0);
+    expect(status(written(NOW - 30_001), { heartbeatWindowMs: 30_001 })).toBe(1);
+  });
+
+  it('synced state is stopped only after more than syncStaleMs without a sync', () => {
+    expect(status({ lastSyncMs: NOW - 60_000 }, { syncStaleMs: 60_000 })).toBe(1);
+    expect(status({ lastSyncMs: NOW - 60_001 }, { syncStaleMs: 60_000 })).toBe(0);
+    // no stale window configured (a local store): never stale
+    expect(status({ lastSyncMs: NOW - 3_600_000 })).toBe(1);
+  });
+});
+
+describe('agent counts held through a momentary reset of agents.json (agentsHoldMs)', () => {
+  const agents: ReadingSpec = { documents: { 'state/agents.json': { content: [{ tool_id: 'a', status: 'active' }, { tool_id: 'b', status: 'idle' }] } } };
+  const reset: ReadingSpec = { documents: { 'state/agents.json': { content: [] } } };
+  const counts = (s: ReturnType<typeof collectOnce>) => [valueOf(s, 'loki_agents_active'), valueOf(s, 'loki_agents_total')];
+  function emptyAfter(ms: number, spec: ReadingSpec = reset) {
+    const c = collectorFor();
+    c.collect(agents, NOW);
+    return counts(c.collect(spec, NOW + ms));
+  }
+
+  it('keeps the last counts from the same instant up to and including agentsHoldMs later', () => {
+    expect(emptyAfter(0)).toEqual([1, 2]);
+    expect(emptyAfter(10_000)).toEqual([1, 2]);
+  });
+
+  it('drops them 1 ms after the window, and when the clock went back', () => {
+    expect(emptyAfter(10_001)).toEqual([0, 0]);
+    expect(emptyAfter(-1)).toEqual([0, 0]);
+  });
+
+  it('counts the window from the latest non-empty read', () => {
+    const c = collectorFor();
+    c.collect(agents, NOW);
+    c.collect(agents, NOW + 8_000);
+    expect(counts(c.collect(reset, NOW + 18_000))).toEqual([1, 2]);
+    expect(counts(c.collect(reset, NOW + 18_001))).toEqual([0, 0]);
+  });
+
+  it('a dead session keeps the held total but has no active agents', () => {
+    expect(emptyAfter(5_000, { ...reset, runner: DEAD_RUNNER })).toEqual([0, 2]);
   });
 });

@@ -118,6 +118,65 @@ describe('parseConfig', () => {
     expect((error as Error).message).not.toContain('\n');
   });
 
+  /**
+   * Issue 13: each whole-number setting at its bounds. The lowest and highest allowed values are
+   * read; one past either end is refused with exactly one line naming the variable, the value and
+   * the range. Digits are read as a decimal number: leading zeros do not make it octal (`080` is
+   * port 80, as a person writing it means), and surrounding spaces are trimmed; a sign, a
+   * fraction, an exponent, hex, other scripts' digits or nothing at all are refused.
+   */
+  describe('whole-number bounds', () => {
+    const bounds: [name: 'LOKI_METRICS_PORT' | 'LOKI_MAX_PROJECTS' | 'LOKI_MAX_SESSIONS', key: 'port' | 'maxProjects' | 'maxSessions', min: number, max: number][] = [
+      ['LOKI_METRICS_PORT', 'port', 1, 65535],
+      ['LOKI_MAX_PROJECTS', 'maxProjects', 1, 10_000],
+      ['LOKI_MAX_SESSIONS', 'maxSessions', 1, 100_000],
+    ];
+    const refusal = (name: string, given: string, min: number, max: number) => `invalid ${name} ${JSON.stringify(given)}: must be a whole number from ${min} to ${max}`;
+    const errorOf = (env: Record<string, string>): ConfigError => {
+      try {
+        parseConfig(env);
+      } catch (e) {
+        if (e instanceof ConfigError) return e;
+        throw e;
+      }
+      throw new Error(`accepted ${JSON.stringify(env)}`);
+    };
+
+    for (const [name, key, min, max] of bounds) {
+      it(`${name}: ${min} and ${max} are read, ${min - 1} and ${max + 1} refused in one line`, () => {
+        expect(parseConfig({ [name]: String(min) })[key]).toBe(min);
+        expect(parseConfig({ [name]: String(min + 1) })[key]).toBe(min + 1);
+        expect(parseConfig({ [name]: String(max - 1) })[key]).toBe(max - 1);
+        expect(parseConfig({ [name]: String(max) })[key]).toBe(max);
+        for (const value of [min - 1, max + 1]) {
+          const error = errorOf({ [name]: String(value) });
+          expect(error.message).toBe(refusal(name, String(value), min, max));
+          expect(error.variable).toBe(name);
+        }
+      });
+
+      it(`${name}: leading zeros and spaces are decimal, anything but digits is refused`, () => {
+        expect(parseConfig({ [name]: `0${max}` })[key]).toBe(max);
+        expect(parseConfig({ [name]: `  ${max}\t` })[key]).toBe(max);
+        expect(parseConfig({ [name]: '010' })[key]).toBe(10);
+        for (const value of ['', ' ', '0', '00', '-1', '+1', '1.0', '1e2', '0x10', '١٠', '1 0', `${max}0`]) {
+          expect(errorOf({ [name]: value }).message, JSON.stringify(value)).toBe(refusal(name, value, min, max));
+        }
+      });
+    }
+
+    it('LOKI_METRICS_PORT: 65535 is read, 65536 and 0 refused with the one-line message, 1 read, 080 is port 80', () => {
+      expect(parseConfig({ LOKI_METRICS_PORT: '65535' }).port).toBe(65535);
+      expect(() => parseConfig({ LOKI_METRICS_PORT: '65536' })).toThrow(/^invalid LOKI_METRICS_PORT "65536": must be a whole number from 1 to 65535$/);
+      expect(() => parseConfig({ LOKI_METRICS_PORT: '0' })).toThrow(/^invalid LOKI_METRICS_PORT "0": must be a whole number from 1 to 65535$/);
+      expect(parseConfig({ LOKI_METRICS_PORT: '1' }).port).toBe(1);
+      expect(parseConfig({ LOKI_METRICS_PORT: '080' }).port).toBe(80);
+      // A flag wins over the environment at the bound too.
+      expect(parseConfig({ LOKI_METRICS_PORT: '65536' }, { LOKI_METRICS_PORT: '65535' }).port).toBe(65535);
+      expect(() => parseConfig({ LOKI_METRICS_PORT: '65535' }, { LOKI_METRICS_PORT: '65536' })).toThrow(/^invalid LOKI_METRICS_PORT "65536": /);
+    });
+  });
+
   it('never echoes a bad token', () => {
     expect(() => parseConfig({ LOKI_METRICS_TOKEN: 'short secret' })).toThrow(ConfigError);
     try {

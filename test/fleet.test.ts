@@ -118,4 +118,58 @@ describe('createFleetApp', () => {
     const app = createFleetApp({ catalog, config: parseConfig({}), log: () => undefined, defaultProject: 'alpha' });
     expect(((await (await app.request('/health')).json()) as { watch: unknown }).watch).toEqual({ mode: 'polling' });
   });
+
+  it('answers its own 404s and 400s in plain words, with nosniff, and lists targets uncached', async () => {
+    const app = createFleetApp({ catalog: mutableCatalog({ alpha: await storeOf('running') }), config: parseConfig({ LOKI_METRICS_PATH: '/scrape' }), log: () => undefined });
+    const stray = await app.request('/elsewhere');
+    expect([stray.status, await stray.text(), stray.headers.get('x-content-type-options')]).toEqual([404, 'not found: metrics are at /scrape\n', 'nosniff']);
+    const invalid = 'use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit\n';
+    expect(await (await app.request('/scrape?project=-x')).text()).toBe(`invalid project name: ${invalid}`);
+    expect(await (await app.request('/scrape?session=-x')).text()).toBe(`invalid session name: ${invalid}`);
+    expect(await (await app.request('/scrape?project=-x&session=ok')).text()).toBe(`invalid project name: ${invalid}`);
+    const targets = await app.request('/targets');
+    expect([targets.headers.get('cache-control'), targets.headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff']);
+  });
+
+  it('with LOKI_METRICS_HEALTH_PUBLIC=true, /health answers the status only without the token; otherwise 401', async () => {
+    const store = await storeOf('running');
+    for (const [value, status, keys] of [['true', 200, ['status']], ['false', 401, undefined]] as const) {
+      const app = createFleetApp({ catalog: mutableCatalog({ alpha: store }), config: parseConfig({ LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_HEALTH_PUBLIC: value }), log: () => undefined, defaultProject: 'alpha' });
+      const res = await app.request('/health');
+      expect(res.status).toBe(status);
+      if (keys) expect(Object.keys((await res.json()) as object)).toEqual(keys);
+      expect((await app.request('/metrics')).status).toBe(401);
+    }
+  });
+
+  it('keeps every project\'s app while there is room (no refresh per switch)', async () => {
+    const a = await storeOf('running');
+    const b = await storeOf('paused');
+    const app = createFleetApp({ catalog: mutableCatalog({ a, b }), config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '60' }), log: () => undefined });
+    for (let i = 0; i < 3; i++) {
+      await app.request('/metrics?project=a');
+      await app.request('/metrics?project=b');
+    }
+    expect([a.reads, b.reads]).toEqual([1, 1]);
+  });
+
+  it('answers 500 without details when the catalog fails, and logs one line to its own log', async () => {
+    const logs: string[] = [];
+    const catalog: ProjectCatalog = { list: async () => [], store: () => { throw new Error('disk on fire'); } };
+    const app = createFleetApp({ catalog, config: parseConfig({}), log: (l) => logs.push(l), defaultProject: 'x' });
+    const res = await app.request('/metrics');
+    expect([res.status, await res.text()]).toEqual([500, 'internal error\n']);
+    expect(logs).toEqual(['loki-metrics: internal error on GET /metrics: disk on fire']);
+  });
+});
+
+describe('singleProject', () => {
+  it('lists one project and has a store for that name only', async () => {
+    const store = await storeOf('running');
+    const catalog = singleProject(store, 'solo');
+    expect(await catalog.list()).toEqual([{ name: 'solo' }]);
+    expect(await catalog.store('solo')).toBe(store);
+    expect(await catalog.store('other')).toBeUndefined();
+    expect(await singleProject(store).list()).toEqual([{ name: 'default' }]);
+  });
 });

@@ -10,6 +10,7 @@ import { judgeRunner, LIVENESS_MODES, RunnerProbe, type LivenessMode, type Proce
 import { FsStateStore } from '../src/stores/fs.js';
 import type { RunnerVerdict, StateReading } from '../src/stores/store.js';
 import { cleanTrees, deadPid, tempDir } from './support/loki-tree.js';
+import { readingOf } from './support/readings.js';
 
 const stores: FsStateStore[] = [];
 afterEach(async () => {
@@ -333,5 +334,38 @@ describe('a runner named only by the latest session_start (a weak witness)', () 
   it('does not stand in the way of a live runner named by a pid file', () => {
     const verdict = judgeRunner({ runners: [{ pid: LIVE2, startedMs: 2_000 }, weak(LIVE)], helpers: [] }, alive, true, 'auto');
     expect(verdict).toEqual({ decided: true, alive: true, pid: LIVE2, startedMs: 2_000 });
+  });
+});
+
+describe('one runner, named twice or tied', () => {
+  it('two live runners started at the same moment: the first named is the current one', () => {
+    const a = { pid: LIVE, startedMs: 5_000 };
+    const b = { pid: LIVE2, startedMs: 5_000 };
+    for (const mode of ['auto', 'pid'] as const) {
+      expect(judgeRunner(facts([a, b]), alive, true, mode)).toEqual({ decided: true, alive: true, ...a });
+      expect(judgeRunner(facts([b, a]), alive, true, mode)).toEqual({ decided: true, alive: true, ...b });
+    }
+  });
+
+  it('on a tie, the registry\'s wrapper (named first) wins over loki.pid', async () => {
+    const { verdict } = await probe(
+      {
+        pidFile: { text: `${process.ppid}\n`, mtimeMs: Date.parse(T_STARTED) },
+        pids: { [`${process.pid}.json`]: pidEntry({ pid: process.pid, kind: 'wrapper', started: T_STARTED }) },
+      },
+      true,
+    );
+    expect(verdict).toEqual({ decided: true, alive: true, pid: process.pid, startedMs: Date.parse(T_STARTED) });
+  });
+
+  it('a session_start naming the loki.pid runner adds no second runner: its start stays loki.pid\'s mtime (pid mode too)', () => {
+    const reading = readingOf({
+      documents: { 'loki.pid': { content: `${LIVE}\n`, mtimeMs: T_PID_FILE } },
+      events: { present: true, lines: 1, sessionStartMs: T_PID_FILE + 60_000, sessionPid: LIVE },
+      processes: { isProcessAlive: alive, hostPidNamespace: true },
+    });
+    for (const mode of ['auto', 'pid'] as const) {
+      expect(new RunnerProbe(mode, () => undefined).probe(reading).verdict).toEqual({ decided: true, alive: true, pid: LIVE, startedMs: T_PID_FILE });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BUILT_IN_PRICES, iterationCost, price, priceFor, priceTable } from '../src/pricing.js';
+import { BUILT_IN_PRICES, iterationCost, price, priceFor, priceTable, type PriceTable } from '../src/pricing.js';
 import { readPricing } from '../src/schemas/pricing.js';
 
 describe('priceFor', () => {
@@ -82,5 +82,52 @@ describe('iterationCost', () => {
     expect(iterationCost({ model: 'haiku', cost_usd: 0, input_tokens: 1e6 }, BUILT_IN_PRICES)).toBe(1);
     expect(iterationCost({ model: 'haiku', cost_usd: 0, input_tokens: 0, output_tokens: 0 }, BUILT_IN_PRICES)).toBe(0);
     expect(iterationCost({}, BUILT_IN_PRICES)).toBe(0);
+  });
+});
+
+describe('an exact pricing.json key for a full model id (not a family name)', () => {
+  const ID = 'claude-opus-4-5-20251101';
+  const file = { models: { [ID]: { input: 7, output: 35 } } };
+
+  it('prices that id by its exact key, over its family\'s price', () => {
+    const table = priceTable(file);
+    expect(priceFor(table, ID)).toEqual(price(7, 35));
+    // compared lower-cased and trimmed, as every key
+    expect(priceFor(table, ` Claude-Opus-4-5-20251101\n`)).toEqual(price(7, 35));
+    expect(priceFor(priceTable({ models: { ' CLAUDE-OPUS-4-5-20251101 ': { input: 7, output: 35 } } }), ID)).toEqual(price(7, 35));
+    // the rest of the family keeps the family's price: a key is matched whole, never as a prefix
+    expect(priceFor(table, 'claude-opus-4-6')).toEqual(price(5, 25));
+    expect(priceFor(table, 'claude-opus-4-5')).toEqual(price(5, 25));
+    expect(priceFor(table, `${ID}-v2`)).toEqual(price(5, 25));
+  });
+
+  it('the same id is priced per table: the built-in table still gives it the family price', () => {
+    expect(priceFor(BUILT_IN_PRICES, ID)).toEqual(price(5, 25));
+    expect(priceFor(priceTable(file), ID)).toEqual(price(7, 35));
+    expect(priceFor(BUILT_IN_PRICES, ID)).toEqual(price(5, 25));
+  });
+
+  it('precedence: the exact key, then the family (pricing.json over built in), then sonnet (pricing.json over built in)', () => {
+    const table = priceTable({ models: { [ID]: { input: 7, output: 35 }, opus: { input: 6, output: 30 }, sonnet: { input: 2, output: 8 } } });
+    expect(priceFor(table, ID)).toEqual(price(7, 35));
+    expect(priceFor(table, 'claude-opus-4-6')).toEqual(price(6, 30));
+    expect(priceFor(table, 'claude-haiku-4-5')).toEqual(price(1, 5));
+    expect(priceFor(table, 'mystery')).toEqual(price(2, 8));
+    expect(priceFor(BUILT_IN_PRICES, 'mystery')).toEqual(price(3, 15));
+  });
+
+  it('a table without sonnet falls back to the built-in sonnet price, never to nothing', () => {
+    const table: PriceTable = new Map([['opus', price(4, 20)]]);
+    expect(priceFor(table, 'claude-opus-4-6')).toEqual(price(4, 20));
+    expect(priceFor(table, 'claude-haiku-4-5')).toEqual(price(3, 15));
+    expect(priceFor(table, 'mystery')).toEqual(price(3, 15));
+  });
+
+  it('a field the entry leaves out keeps that model\'s own built-in price (its family\'s), not sonnet\'s', () => {
+    expect(priceTable({ models: { [ID]: { input: 7 } } }).get(ID)).toEqual(price(7, 25));
+    expect(priceTable({ models: { [ID]: { output: 35 } } }).get(ID)).toEqual(price(5, 35));
+    expect(priceTable({ models: { 'gemini-2.5-flash': { output: 1 } } }).get('gemini-2.5-flash')).toEqual(price(0.1, 1));
+    // a model no rule prices starts from sonnet's, as an unknown model is priced
+    expect(priceTable({ models: { 'llama-3.1-70b': { input: 1 } } }).get('llama-3.1-70b')).toEqual(price(1, 15));
   });
 });

@@ -404,9 +404,72 @@ describe('negotiate', () => {
     });
   }
 
-  it('every answer has a content type', () => {
-    for (const [, accept] of cases) expect(contentType(negotiate(accept))).toMatch(/; charset=utf-8$/);
+  // The exact Content-Type each Accept header is answered with (literals, not contentType() of the
+  // expected format, so a swapped table or a wrong negotiation both fail here).
+  const TEXT_0_0_4 = 'text/plain; version=0.0.4; charset=utf-8';
+  const OPENMETRICS_1 = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+  it.each(cases)('%s: answered with exactly the Content-Type of its format', (_name, accept, format) => {
+    expect(contentType(negotiate(accept))).toBe(format === 'openmetrics' ? OPENMETRICS_1 : TEXT_0_0_4);
   });
+  it('the cases cover both formats (so the check above checks both)', () => {
+    expect(new Set(cases.map(([, , format]) => format))).toEqual(new Set(['prometheus', 'openmetrics']));
+  });
+});
+
+/**
+ * Issue 13: weights at and beyond their bounds, a weight given twice, and parameters after the
+ * weight. RFC 9110 §12.4.2: a qvalue is 0 to 1 with at most three decimals, 0 meaning "not
+ * acceptable". §12.5.1: "Recipients SHOULD process any parameter named "q" as weight, regardless of
+ * parameter ordering", and the RFC 7231 accept-extension grammar (parameters after the weight) is
+ * gone, so a parameter after q is a media-range parameter like any other. The RFC says nothing of a
+ * repeated q: the first one is the weight (what RFC 7231's grammar made it, and what render.ts
+ * documents); a malformed weight (`abc`, `-1`, empty) is q=0, and one above 1 is clamped to 1.
+ */
+describe('negotiate: q bounds, repeated q, parameter order', () => {
+  const cases: [string, string, Format][] = [
+    // Repeated q in one media range: the first is the weight.
+    ['repeated q: the first (0.1) loses to text at 0.5', 'application/openmetrics-text;q=0.1;q=0.9,text/plain;q=0.5', 'prometheus'],
+    ['repeated q: the first (0.9) beats text at 0.5', 'application/openmetrics-text;q=0.9;q=0.1,text/plain;q=0.5', 'openmetrics'],
+    ['repeated q: a first q=0 refuses, whatever follows', 'application/openmetrics-text;q=0;q=1,text/plain;q=0.001', 'prometheus'],
+    ['repeated q: a first valid q is not undone by a malformed second one', 'application/openmetrics-text;q=0.9;q=abc,text/plain;q=0.5', 'openmetrics'],
+    // q=0: not acceptable, also alone and against */*.
+    ['q=0 alone: the default, never the refused format', 'application/openmetrics-text;q=0', 'prometheus'],
+    ['q=0.0 refuses like q=0', 'application/openmetrics-text;version=1.0.0;q=0.0,*/*;q=0.5', 'prometheus'],
+    ['text at q=0 and */*: OpenMetrics, the only acceptable one', 'text/plain;version=0.0.4;q=0,*/*;q=0.001', 'openmetrics'],
+    // The bounds of a weight.
+    ['q=0.001, the least acceptable weight, is still acceptable', 'application/openmetrics-text;q=0.001,text/plain;q=0', 'openmetrics'],
+    ['q=0.001 alone is acceptable', 'application/openmetrics-text;q=0.001', 'openmetrics'],
+    ['0.002 beats 0.001 (text)', 'application/openmetrics-text;q=0.001,text/plain;q=0.002', 'prometheus'],
+    ['0.002 beats 0.001 (OpenMetrics)', 'text/plain;q=0.001,application/openmetrics-text;q=0.002', 'openmetrics'],
+    ['q=1.0 equals q=1: a tie goes to the first (text)', 'text/plain;q=1.0,application/openmetrics-text', 'prometheus'],
+    ['q=1.000 equals q=1: a tie goes to the first (OpenMetrics)', 'application/openmetrics-text;q=1.000,text/plain', 'openmetrics'],
+    ['q=1 beats q=0.999', 'text/plain;q=0.999,application/openmetrics-text;q=1', 'openmetrics'],
+    // Ties are decided by the first range that gives a format its weight, not a later repeat.
+    ['a format named again at the same weight keeps its first place', 'application/openmetrics-text;q=0.5,text/plain;q=0.5,application/openmetrics-text;q=0.5', 'openmetrics'],
+    // Malformed weights.
+    ['q=1.5 (above 1) is clamped to 1: beats 0.9', 'text/plain;q=0.9,application/openmetrics-text;q=1.5', 'openmetrics'],
+    ['q=1.5 (above 1) is clamped to 1: ties with q=1 and the first wins', 'text/plain;q=1,application/openmetrics-text;q=1.5', 'prometheus'],
+    ['q=abc is a refusal', 'application/openmetrics-text;q=abc,text/plain;q=0.1', 'prometheus'],
+    ['q=abc is a refusal that */* does not override', 'application/openmetrics-text;q=abc,*/*', 'prometheus'],
+    ['q=-1 is a refusal', 'application/openmetrics-text;q=-1,text/plain;q=0.1', 'prometheus'],
+    ['an empty q is a refusal', 'application/openmetrics-text;q=,text/plain;q=0.1', 'prometheus'],
+    ['q=1e0 (exponent form) is a refusal', 'application/openmetrics-text;q=1e0,text/plain;q=0.1', 'prometheus'],
+    ['q=.5 is a half', 'text/plain;q=0.4,application/openmetrics-text;q=.5', 'openmetrics'],
+    ['a quoted q is read', 'text/plain;q=0.4,application/openmetrics-text;q="0.5"', 'openmetrics'],
+    ['spaces around q and its value', 'text/plain ; q = 0.4 , application/openmetrics-text ; q = 0.5', 'openmetrics'],
+    // Parameter order: a parameter after q is still a parameter of the range.
+    ['version after q: the same as before it', 'application/openmetrics-text;q=0.9;version=1.0.0,text/plain;q=0.5', 'openmetrics'],
+    ['an unsupported version after q does not match OpenMetrics', 'application/openmetrics-text;q=0.9;version=2.0.0,text/plain;q=0.5', 'prometheus'],
+    ['an unsupported version before q does not match OpenMetrics', 'application/openmetrics-text;version=2.0.0;q=0.9,text/plain;q=0.5', 'prometheus'],
+    ['a refusal of version 1.0.0 written after q outranks the bare type', 'application/openmetrics-text;q=0;version=1.0.0,application/openmetrics-text;q=1', 'prometheus'],
+    ['a refusal of 0.0.4 written after q outranks bare text/plain', 'text/plain;q=0;version=0.0.4,text/plain;q=1,application/openmetrics-text;q=0.1', 'openmetrics'],
+    ['version 1.0.0 after q outranks a bare refusal', 'application/openmetrics-text;q=0,application/openmetrics-text;q=0.5;version=1.0.0', 'openmetrics'],
+  ];
+  for (const [name, accept, format] of cases) {
+    it(`${name} → ${format}`, () => {
+      expect(negotiate(accept)).toBe(format);
+    });
+  }
 });
 
 describe('histograms', () => {

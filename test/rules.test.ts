@@ -3,7 +3,21 @@
  * do not reach.
  */
 import { describe, expect, it } from 'vitest';
-import { currentSession, isHeartbeat, NEW_RUN_MARGIN_MS, runOutcome, type SessionInput } from '../src/rules.js';
+import {
+  agentCounts,
+  currentAutonomyState,
+  currentIteration,
+  currentSession,
+  isHeartbeat,
+  NEW_RUN_MARGIN_MS,
+  runOutcome,
+  type SessionInput,
+} from '../src/rules.js';
+import type { Agent } from '../src/schemas/agents.js';
+import type { AutonomyState } from '../src/schemas/autonomy-state.js';
+import type { DashboardState } from '../src/schemas/dashboard-state.js';
+import type { EfficiencyRecord } from '../src/schemas/efficiency.js';
+import type { EventsSummary } from '../src/stores/store.js';
 
 const NOW = Date.parse('2026-02-14T12:00:00Z');
 const START = NOW - 600_000; // the latest session_start, 10 min ago
@@ -93,5 +107,235 @@ describe('runOutcome', () => {
 
   it('is `other` for an outcome upstream does not write, never the file\'s text', () => {
     expect(runOutcome({ outcome: 'rm -rf' }, START, START)).toBe('other');
+  });
+});
+
+describe('uptime around a session start at or after now (the clock jumped back, or a writer with a fast clock)', () => {
+  const startingAt = (sessionStartMs: number) => currentSession(input({ events: { present: true, lines: 1, sessionStartMs, sessionPid: 4242 } }));
+
+  it('is 0 for a session that starts exactly now', () => {
+    expect(startingAt(NOW).uptimeSeconds).toBe(0);
+  });
+
+  it('is clamped to 0, never negative, for a start 1 ms ahead or far in the future; the session still runs', () => {
+    expect(startingAt(NOW + 1).uptimeSeconds).toBe(0);
+    const far = startingAt(NOW + 86_400_000);
+    expect(far).toMatchObject({ alive: true, status: 1, newRun: false, latestStartMs: NOW + 86_400_000, uptimeSeconds: 0 });
+  });
+
+  it('counts in milliseconds from 1 ms after the start', () => {
+    expect(startingAt(NOW - 1).uptimeSeconds).toBe(0.001);
+  });
+
+  it('rounds the uptime to whole milliseconds (a fractional uptime_seconds in the snapshot)', () => {
+    const uptime = (uptime_seconds: number) =>
+      currentSession(
+        input({ verdict: { decided: false, alive: false }, heartbeat: true, events: { present: false, lines: 0 }, state: { uptime_seconds }, stateMtimeMs: NOW - 1_000 }),
+      ).uptimeSeconds;
+    // written 1 s ago: 96.0004 s and 96.0006 s
+    expect(uptime(95.0004)).toBe(96);
+    expect(uptime(95.0006)).toBe(96.001);
+  });
+});
+
+describe('where the current session starts, best source first', () => {
+  // Each source names a different start, so the uptime tells which one was taken.
+  const EVENTS = NOW - 100_000;
+  const STARTED_AT = NOW - 200_000;
+  const STATE_MTIME = NOW - 10_000; // with uptime_seconds 290: started NOW - 300 s
+  const RUNNER = NOW - 400_000;
+  const PID_FILE = NOW - 500_000;
+  const everything: Partial<SessionInput> = {
+    verdict: { decided: true, alive: true, pid: 4242, startedMs: RUNNER },
+    events: { present: true, lines: 3, sessionStartMs: EVENTS, sessionPid: 4242 },
+    state: { startedAt: new Date(STARTED_AT).toISOString(), uptime_seconds: 290 },
+    stateMtimeMs: STATE_MTIME,
+    pidFileMtimeMs: PID_FILE,
+  };
+  const uptime = (overrides: Partial<SessionInput>) => currentSession(input({ ...everything, ...overrides })).uptimeSeconds;
+  const noEvents = { events: { present: true, lines: 3 } };
+
+  it('the latest session_start over the snapshot\'s startedAt', () => {
+    expect(uptime({})).toBe(100);
+  });
+
+  it('then startedAt over uptime_seconds', () => {
+    expect(uptime(noEvents)).toBe(200);
+  });
+
+  it('then uptime_seconds counted from the snapshot\'s mtime, when startedAt is missing or not a date', () => {
+    expect(uptime({ ...noEvents, state: { uptime_seconds: 290 } })).toBe(300);
+    expect(uptime({ ...noEvents, state: { startedAt: 'yesterday', uptime_seconds: 290 } })).toBe(300);
+    expect(uptime({ ...noEvents, state: { startedAt: null, uptime_seconds: 290 } })).toBe(300);
+  });
+
+  it('then the live runner\'s start, when uptime_seconds or the snapshot\'s mtime is missing', () => {
+    expect(uptime({ ...noEvents, state: {} })).toBe(400);
+    expect(uptime({ ...noEvents, state: { uptime_seconds: 290 }, stateMtimeMs: undefined })).toBe(400);
+  });
+
+  it('then loki.pid\'s mtime, when the pids did not decide (alive by the heartbeat)', () => {
+    expect(uptime({ ...noEvents, state: {}, verdict: { decided: false, alive: false }, heartbeat: true })).toBe(500);
+  });
+
+  it('no start known at all: alive with an uptime of 0', () => {
+    const s = currentSession(input({ ...everything, ...noEvents, state: {}, verdict: { decided: false, alive: false }, heartbeat: true, pidFileMtimeMs: undefined }));
+    expect(s).toMatchObject({ alive: true, status: 1, uptimeSeconds: 0 });
+  });
+});
+
+describe('currentIteration: best source first', () => {
+  interface Sources {
+    events?: EventsSummary;
+    counter?: AutonomyState;
+    state?: DashboardState;
+    task?: unknown;
+    efficiency?: (number | undefined)[];
+    orchestrator?: number | null;
+  }
+  const SESSION: EventsSummary = { present: true, lines: 5, sessionStartMs: START };
+  const NO_SESSION: EventsSummary = { present: true, lines: 5 };
+  function iteration(sources: Sources): number {
+    const records = (sources.efficiency ?? []).map((n, i) => ({
+      name: `iteration-${i + 1}.json`,
+      value: (n === undefined ? {} : { iteration: n }) as EfficiencyRecord,
+    }));
+    return currentIteration(sources.events ?? NO_SESSION, sources.counter, sources.state ?? {}, sources.task, records, sources.orchestrator);
+  }
+  // Every source disagrees, each better one saying less than the next: neither "the highest wins"
+  // nor a swapped pair can give the expected answers.
+  const queues = (id: string): DashboardState => ({ tasks: { inProgress: [{ id }] } });
+  const all: Sources = {
+    counter: { iterationCount: 3 },
+    state: { iteration: 4, ...queues('iteration-5') },
+    task: 'iteration-5',
+    efficiency: [6],
+    orchestrator: 7,
+  };
+
+  it('after a session_start: its latest iteration_start, over every other source', () => {
+    expect(iteration({ ...all, events: { ...SESSION, iteration: 2 } })).toBe(2);
+    // an iteration_start of 0 is an answer too
+    expect(iteration({ ...all, events: { ...SESSION, iteration: 0 } })).toBe(0);
+  });
+
+  it('after a session_start without an iteration_start: the runner\'s counter, else 0 whatever the rest says', () => {
+    expect(iteration({ ...all, events: SESSION })).toBe(3);
+    expect(iteration({ ...all, events: SESSION, counter: { iterationCount: null } })).toBe(0);
+    expect(iteration({ ...all, events: SESSION, counter: undefined })).toBe(0);
+  });
+
+  it('without a session_start: the runner\'s counter (0 included) over the snapshot\'s iteration', () => {
+    expect(iteration(all)).toBe(3);
+    expect(iteration({ ...all, counter: { iterationCount: 0 } })).toBe(0);
+    // a null counter is none: the next source answers
+    expect(iteration({ ...all, counter: { iterationCount: null } })).toBe(4);
+    expect(iteration({ ...all, counter: undefined })).toBe(4);
+  });
+
+  it('then a non-zero snapshot iteration over the task queues', () => {
+    const rest = { ...all, counter: undefined };
+    expect(iteration(rest)).toBe(4);
+    expect(iteration({ ...rest, state: { iteration: 0, ...queues('iteration-5') } })).toBe(5);
+    expect(iteration({ ...rest, state: { iteration: null, ...queues('iteration-5') } })).toBe(5);
+  });
+
+  it('then the highest iteration-N of the current task and the in-progress, completed and failed queues', () => {
+    const rest = { efficiency: [6], orchestrator: 7 };
+    expect(iteration({ ...rest, task: 'iteration-5' })).toBe(5);
+    expect(iteration({ ...rest, state: queues('iteration-5') })).toBe(5);
+    const state = (inProgress: string, completed: string, failed: string): DashboardState => ({
+      tasks: { inProgress: [{ id: inProgress }], completed: [{ id: completed }], failed: [{ id: failed }], pending: [{ id: 'iteration-99' }] },
+    });
+    // whichever holds the highest (pending is not a started iteration)
+    expect(iteration({ ...rest, task: 'iteration-12', state: state('iteration-2', 'iteration-3', 'iteration-4') })).toBe(12);
+    expect(iteration({ ...rest, task: 'iteration-2', state: state('iteration-12', 'iteration-3', 'iteration-4') })).toBe(12);
+    expect(iteration({ ...rest, task: 'iteration-2', state: state('iteration-3', 'iteration-12', 'iteration-4') })).toBe(12);
+    expect(iteration({ ...rest, task: 'iteration-2', state: state('iteration-3', 'iteration-4', 'iteration-12') })).toBe(12);
+  });
+
+  it('ids that are not iteration-N say nothing: the efficiency files answer', () => {
+    const rest = { efficiency: [6], orchestrator: 7 };
+    expect(iteration({ ...rest, task: 'task-5', state: queues('feature-5') })).toBe(6);
+    expect(iteration({ ...rest, task: 5, state: { tasks: { inProgress: [{ id: 5 }, null, 'iteration-5'] } } })).toBe(6);
+    expect(iteration({ ...rest, task: 'iteration-0' })).toBe(6);
+  });
+
+  it('then the highest efficiency-file iteration over orchestrator.json', () => {
+    expect(iteration({ efficiency: [6], orchestrator: 7 })).toBe(6);
+    expect(iteration({ efficiency: [2, 6, 4], orchestrator: 7 })).toBe(6);
+    // files without an iteration field say nothing
+    expect(iteration({ efficiency: [undefined, undefined], orchestrator: 7 })).toBe(7);
+    expect(iteration({ efficiency: [0], orchestrator: 7 })).toBe(7);
+  });
+
+  it('then orchestrator.json\'s currentIteration, else 0', () => {
+    expect(iteration({ orchestrator: 7 })).toBe(7);
+    expect(iteration({ orchestrator: null })).toBe(0);
+    expect(iteration({})).toBe(0);
+  });
+});
+
+describe('currentAutonomyState: the runner\'s counter only when it describes the current run', () => {
+  const state: AutonomyState = { iterationCount: 5 };
+
+  it('without a pid: written no more than NEW_RUN_MARGIN_MS before the latest session_start', () => {
+    expect(currentAutonomyState(state, START, undefined, START)).toBe(state);
+    expect(currentAutonomyState(state, START - NEW_RUN_MARGIN_MS, undefined, START)).toBe(state);
+    expect(currentAutonomyState(state, START - NEW_RUN_MARGIN_MS - 1, undefined, START)).toBeUndefined();
+  });
+
+  it('without a session_start or an mtime to compare, it stands', () => {
+    expect(currentAutonomyState(state, START - 3_600_000, undefined, undefined)).toBe(state);
+    expect(currentAutonomyState(state, undefined, undefined, START)).toBe(state);
+    expect(currentAutonomyState(undefined, START, 4242, START)).toBeUndefined();
+  });
+
+  it('with a pid and a live runner: that runner\'s, however old; another\'s never', () => {
+    const own = { ...state, pid: 4242 };
+    expect(currentAutonomyState(own, START - 3_600_000, 4242, START)).toBe(own);
+    expect(currentAutonomyState(own, START + 1_000, 5151, START)).toBeUndefined();
+    // no live runner known: the mtime decides
+    expect(currentAutonomyState(own, START - NEW_RUN_MARGIN_MS - 1, undefined, START)).toBeUndefined();
+    expect(currentAutonomyState({ ...state, pid: null }, START, 5151, START)).toEqual({ ...state, pid: null });
+  });
+});
+
+describe('agentCounts: which status words mean working now', () => {
+  const agent = (status: unknown, i = 0): Agent => ({ tool_id: `toolu_${i}`, status });
+  const one = (status: unknown) => agentCounts([agent(status)], {});
+
+  it.each(['active', 'running', 'busy', 'working'])('%j is active', (status) => {
+    expect(one(status)).toEqual({ active: 1, total: 1 });
+  });
+
+  it.each(['Active', 'RUNNING', ' busy', 'working\n', '\tWorKing '])('%j is active: compared trimmed and case-insensitively', (status) => {
+    expect(one(status)).toEqual({ active: 1, total: 1 });
+  });
+
+  it.each(['idle', 'done', 'completed', 'failed', 'pending', 'in_progress', 'waiting', 'activ', 'actively', 'inactive', 'run', 'runs', 'work', 'busy-ish', 'not running', 'act ive', ''])(
+    '%j is not active (but is an agent)',
+    (status) => {
+      expect(one(status)).toEqual({ active: 0, total: 1 });
+    },
+  );
+
+  it.each([null, undefined, 1, true, ['active'], { status: 'active' }])('a status that is not a string (%j) is not active', (status) => {
+    expect(one(status)).toEqual({ active: 0, total: 1 });
+  });
+
+  it('counts exactly the active agents of a mixed list', () => {
+    const statuses = ['active', 'running', 'busy', 'working', 'Active', ' RUNNING ', 'idle', 'activ', 'run', '', null, 'done'];
+    expect(agentCounts(statuses.map(agent), {})).toEqual({ active: 6, total: 12 });
+  });
+
+  it('agents.json when it lists anyone, else the snapshot\'s agents, else the flat counts', () => {
+    const state: DashboardState = { agents: [{ id: 'a', status: 'active' }, { id: 'b', status: 'idle' }, 'x', 3, null], running_agents: 7, total_agents: 9 };
+    expect(agentCounts([agent('busy', 1), agent('busy', 2), agent('idle', 3)], state)).toEqual({ active: 2, total: 3 });
+    expect(agentCounts([], state)).toEqual({ active: 1, total: 2 });
+    expect(agentCounts(undefined, state)).toEqual({ active: 1, total: 2 });
+    expect(agentCounts([], { ...state, agents: ['x', 3, []] })).toEqual({ active: 7, total: 9 });
+    expect(agentCounts([], { running_agents: 7 })).toEqual({ active: 7, total: 7 });
+    expect(agentCounts([], {})).toEqual({ active: 0, total: 0 });
   });
 });

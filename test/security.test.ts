@@ -239,6 +239,103 @@ describe('tokens', () => {
   });
 });
 
+/**
+ * Issue 13: the scrape token follows LOKI_METRICS_PATH. Real requests to a real server: the custom
+ * path needs the token for every method and project, the default `/metrics` is no route at all
+ * there (never an unguarded copy of the metrics), and discovery (`/targets`) needs the token too.
+ */
+describe('a custom LOKI_METRICS_PATH keeps the token', () => {
+  const CUSTOM = '/custom/scrape';
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  it('401 without or with a wrong token, 200 with it, at the custom path; /metrics is a 404 with or without it', async () => {
+    const { server } = await serve({ LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_PATH: CUSTOM });
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}${CUSTOM}`);
+    for (const path of [CUSTOM, `${CUSTOM}?project=default`, `${CUSTOM}?session=default`]) {
+      for (const method of ['GET', 'HEAD', 'POST']) {
+        const none = await raw(server.port, path, { method });
+        expect({ path, method, status: none.status }).toEqual({ path, method, status: 401 });
+        expect(none.headers['www-authenticate']).toBe('Bearer realm="loki-metrics"');
+        expect(none.body).not.toContain('loki_');
+      }
+      const wrong = await raw(server.port, path, { headers: bearer(WRONG) });
+      expect(wrong.status).toBe(401);
+      expect(wrong.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+      expect(wrong.body).not.toContain('loki_');
+      const right = await raw(server.port, path, { headers: bearer(TOKEN) });
+      expect(right.status).toBe(200);
+      expect(right.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(right.body).toContain('\nloki_up 1\n');
+    }
+    // The old path is not an open door: no route, whoever asks.
+    for (const headers of [{}, bearer(WRONG), bearer(TOKEN)]) {
+      for (const path of ['/metrics', '/metrics?project=default']) {
+        const res = await raw(server.port, path, { headers });
+        expect({ path, status: res.status }).toEqual({ path, status: 404 });
+        expect(res.body).toBe(`not found: metrics are at ${CUSTOM}\n`);
+      }
+    }
+    // Near misses of the custom path are no route either (and never metrics without the token).
+    for (const path of [`${CUSTOM}/`, '/custom', '/custom/', '/CUSTOM/scrape', `/${CUSTOM}`]) {
+      const res = await raw(server.port, path);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(res.body).not.toContain('loki_');
+    }
+    // Dot segments normalise onto the custom path, and meet the token there.
+    expect((await raw(server.port, '/custom/x/../scrape')).status).toBe(401);
+  });
+
+  it('the token is checked before the project: an unknown or invalid project gets the same 401, telling nothing', async () => {
+    const { server } = await serve({ LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_PATH: CUSTOM });
+    for (const query of ['?project=no-such-project', '?session=no-such-project', '?project=bad%20name', '?project=']) {
+      const res = await raw(server.port, `${CUSTOM}${query}`);
+      expect({ query, status: res.status }).toEqual({ query, status: 401 });
+      expect(res.body).not.toMatch(/project|session/);
+      // With the token, the answers that do name the project.
+      expect((await raw(server.port, `${CUSTOM}${query}`, { headers: bearer(TOKEN) })).status).toBe(query.includes('no-such') ? 404 : 400);
+    }
+  });
+
+  it('/targets needs the token (default and custom path), and lists the project with it', async () => {
+    for (const env of [{ LOKI_METRICS_TOKEN: TOKEN }, { LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_PATH: CUSTOM }] as Record<string, string>[]) {
+      const { server } = await serve(env);
+      const none = await raw(server.port, '/targets');
+      expect(none.status).toBe(401);
+      expect(none.headers['www-authenticate']).toBe('Bearer realm="loki-metrics"');
+      expect(none.body).not.toContain('default');
+      const wrong = await raw(server.port, '/targets', { headers: bearer(WRONG) });
+      expect(wrong.status).toBe(401);
+      expect(wrong.body).not.toContain('default');
+      const right = await raw(server.port, '/targets', { headers: bearer(TOKEN) });
+      expect(right.status).toBe(200);
+      expect(JSON.parse(right.body)).toEqual([{ targets: [`127.0.0.1:${server.port}`], labels: { project: 'default', __param_project: 'default' } }]);
+    }
+  });
+
+  it('each layer guards the custom path on its own: the fleet layer and the project app under it', async () => {
+    // The fleet layer answers for a server; the project app behind it checks again, so dropping
+    // either guard alone leaves the path closed. The real-request tests above pin the fleet layer
+    // (a 401 before the project is looked up); this pins the project app's own guard.
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    const store = new FsStateStore(dir);
+    stores.push(store);
+    const app = createApp({ store, config: parseConfig({ LOKI_DIR: dir, LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_PATH: CUSTOM }), log: () => undefined });
+    expect((await app.request(CUSTOM)).status).toBe(401);
+    expect((await app.request(CUSTOM, { headers: bearer(WRONG) })).status).toBe(401);
+    const right = await app.request(CUSTOM, { headers: bearer(TOKEN) });
+    expect(right.status).toBe(200);
+    expect(await right.text()).toContain('\nloki_up 1\n');
+    expect((await app.request('/metrics', { headers: bearer(TOKEN) })).status).toBe(404);
+  });
+
+  it('without a token, the custom path and /targets are open (the token is what closes them)', async () => {
+    const { server } = await serve({ LOKI_METRICS_PATH: CUSTOM });
+    expect((await raw(server.port, CUSTOM)).status).toBe(200);
+    expect((await raw(server.port, '/targets')).status).toBe(200);
+    expect((await raw(server.port, '/metrics')).status).toBe(404);
+  });
+});
+
 describe('request limits', () => {
   it('the production defaults bound slow clients', () => {
     expect(DEFAULT_SERVER_LIMITS).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000, checkIntervalMs: 1_000 });

@@ -342,3 +342,41 @@ describe('summariseUsage: outcomes and durations', () => {
     expect(usage.durations).toEqual({ buckets: DURATION_BUCKETS_S.map(() => 1), sum: 0, count: 1 });
   });
 });
+
+describe('summariseUsage: money rounded to the nearest micro-dollar (not floor, not ceil, not 4 decimals)', () => {
+  const cost = (...records: EfficiencyRecord[]) => summariseUsage(records.map((r, i) => iteration(i + 1, r)), TABLE, new ModelLabeler());
+
+  it('rounds a sub-micro-dollar cost to the nearest micro-dollar', () => {
+    // 0.7 µ$: floor would say 0, no rounding 7e-7
+    expect(cost({ model: 'opus', cost_usd: 0.0000007 }).costUsd).toBe(0.000001);
+    // 1.2 µ$: ceil would say 0.000002
+    expect(cost({ model: 'opus', cost_usd: 0.0000012 }).costUsd).toBe(0.000001);
+    // 0.4 µ$: rounds down to nothing
+    expect(cost({ model: 'opus', cost_usd: 0.0000004 }).costUsd).toBe(0);
+  });
+
+  it('keeps six decimals, where four would lose them', () => {
+    expect(cost({ model: 'opus', cost_usd: 0.1234567 }).costUsd).toBe(0.123457);
+    // priced from tokens: 3 input tokens at $2/M are 6 µ$
+    expect(cost({ model: 'claude-sonnet-4', input_tokens: 3 }).costUsd).toBe(0.000006);
+    // 7 cache reads at $0.2/M are 1.4 µ$
+    expect(cost({ model: 'claude-sonnet-4', cache_read_tokens: 7 }).costUsd).toBe(0.000001);
+  });
+
+  it('rounds each model\'s sum and the total separately: the total is the rounded sum of the exact costs', () => {
+    const usage = cost({ model: 'claude-opus-4-6', cost_usd: 0.0000004 }, { model: 'claude-sonnet-4', cost_usd: 0.0000004 });
+    expect(usage.models.map((m) => m.costUsd)).toEqual([0, 0]);
+    expect(usage.costUsd).toBe(0.000001);
+    // one model over several files: its sum is rounded, not each file
+    const same = cost({ model: 'opus', cost_usd: 0.0000004 }, { model: 'opus', cost_usd: 0.0000004 });
+    expect(model(same, 'opus', 'opus')?.costUsd).toBe(0.000001);
+  });
+});
+
+describe('summariseUsage: the duration sum', () => {
+  it('is rounded to milliseconds', () => {
+    const sum = (duration_ms: number) => summariseUsage([iteration(1, { duration_ms })], TABLE, new ModelLabeler()).durations.sum;
+    expect(sum(1000.4)).toBe(1);
+    expect(sum(1000.6)).toBe(1.001);
+  });
+});

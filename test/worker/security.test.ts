@@ -72,6 +72,68 @@ describe('/health with a scrape token (item 1)', () => {
   });
 });
 
+/**
+ * Issue 13: the scrape token follows LOKI_METRICS_PATH in the Worker too (real workerd, real R2).
+ * The custom path needs it, `/metrics` is no route there, `/targets` (discovery, a storage list)
+ * needs it, and requests without it cost no storage operation.
+ */
+describe('a custom LOKI_METRICS_PATH keeps the token', () => {
+  const CUSTOM = '/custom/scrape';
+  const WRONG = 'wrong-scrape-token-0123456789';
+
+  it('401 without or with a wrong token, 200 with it; /metrics is a 404; /targets needs the token; no storage work without it', async () => {
+    const w = await worker({ vars: { LOKI_METRICS_TOKEN: SCRAPE_TOKEN, LOKI_METRICS_PATH: CUSTOM } });
+    const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+    expect((await sync(w, dir)).code).toBe(0);
+    expect((await sync(w, dir, 'other')).code).toBe(0);
+    await w.resetOps();
+
+    for (const path of [CUSTOM, `${CUSTOM}?session=default`, `${CUSTOM}?project=other`, `${CUSTOM}?session=never-synced`, '/targets']) {
+      for (const method of ['GET', 'HEAD', 'POST']) {
+        const none = await w.fetch(path, { method });
+        expect({ path, method, status: none.status }).toEqual({ path, method, status: 401 });
+        expect(none.headers.get('www-authenticate')).toBe('Bearer realm="loki-metrics"');
+        expect(await none.text()).not.toMatch(/loki_|default|other/);
+      }
+      const wrong = await w.fetch(path, { headers: { Authorization: `Bearer ${WRONG}` } });
+      expect({ path, status: wrong.status }).toEqual({ path, status: 401 });
+      expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+      expect(await wrong.text()).not.toMatch(/loki_|default|other/);
+    }
+    // A session token is no scrape token on the custom path either.
+    const own = await w.fetch(CUSTOM, { headers: { Authorization: `Bearer ${await sessionSyncToken(SYNC_TOKEN, 'default')}` } });
+    expect(own.status).toBe(401);
+    await own.text();
+    // None of that read or listed anything.
+    expect(await w.ops()).toEqual({});
+
+    // The old path is no route, with or without the token, and costs nothing either.
+    for (const headers of [{}, scrape] as Record<string, string>[]) {
+      for (const path of ['/metrics', '/metrics?session=default']) {
+        const res = await w.fetch(path, { headers });
+        expect({ path, status: res.status }).toEqual({ path, status: 404 });
+        expect(await res.text()).toBe(`not found: metrics are at ${CUSTOM}\n`);
+      }
+    }
+    expect(await w.ops()).toEqual({});
+
+    for (const path of [CUSTOM, `${CUSTOM}?session=default`]) {
+      const res = await w.fetch(path, { headers: scrape });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(await res.text()).toContain('\nloki_up 1\n');
+    }
+    expect(await (await w.fetch(`${CUSTOM}?project=other`, { headers: scrape })).text()).toContain('\nloki_up 1\n');
+    const targets = await w.fetch('/targets', { headers: scrape });
+    expect(targets.status).toBe(200);
+    const host = new URL(w.url).host;
+    expect(await targets.json()).toEqual([
+      { targets: [host], labels: { session: 'default', project: 'default', __param_project: 'default' } },
+      { targets: [host], labels: { session: 'other', project: 'other', __param_project: 'other' } },
+    ]);
+  });
+});
+
 describe('per-session write tokens and the session cap (item 4)', () => {
   it('a session token writes its own session only; the sync secret writes every session', async () => {
     const w = await worker({ vars: { LOKI_METRICS_TOKEN: SCRAPE_TOKEN } });
@@ -129,9 +191,17 @@ describe('stray requests do no per-session work (item 5)', () => {
     expect((await sync(w, dir)).code).toBe(0);
     await w.resetOps();
     for (let i = 0; i < 20; i++) {
-      for (const path of [`/nope?session=s${i}`, `/metrics?session=s${i}`, `/health?session=s${i}`, `/metrics/x?session=s${i}`, '/favicon.ico']) {
+      // Each its own answer: the routes need the token (401), anything else is no route (404).
+      const expected: [string, number][] = [
+        [`/nope?session=s${i}`, 404],
+        [`/metrics?session=s${i}`, 401],
+        [`/health?session=s${i}`, 401],
+        [`/metrics/x?session=s${i}`, 404],
+        ['/favicon.ico', 404],
+      ];
+      for (const [path, status] of expected) {
         const res = await w.fetch(path);
-        expect([401, 404]).toContain(res.status);
+        expect({ path, status: res.status }).toEqual({ path, status });
         await res.text();
       }
     }
@@ -152,15 +222,21 @@ describe('stray requests do no per-session work (item 5)', () => {
       },
       save: async () => undefined,
     };
-    for (const env of [{}, { LOKI_METRICS_TOKEN: SCRAPE_TOKEN }]) {
+    // The same on a custom LOKI_METRICS_PATH (issue 13): its token is checked before any session app is made.
+    for (const env of [{}, { LOKI_METRICS_TOKEN: SCRAPE_TOKEN }, { LOKI_METRICS_TOKEN: SCRAPE_TOKEN, LOKI_METRICS_PATH: '/custom/scrape' }] as Record<string, string>[]) {
       loads.length = 0;
+      const path = env.LOKI_METRICS_PATH ?? '/metrics';
       const app = createRemoteApp({ bucket, config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0', ...env }), log: () => undefined });
       const headers = 'LOKI_METRICS_TOKEN' in env ? scrape : {};
-      expect((await app.request('/metrics?session=real', { headers })).status).toBe(200);
+      expect((await app.request(`${path}?session=real`, { headers })).status).toBe(200);
       // Far more distinct sessions than the cache holds, on paths that are no route (and without the token).
       for (let i = 0; i < 600; i++) expect((await app.request(`/x${i}?session=s${i}`)).status).toBe(404);
-      if ('LOKI_METRICS_TOKEN' in env) for (let i = 0; i < 600; i++) expect((await app.request(`/metrics?session=s${i}`)).status).toBe(401);
-      expect((await app.request('/metrics?session=real', { headers })).status).toBe(200);
+      // More than the catalog's 1024 stores too: the etag lives in the session's store, so only
+      // once that is dropped would a request that got past the token show as an unconditional read.
+      if ('LOKI_METRICS_TOKEN' in env) {
+        for (const route of [path, '/health']) for (let i = 0; i < 1100; i++) expect((await app.request(`${route}?session=s${i}`)).status).toBe(401);
+      }
+      expect((await app.request(`${path}?session=real`, { headers })).status).toBe(200);
       // The second scrape is a conditional read by the same session app: it was never evicted.
       expect(loads).toEqual([{ session: 'real' }, { session: 'real', etag: 'v1' }]);
     }

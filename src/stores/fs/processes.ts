@@ -13,7 +13,8 @@ export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
-    return errorCode(error) === 'EPERM';
+    // Someone else's process still has to be checked for being a zombie.
+    if (errorCode(error) !== 'EPERM') return false;
   }
   return !isZombie(pid);
 }
