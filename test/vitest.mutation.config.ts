@@ -25,6 +25,8 @@ export const MUTATION_TESTS = [
   'test/schemas/*.test.ts',
   'test/stores/synced.test.ts',
   'test/node/projects.test.ts',
+  'test/sync/plan.test.ts',
+  'test/sync/session-doc.test.ts',
 ];
 
 export default defineConfig({
