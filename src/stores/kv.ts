@@ -1,4 +1,4 @@
-import { sessionKey, sessionOfKey, SESSIONS_PREFIX, type SessionBucket } from './session-bucket.js';
+import { listSessionKeys, sessionKey, SESSIONS_PREFIX, type SessionBucket } from './session-bucket.js';
 
 /** The slice of Cloudflare's `KVNamespace` binding this adapter uses. */
 export interface KvNamespaceLike {
@@ -29,18 +29,12 @@ export class KvSessionBucket implements SessionBucket {
     return (await this.listSessions(atLeast)).length;
   }
 
-  async listSessions(atMost: number): Promise<string[]> {
-    const sessions: string[] = [];
-    let cursor: string | undefined;
-    do {
+  listSessions(atMost: number): Promise<string[]> {
+    return listSessionKeys(atMost, async (cursor) => {
       const page = await this.kv.list({ prefix: SESSIONS_PREFIX, limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
-      for (const key of page.keys.map((k) => k.name)) {
-        const session = sessionOfKey(key);
-        if (session !== undefined && sessions.length < atMost) sessions.push(session);
-      }
-      cursor = page.list_complete ? undefined : page.cursor;
-    } while (cursor !== undefined && sessions.length < atMost);
-    return sessions;
+      return { keys: page.keys.map((k) => k.name), next: page.list_complete ? undefined : page.cursor };
+    });
   }
+
 
 }

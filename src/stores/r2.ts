@@ -1,4 +1,4 @@
-import { sessionKey, sessionOfKey, SESSIONS_PREFIX, type SessionBucket } from './session-bucket.js';
+import { listSessionKeys, sessionKey, SESSIONS_PREFIX, type SessionBucket } from './session-bucket.js';
 
 /** The slice of Cloudflare's `R2Bucket` binding this adapter uses. */
 export interface R2BucketLike {
@@ -35,18 +35,12 @@ export class R2SessionBucket implements SessionBucket {
     return (await this.listSessions(atLeast)).length;
   }
 
-  async listSessions(atMost: number): Promise<string[]> {
-    const sessions: string[] = [];
-    let cursor: string | undefined;
-    do {
+  listSessions(atMost: number): Promise<string[]> {
+    return listSessionKeys(atMost, async (cursor) => {
       const page = await this.bucket.list({ prefix: SESSIONS_PREFIX, limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
-      for (const key of page.objects.map((o) => o.key)) {
-        const session = sessionOfKey(key);
-        if (session !== undefined && sessions.length < atMost) sessions.push(session);
-      }
-      cursor = page.truncated ? page.cursor : undefined;
-    } while (cursor !== undefined && sessions.length < atMost);
-    return sessions;
+      return { keys: page.objects.map((o) => o.key), next: page.truncated ? page.cursor : undefined };
+    });
   }
+
 
 }

@@ -28,3 +28,24 @@ export function sessionOfKey(key: string): string | undefined {
   const session = key.slice(SESSIONS_PREFIX.length, -STATE_SUFFIX.length);
   return session === '' || session.includes('/') ? undefined : session;
 }
+
+/**
+ * The session names under `sessions/`, at most `atMost`, one page of 1,000 keys per list call:
+ * `listPage` lists one page from `cursor` and says where the next starts (undefined at the end).
+ */
+export async function listSessionKeys(
+  atMost: number,
+  listPage: (cursor: string | undefined) => Promise<{ readonly keys: readonly string[]; readonly next: string | undefined }>,
+): Promise<string[]> {
+  const sessions: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listPage(cursor);
+    for (const key of page.keys) {
+      const session = sessionOfKey(key);
+      if (session !== undefined && sessions.length < atMost) sessions.push(session);
+    }
+    cursor = page.next;
+  } while (cursor !== undefined && sessions.length < atMost);
+  return sessions;
+}
