@@ -48,7 +48,8 @@ export class BasicAuthUsers {
     const key = await cacheKey(user, hash ?? '', password);
     const now = this.clock();
     const until = this.remembered.get(key);
-    if (hash !== undefined && until !== undefined && until > now) {
+    // Only successes are remembered, and a success needs a known user's hash.
+    if ((until ?? now) > now) {
       // Least recently used goes first: move this entry to the end, with a fresh lease.
       this.remembered.delete(key);
       this.remembered.set(key, now + this.ttlMs);
@@ -71,9 +72,9 @@ export class BasicAuthUsers {
   private remember(key: string): void {
     this.remembered.delete(key);
     this.remembered.set(key, this.clock() + this.ttlMs);
-    while (this.remembered.size > this.maxEntries) {
-      const oldest = this.remembered.keys().next().value;
-      if (oldest === undefined) break;
+    // Map keys iterate in insertion order: least recently used first.
+    for (const oldest of this.remembered.keys()) {
+      if (this.remembered.size <= this.maxEntries) break;
       this.remembered.delete(oldest);
     }
   }
@@ -84,9 +85,7 @@ const encoder = new TextEncoder();
 async function cacheKey(user: string, hash: string, password: string): Promise<string> {
   // Lengths first, so no two different triples can concatenate to the same bytes.
   const text = `${user.length}:${hash.length}:${user}${hash}${password}`;
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
-  let hex = '';
-  for (const byte of digest) hex += byte.toString(16).padStart(2, '0');
-  return hex;
+  // The digest's 32 bytes as a 32-character string: a Map key, never printed.
+  return String.fromCharCode(...new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))));
 }
 

@@ -83,16 +83,15 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
   });
 
   // Credentials before anything that could name a project or cost a read. /health stays open
-  // here when it is public: the project's own app then answers with the status only.
-  if (config.token || deps.basicAuthUsers) {
-    const guard = createGuard({
-      ...(config.token ? { token: config.token } : {}),
-      ...(deps.basicAuthUsers ? { basicUsers: deps.basicAuthUsers } : {}),
-    });
-    app.use(config.metricsPath, guard.middleware);
-    app.use('/targets', guard.middleware);
-    if (config.healthPublic !== true) app.use('/health', guard.middleware);
-  }
+  // here when it is public: the project's own app then answers with the status only. Without
+  // credentials the guard lets every request through.
+  const guard = createGuard({
+    ...(config.token ? { token: config.token } : {}),
+    ...(deps.basicAuthUsers ? { basicUsers: deps.basicAuthUsers } : {}),
+  });
+  app.use(config.metricsPath, guard.middleware);
+  app.use('/targets', guard.middleware);
+  if (config.healthPublic !== true) app.use('/health', guard.middleware);
 
   app.get('/targets', async (c) => {
     const projects = await catalog.list();

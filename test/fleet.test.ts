@@ -3,7 +3,9 @@
  * default project for a plain /metrics, discovery in Prometheus's http_sd format, credentials before
  * any project is named, one app (store, collector, cache) per project. Real stores on real trees.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import bcrypt from 'bcryptjs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BasicAuthUsers } from '../src/basic-auth.js';
 import { parseConfig } from '../src/config.js';
 import { createFleetApp, singleProject, type ProjectCatalog } from '../src/fleet.js';
 import { FsStateStore } from '../src/stores/fs.js';
@@ -87,6 +89,33 @@ describe('createFleetApp', () => {
     expect((await app.request('/targets', auth)).status).toBe(200);
     expect((await app.request('/metrics?project=alpha', auth)).status).toBe(200);
     expect((await app.request('/metrics?project=nope', auth)).status).toBe(404);
+  });
+
+  it('checks basic-auth users (a web config) before naming a project, alone or next to the token', async () => {
+    const users = new BasicAuthUsers({ prom: bcrypt.hashSync('right', 4) });
+    const basic = (password: string) => ({ headers: { Authorization: `Basic ${btoa(`prom:${password}`)}` } });
+    for (const env of [{}, { LOKI_METRICS_TOKEN: TOKEN }]) {
+      const app = createFleetApp({ catalog: mutableCatalog({ alpha: await storeOf('running') }), config: parseConfig(env), log: () => undefined, basicAuthUsers: () => users });
+      for (const path of ['/targets', '/metrics?project=alpha', '/metrics?project=nope', '/health?project=alpha']) {
+        expect({ path, env, status: (await app.request(path, basic('wrong'))).status }).toEqual({ path, env, status: 401 });
+        expect({ path, env, status: (await app.request(path)).status }).toEqual({ path, env, status: 401 });
+      }
+      expect((await app.request('/targets', basic('right'))).status).toBe(200);
+      expect((await app.request('/metrics?project=alpha', basic('right'))).status).toBe(200);
+      expect((await app.request('/metrics?project=nope', basic('right'))).status).toBe(404);
+    }
+  });
+
+  it('logs to stderr when given no log of its own', async () => {
+    const catalog: ProjectCatalog = { list: async () => [], store: () => { throw new Error('disk on fire'); } };
+    const app = createFleetApp({ catalog, config: parseConfig({}), defaultProject: 'x' });
+    const stderr = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      expect((await app.request('/metrics')).status).toBe(500);
+      expect(stderr.mock.calls).toEqual([['loki-metrics: internal error on GET /metrics: disk on fire']]);
+    } finally {
+      stderr.mockRestore();
+    }
   });
 
   it('keeps one app per project (its cache serves repeated scrapes) and rebuilds it when the store is replaced', async () => {

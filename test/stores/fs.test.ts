@@ -308,12 +308,9 @@ describe('events.jsonl shrinking or rewritten behind the same first bytes', () =
     expect(store.counters.eventBytesRead).toBe(old.length + rewritten.length);
   });
 
-  // KNOWN BUG (issue 13, reported, not fixed here): rewritten IN PLACE (same inode) to the same
-  // size with the same first 64 bytes, nothing tells the tracker: it keeps the old count (5; a
-  // fresh store reads 2) until the file next shrinks. `it.fails` keeps the case on record and will
-  // fail once events.ts notices such a rewrite (e.g. by its mtime with an unchanged size, or a
-  // fingerprint of the bytes before the offset): then make it a plain `it`.
-  it.fails('KNOWN BUG: rewritten in place to the same size behind the same first bytes: the new lines', async () => {
+  // Found by issue 13's review: rewritten IN PLACE (same inode) to the same size with the same
+  // first 64 bytes, only the mtime tells (an append always grows the file).
+  it('rewritten in place to the same size behind the same first bytes: the new lines (the mtime tells)', async () => {
     const dir = await lokiDir();
     const path = join(dir, 'events.jsonl');
     const old = sessionLine(T1) + otherLine + otherLine + otherLine + otherLine;
@@ -327,6 +324,23 @@ describe('events.jsonl shrinking or rewritten behind the same first bytes', () =
     expect(await inode(path)).toBe(ino);
     expect((await open(dir).read()).events.lines).toBe(2); // what a fresh reader sees
     expect((await store.read()).events.lines).toBe(2);
+    // Unchanged since: nothing is read again.
+    const before = store.counters.eventBytesRead;
+    expect((await store.read()).events.lines).toBe(2);
+    expect(store.counters.eventBytesRead).toBe(before);
+  });
+
+  it('touched (a new mtime, the same bytes): read again from the start, the same count', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    const text = sessionLine(T1) + iterLine(1) + otherLine;
+    await writeFile(path, text);
+    const store = open(dir);
+    expect((await store.read()).events).toMatchObject({ lines: 3, iteration: 1 });
+    const later = new Date(Date.now() + 60_000);
+    await utimes(path, later, later);
+    expect((await store.read()).events).toMatchObject({ lines: 3, iteration: 1, sessionStartMs: Date.parse(T1) });
+    expect(store.counters.eventBytesRead).toBe(2 * text.length);
   });
 
   it('rotated to events.jsonl.1 between two reads (never seen missing): the new file only, old lines not counted again', async () => {

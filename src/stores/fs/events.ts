@@ -1,7 +1,8 @@
 /**
  * `events.jsonl` on disk, fed incrementally to the `EventsScanner`: a stat, a 64-byte read to
- * recognise the file, and the appended bytes only. Rotation (`events.jsonl.1`) and truncation
- * start the line count over; the session start is remembered.
+ * recognise the file, and the appended bytes only. Rotation (`events.jsonl.1`), truncation and a
+ * rewrite in place (the same size with a new mtime; an append always grows the file) start the
+ * line count over; the session start is remembered.
  */
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
@@ -23,6 +24,9 @@ interface LiveFile {
   readonly ino: bigint;
   offset: number;
   fingerprint: Uint8Array;
+  /** Size and mtime at the last read: the same size with a new mtime is a rewrite, not an append. */
+  seenSize: number;
+  seenMtimeNs: bigint;
 }
 
 export class EventsTracker {
@@ -69,7 +73,7 @@ export class EventsTracker {
       const fst = await handle.stat({ bigint: true });
       if (!fst.isFile()) return this.#forget(), { present: true, mtimeMs, error: NOT_REGULAR };
       const size = Number(fst.size);
-      await this.#catchUp(handle, fst.dev, fst.ino, size);
+      await this.#catchUp(handle, fst, size);
       return { present: true, mtimeMs: mtimeMsOf(fst) };
     } catch (error) {
       if (isMissing(error)) {
@@ -83,7 +87,7 @@ export class EventsTracker {
   }
 
   /** Feeds the scanner what is new in the open file, starting over if it is another file now. */
-  async #catchUp(handle: FileHandle, dev: bigint, ino: bigint, size: number): Promise<void> {
+  async #catchUp(handle: FileHandle, { dev, ino, mtimeNs }: BigIntStats, size: number): Promise<void> {
     const head = new Uint8Array(Math.min(FINGERPRINT_BYTES, size));
     if (head.length > 0) {
       let got = 0;
@@ -100,13 +104,16 @@ export class EventsTracker {
       file.dev === dev &&
       file.ino === ino &&
       size >= file.offset &&
+      (size !== file.seenSize || mtimeNs === file.seenMtimeNs) &&
       file.fingerprint.every((byte, i) => head[i] === byte);
     if (!same) {
       if (file !== undefined) this.#scanner.reset();
-      file = { dev, ino, offset: 0, fingerprint: new Uint8Array(0) };
+      file = { dev, ino, offset: 0, fingerprint: new Uint8Array(0), seenSize: -1, seenMtimeNs: 0n };
       this.#file = file;
     }
     if (!file) return;
+    file.seenSize = size;
+    file.seenMtimeNs = mtimeNs;
     try {
       // The offset moves with every chunk fed, so a read error part-way never feeds a chunk twice.
       await this.#feed(handle, file.offset, size, this.#scanner, (pos) => (file.offset = pos));
