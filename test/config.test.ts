@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config.js';
+import { checkDistinct, ConfigError, parseConfig, parseNamedDir } from '../src/config.js';
+
+/** The ConfigError `run` throws; fails the test when it throws nothing or something else. */
+function configErrorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('no ConfigError thrown');
+}
 
 describe('parseConfig', () => {
   it('has safe, documented defaults', () => {
@@ -185,5 +196,136 @@ describe('parseConfig', () => {
       expect((e as Error).message).not.toContain('short secret');
       expect((e as Error).message).toContain('LOKI_METRICS_TOKEN');
     }
+  });
+});
+
+/**
+ * Issue 13: `serve --dir NAME=PATH` and `LOKI_PROJECTS` entries. A spec is a named project only when
+ * what precedes its first `=` could be a name; anything path-like (a slash, or a leading `.` or `~`)
+ * stays a plain path, so `--dir /tmp/a=b` and `--dir ./x=y` keep working.
+ */
+describe('parseNamedDir', () => {
+  it('splits NAME=PATH at the first "=" and trims the path', () => {
+    expect(parseNamedDir('web=/srv/web/.loki')).toEqual({ name: 'web', dir: '/srv/web/.loki' });
+    expect(parseNamedDir('api=  /srv/my api/.loki \t')).toEqual({ name: 'api', dir: '/srv/my api/.loki' });
+    expect(parseNamedDir('q=a=b')).toEqual({ name: 'q', dir: 'a=b' });
+    // A dot or a tilde inside or at the end of a name does not make it a path.
+    expect(parseNamedDir('v1.2=x')).toEqual({ name: 'v1.2', dir: 'x' });
+    expect(parseNamedDir('a.=x')).toEqual({ name: 'a.', dir: 'x' });
+  });
+
+  it.each(['.loki', '/srv/web/.loki', '/tmp/a=b', 'sub/dir=x', './a=b', '../a=b', '.hidden=x', '~/state=x', '~user=x'])(
+    'reads %j as a plain path',
+    (spec) => {
+      expect(parseNamedDir(spec)).toBeUndefined();
+    },
+  );
+
+  it.each([
+    ['=/srv/x', 'invalid project name "": use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit'],
+    ['my project=/x', 'invalid project name "my project": use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit'],
+    ['a~=/x', 'invalid project name "a~": use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit'],
+    ['-web=/x', 'invalid project name "-web": use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit'],
+    [`${'n'.repeat(65)}=/x`, `invalid project name "${'n'.repeat(65)}": use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`],
+    ['web=', 'project web has no directory: use NAME=PATH'],
+    ['web=  \t', 'project web has no directory: use NAME=PATH'],
+  ])('refuses %j with a ConfigError saying why', (spec, message) => {
+    const error = configErrorOf(() => parseNamedDir(spec));
+    expect(error.message).toBe(message);
+    expect(error.name).toBe('ConfigError');
+    expect(String(error)).toBe(`ConfigError: ${message}`);
+  });
+
+  it('takes names of 1 to 64 characters', () => {
+    expect(parseNamedDir('a=/x')).toEqual({ name: 'a', dir: '/x' });
+    expect(parseNamedDir(`${'n'.repeat(64)}=/x`)).toEqual({ name: 'n'.repeat(64), dir: '/x' });
+  });
+});
+
+describe('checkDistinct', () => {
+  it('accepts distinct names and names the first one given twice', () => {
+    expect(() => checkDistinct([])).not.toThrow();
+    expect(() => checkDistinct([{ name: 'a', dir: '/x' }, { name: 'b', dir: '/x' }])).not.toThrow();
+    const projects = [{ name: 'a', dir: '/1' }, { name: 'b', dir: '/2' }, { name: 'b', dir: '/3' }, { name: 'a', dir: '/4' }];
+    expect(configErrorOf(() => checkDistinct(projects)).message).toBe('project b is given twice');
+  });
+});
+
+describe('parseConfig: projects and the registry', () => {
+  it('has no named projects and does not follow the registry by default', () => {
+    const config = parseConfig({});
+    expect(config.projects).toEqual([]);
+    expect(config.projectsFromRegistry).toBe(false);
+    expect(config.registryFile).toBe('~/.loki/dashboard/projects.json');
+    expect(config.maxProjects).toBe(100);
+  });
+
+  it('reads LOKI_PROJECTS as comma-separated NAME=PATH entries, skipping blanks and spaces', () => {
+    expect(parseConfig({ LOKI_PROJECTS: ' web=/srv/web/.loki ,, api=/srv/api/.loki,  ' }).projects).toEqual([
+      { name: 'web', dir: '/srv/web/.loki' },
+      { name: 'api', dir: '/srv/api/.loki' },
+    ]);
+    expect(parseConfig({ LOKI_PROJECTS: 'solo=/s' }).projects).toEqual([{ name: 'solo', dir: '/s' }]);
+    expect(parseConfig({ LOKI_PROJECTS: ' , ' }).projects).toEqual([]);
+  });
+
+  it.each([
+    ['web', 'invalid LOKI_PROJECTS: each entry must be NAME=PATH'],
+    ['web=/a,/srv/b', 'invalid LOKI_PROJECTS: each entry must be NAME=PATH'],
+    ['my web=/a', 'invalid LOKI_PROJECTS: invalid project name "my web": use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit'],
+    ['web=', 'invalid LOKI_PROJECTS: project web has no directory: use NAME=PATH'],
+    ['web=/a,api=/b,web=/c', 'invalid LOKI_PROJECTS: project web is given twice'],
+    ['web=/a\nb', 'invalid LOKI_PROJECTS "web=/a\\nb": must be NAME=PATH entries separated by commas'],
+  ])('refuses LOKI_PROJECTS=%j naming the variable', (value, message) => {
+    const error = configErrorOf(() => parseConfig({ LOKI_PROJECTS: value }));
+    expect(error.message).toBe(message);
+    expect(error.variable).toBe('LOKI_PROJECTS');
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['Yes', true],
+    ['ON', true],
+    ['false', false],
+    ['0', false],
+    ['no', false],
+    ['off', false],
+  ])('reads LOKI_PROJECTS_FROM_REGISTRY and LOKI_METRICS_ENABLED=%j as %j', (value, expected) => {
+    const config = parseConfig({ LOKI_PROJECTS_FROM_REGISTRY: value, LOKI_METRICS_ENABLED: value });
+    expect(config.projectsFromRegistry).toBe(expected);
+    expect(config.enabled).toBe(expected);
+  });
+
+  it('reads the registry file and refuses an empty or multi-line one', () => {
+    expect(parseConfig({ LOKI_REGISTRY_FILE: ' /etc/loki/projects.json ' }).registryFile).toBe('/etc/loki/projects.json');
+    expect(configErrorOf(() => parseConfig({ LOKI_REGISTRY_FILE: ' ' })).message).toBe('invalid LOKI_REGISTRY_FILE " ": must not be empty');
+    expect(configErrorOf(() => parseConfig({ LOKI_REGISTRY_FILE: 'a\rb' })).message).toBe('invalid LOKI_REGISTRY_FILE "a\\rb": must be a file path');
+  });
+});
+
+describe('parseConfig: optional settings', () => {
+  it('leaves unset optional settings out of the config', () => {
+    const keys = Object.keys(parseConfig({ LOKI_BUDGET_LIMIT: ' ', LOKI_METRICS_TOKEN: '', LOKI_SYNC_TOKEN: '', LOKI_METRICS_WEB_CONFIG: '' }));
+    for (const key of ['budgetLimitUsd', 'token', 'syncToken', 'webConfigFile']) expect(keys, key).not.toContain(key);
+  });
+
+  it('reads the web config file path, and refuses one with a line break', () => {
+    expect(parseConfig({ LOKI_METRICS_WEB_CONFIG: ' /etc/loki/web.yml ' }).webConfigFile).toBe('/etc/loki/web.yml');
+    expect(parseConfig({}, { LOKI_METRICS_WEB_CONFIG: 'web.yml' }).webConfigFile).toBe('web.yml');
+    const error = configErrorOf(() => parseConfig({ LOKI_METRICS_WEB_CONFIG: 'a\nweb.yml' }));
+    expect(error.message).toBe('invalid LOKI_METRICS_WEB_CONFIG "a\\nweb.yml": must be a file path');
+    expect(error.variable).toBe('LOKI_METRICS_WEB_CONFIG');
+  });
+
+  it('refuses / as the metrics path: the landing page lives there', () => {
+    expect(configErrorOf(() => parseConfig({ LOKI_METRICS_PATH: '/' })).message).toBe('invalid LOKI_METRICS_PATH "/": must not be / or /health');
+    expect(parseConfig({ LOKI_METRICS_PATH: '/m' }).metricsPath).toBe('/m');
+  });
+
+  it.each(['LOKI_METRICS_TOKEN', 'LOKI_SYNC_TOKEN'] as const)('refuses a short %s without quoting it', (name) => {
+    const error = configErrorOf(() => parseConfig({ [name]: 'too-short' }));
+    expect(error.message).toBe(`invalid ${name}: must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (empty for none)`);
+    expect(error.variable).toBe(name);
   });
 });
