@@ -57,10 +57,10 @@ export class NodeProjectCatalog implements ProjectCatalog {
     return this.#options.defaultDir !== undefined ? DEFAULT_PROJECT : undefined;
   }
 
-  /** Every project now: the fixed ones, then the registry's, at most maxProjects. */
+  /** Every project now: the fixed ones, then the registry's (#resolve cut those to the room maxProjects leaves). */
   projects(): readonly NamedDir[] {
     this.#refresh();
-    return [...this.#fixed, ...this.#fromRegistry].slice(0, Math.max(this.#options.maxProjects, this.#fixed.length));
+    return [...this.#fixed, ...this.#fromRegistry];
   }
 
   async list(): Promise<readonly ProjectInfo[]> {
@@ -214,18 +214,15 @@ function uniqueName(entry: RegistryEntry, taken: ReadonlySet<string>): string {
 
 /** The file's bytes (at most MAX_REGISTRY_BYTES), or an error code / reason. */
 function readBounded(file: string): Uint8Array | string {
-  let fd: number;
+  let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? 'cannot be opened';
-  }
-  try {
     const st = fstatSync(fd);
     if (!st.isFile()) return 'not a regular file';
     if (st.size > MAX_REGISTRY_BYTES) return `larger than ${MAX_REGISTRY_BYTES} bytes`;
     const bytes = new Uint8Array(st.size);
     let got = 0;
+    // Up to the end, which can come before the size said (truncated meanwhile; sysfs-like files).
     while (got < bytes.length) {
       const n = readSync(fd, bytes, got, bytes.length - got, got);
       if (n === 0) break;
@@ -235,7 +232,7 @@ function readBounded(file: string): Uint8Array | string {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code ?? 'cannot be read';
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
