@@ -81,10 +81,12 @@ export const indexOfSequence: SequenceSearch = (haystack, needle, from) => {
   return -1;
 };
 
-/** Whether `needle` ends exactly at `end` (exclusive) and starts at or after `min`. */
-function endsWithAt(bytes: Uint8Array, end: number, needle: Uint8Array, min: number): boolean {
+/**
+ * Whether `needle` ends exactly at `end` (exclusive). No line bound is needed: the byte before a
+ * line is a newline or outside the array (`undefined`), and neither matches a letter of the needle.
+ */
+function endsWithAt(bytes: Uint8Array, end: number, needle: Uint8Array): boolean {
   const start = end - needle.length;
-  if (start < min) return false;
   for (let i = 0; i < needle.length; i++) if (bytes[start + i] !== needle[i]) return false;
   return true;
 }
@@ -134,9 +136,10 @@ export class EventsScanner {
       pos = nl + 1;
     }
     this.#lines += lines;
-    // Marker lines among [start, pos), in file order.
+    // Marker lines among [start, pos), in file order (the guard only saves a search of a chunk
+    // holding no complete line, e.g. one piece of a huge line).
     if (pos > start) this.#scanMarkers(chunk, start, pos, this.#search);
-    if (pos < n) this.#appendCarry(chunk, pos, n);
+    this.#appendCarry(chunk, pos, n);
   }
 
   /**
@@ -180,6 +183,7 @@ export class EventsScanner {
    * The marker lines among the complete lines [from, to), applied as if in file order. Only the
    * outcome matters, so they are parsed from the end: the last valid `session_start` and the last
    * valid `iteration_start` after it, usually two parses per chunk however many markers it holds.
+   * `from` is 0 or just after a newline, and `to` just after a newline or the end of `bytes`.
    */
   #scanMarkers(bytes: Uint8Array, from: number, to: number, search: SequenceSearch): void {
     const starts: number[] = [];
@@ -187,30 +191,26 @@ export class EventsScanner {
     const kinds: number[] = []; // bit 1: session_start bytes, bit 2: iteration_start bytes
     let hit = search(bytes, START, from);
     while (hit !== -1 && hit < to) {
-      const lineStart = hit > from ? Math.max(from, bytes.lastIndexOf(NL, hit - 1) + 1) : from;
+      // bytes[hit] is `_`, so the search may start at hit; the line cannot start before `from`
+      // (the byte before it is a newline), and only a carried line (no newline) ends at `to`.
+      const lineStart = bytes.lastIndexOf(NL, hit) + 1;
       let lineEnd = bytes.indexOf(NL, hit);
-      if (lineEnd === -1 || lineEnd > to) lineEnd = to;
+      if (lineEnd === -1) lineEnd = to;
       let kind = 0;
       let at = hit;
       while (at !== -1 && at < lineEnd) {
-        if (endsWithAt(bytes, at, SESSION, lineStart)) kind |= 1;
-        else if (endsWithAt(bytes, at, ITERATION, lineStart)) kind |= 2;
+        if (endsWithAt(bytes, at, SESSION)) kind |= 1;
+        else if (endsWithAt(bytes, at, ITERATION)) kind |= 2;
         at = search(bytes, START, at + 1);
       }
-      if (kind !== 0) {
-        starts.push(lineStart);
-        ends.push(lineEnd);
-        kinds.push(kind);
-      }
+      // A line with only other `_start`s (kind 0) is skipped by both loops below.
+      starts.push(lineStart);
+      ends.push(lineEnd);
+      kinds.push(kind);
       hit = at; // the first `_start` past this line
     }
-    if (starts.length === 0) return;
-    const parsed: (EventLine | undefined | null)[] = new Array<EventLine | undefined | null>(starts.length);
-    const parse = (k: number) => {
-      let line = parsed[k];
-      if (line === undefined) parsed[k] = line = parseLine(bytes.subarray(starts[k]!, ends[k]!)) ?? null;
-      return line;
-    };
+    // A line holding both markers may be parsed twice (rare; not worth a cache).
+    const parse = (k: number) => parseLine(bytes.subarray(starts[k]!, ends[k]!));
     // The last valid session_start.
     let session = -1;
     let sessionMs: number | undefined;
@@ -229,14 +229,15 @@ export class EventsScanner {
     for (let k = starts.length - 1; k > session && iteration === undefined; k--) {
       if ((kinds[k]! & 2) === 0) continue;
       const line = parse(k);
-      if (line?.type === 'iteration_start' && line.iteration !== undefined) iteration = line.iteration;
+      // Without a usable data.iteration, `iteration` stays undefined and the search goes on.
+      if (line?.type === 'iteration_start') iteration = line.iteration;
     }
     if (session !== -1) {
       this.#sessionStartMs = sessionMs;
       this.#sessionPid = sessionPid;
+      // Once set, #sawSessionStart makes adoptEarlier() ignore #sawIterationStart for good.
       this.#sawSessionStart = true;
       this.#iteration = undefined;
-      this.#sawIterationStart = false;
     }
     if (iteration !== undefined) {
       this.#iteration = iteration;
@@ -245,8 +246,8 @@ export class EventsScanner {
   }
 
   #appendCarry(chunk: Uint8Array, from: number, to: number): void {
+    // An empty range (a chunk ending in a newline) changes nothing below.
     const len = to - from;
-    if (len <= 0) return;
     if (!this.#carryContent && hasContent(chunk, from, to)) this.#carryContent = true;
     const kept = this.#carryLen;
     if (kept === this.#carryTotal && kept + len <= this.#maxCarry) {
@@ -258,18 +259,17 @@ export class EventsScanner {
       this.#carry.set(chunk.subarray(from, to), kept);
       this.#carryLen = kept + len;
     } else {
-      // Too long to parse: remember only that it exists and whether it has content.
+      // Too long to parse: remember only that it exists and whether it has content. Nothing more
+      // is kept (kept !== #carryTotal from now on), so #carryLen > 0 means the whole line is kept.
       this.#carryLen = 0;
-      if (this.#carry.length > 4096) this.#carry = new Uint8Array(0);
     }
     this.#carryTotal += len;
   }
 
   #completeCarry(): void {
     if (this.#carryContent) this.#lines++;
-    if (this.#carryLen > 0 && this.#carryLen === this.#carryTotal) {
-      this.#scanMarkers(this.#carry.subarray(0, this.#carryLen), 0, this.#carryLen, indexOfSequence);
-    }
+    // Empty when the line was too long to keep: nothing to parse then.
+    this.#scanMarkers(this.#carry.subarray(0, this.#carryLen), 0, this.#carryLen, indexOfSequence);
     this.#dropCarry();
   }
 

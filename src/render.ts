@@ -22,9 +22,11 @@ export function contentType(format: Format): string {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-/** Both formats spell non-finite values the same way; finite ones use JS shortest round-trip. */
+/**
+ * Both formats spell non-finite values the same way (String() already spells NaN `NaN`, but the
+ * infinities need `+Inf`/`-Inf`); finite ones use JS shortest round-trip.
+ */
 function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return '+Inf';
   if (value === -Infinity) return '-Inf';
   // String() prints integers below 1e21 without a fraction and -0 as "0"; beyond that it uses
@@ -161,8 +163,6 @@ function unquote(value: string): string {
   return value;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
-
 /**
  * q per RFC 9110 is 0..1 with up to three decimals; we accept any plain decimal and clamp it to
  * 1. Anything else (`q=high`, `q=-1`, `q=`) makes the range count as q=0: a sender we cannot
@@ -176,11 +176,15 @@ function parseQ(raw: string): number {
 function parseAccept(accept: string): MediaRange[] {
   const ranges: MediaRange[] = [];
   for (const entry of splitUnquoted(accept, ',')) {
-    const [mediaType = '', ...rawParams] = splitUnquoted(entry, ';');
-    const slash = mediaType.trim().toLowerCase().split('/');
+    // splitUnquoted always returns at least one part.
+    const [mediaType, ...rawParams] = splitUnquoted(entry, ';') as [string, ...string[]];
+    const slash = mediaType.toLowerCase().split('/');
     if (slash.length !== 2) continue;
-    const [type = '', subtype = ''] = slash.map((s) => s.trim());
-    if (!TOKEN.test(type) || !TOKEN.test(subtype) || (type === '*' && subtype !== '*')) continue;
+    const [type, subtype] = slash.map((s) => s.trim()) as [string, string];
+    // No token grammar check is needed: only our own types and subtypes, `type/*` and `*/*` ever
+    // match (see specificity), so a malformed range matches nothing. `*/x` is malformed but would
+    // match as `*/*`, so it is dropped here.
+    if (type === '*' && subtype !== '*') continue;
     const params = new Map<string, string>();
     let q = 1;
     let seenQ = false;

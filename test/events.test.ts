@@ -23,16 +23,22 @@ const rollback = '{"event": "rollback", "checkpoint": "cp-1", "git_sha": "abc", 
 
 describe('EventsScanner line counting', () => {
   it('counts complete non-blank lines only', () => {
-    expect(scan([''])).toEqual({ lines: 0 });
-    expect(scan(['a\nb\n'])).toEqual({ lines: 2 });
-    expect(scan(['a\n\n   \n\t\nb\n'])).toEqual({ lines: 2 });
-    expect(scan(['\n\n\n'])).toEqual({ lines: 0 });
-    expect(scan(['  x\n'])).toEqual({ lines: 1 });
-    expect(scan([`${rollback}\n${other}\n`])).toEqual({ lines: 2 });
+    expect(scan([''])).toStrictEqual({ lines: 0 });
+    expect(scan(['a\nb\n'])).toStrictEqual({ lines: 2 });
+    expect(scan(['a\n\n   \n\t\nb\n'])).toStrictEqual({ lines: 2 });
+    expect(scan(['\n\n\n'])).toStrictEqual({ lines: 0 });
+    expect(scan(['  x\n'])).toStrictEqual({ lines: 1 });
+    expect(scan([`${rollback}\n${other}\n`])).toStrictEqual({ lines: 2 });
   });
 
   it('treats CR as whitespace (CRLF lines, lone CR lines)', () => {
-    expect(scan(['a\r\nb\r\n\r\n \r\n'])).toEqual({ lines: 2 });
+    expect(scan(['a\r\nb\r\n\r\n \r\n'])).toStrictEqual({ lines: 2 });
+  });
+
+  it('treats VT and FF as whitespace too, at the start of a line, after it, and in a partial line', () => {
+    expect(scan(['\v\n\f\n \v\f\n\t\f\n'])).toStrictEqual({ lines: 0 });
+    expect(scan(['\v', '\f', '\n'])).toStrictEqual({ lines: 0 });
+    expect(scan(['\vx\n\fy\n'])).toStrictEqual({ lines: 2 });
   });
 
   it('carries a partial last line until its newline arrives, possibly chunks later', () => {
@@ -51,18 +57,19 @@ describe('EventsScanner line counting', () => {
   });
 
   it('gives the same summary wherever the text is split into two chunks', () => {
-    const text = `${session()}\n\n${iterStart(3)}\r\n  \n${rollback}\n${other}\n${iterStart('4')}\nhalf`;
+    // `_start_of_a_line` also leaves a partial line that starts with the marker tail `_start`.
+    const text = `${session()}\n\n${iterStart(3)}\r\n  \n${rollback}\n_start_of_a_line\n${other}\n${iterStart('4')}\nhalf`;
     const whole = scan([text]);
-    expect(whole).toEqual({ lines: 5, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 4 });
+    expect(whole).toStrictEqual({ lines: 6, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 4 });
     for (let cut = 0; cut <= text.length; cut++) {
-      expect(scan([text.slice(0, cut), text.slice(cut)]), `cut at ${cut}`).toEqual(whole);
-      expect(scan([text.slice(0, cut), text.slice(cut)], bufferSearch), `native, cut at ${cut}`).toEqual(whole);
+      expect(scan([text.slice(0, cut), text.slice(cut)]), `cut at ${cut}`).toStrictEqual(whole);
+      expect(scan([text.slice(0, cut), text.slice(cut)], bufferSearch), `native, cut at ${cut}`).toStrictEqual(whole);
     }
   });
 
   it('gives the same summary fed one byte at a time', () => {
     const text = `${session()}\n${iterStart(2)}\n\n${other}\n`;
-    expect(scan([...text])).toEqual(scan([text]));
+    expect(scan([...text])).toStrictEqual(scan([text]));
   });
 
   it('bounds the carried partial line: a huge line is counted but not kept', () => {
@@ -76,32 +83,78 @@ describe('EventsScanner line counting', () => {
     const padded = session().replace('"provider"', `"pad":"${'x'.repeat(2000)}","provider"`);
     scanner.feed(bytes(padded.slice(0, 10)));
     scanner.feed(bytes(`${padded.slice(10)}\n`));
-    expect(scanner.summary()).toEqual({ lines: 2 });
+    expect(scanner.summary()).toStrictEqual({ lines: 2 });
     // The default bound (64 KiB) still parses ordinary long lines split across chunks.
     const ok = new EventsScanner();
     ok.feed(bytes(padded.slice(0, 10)));
     ok.feed(bytes(`${padded.slice(10)}\n`));
-    expect(ok.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0) });
+    expect(ok.summary()).toStrictEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0) });
+  });
+
+  it('bounds only partial lines: a complete line in one chunk is parsed whatever its length', () => {
+    const scanner = new EventsScanner({ maxCarryBytes: 16 });
+    scanner.feed(bytes(`${session()}\n${iterStart(4)}\n`));
+    expect(scanner.summary()).toStrictEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 4 });
+    scanner.feed(bytes(`${other}\n${iterStart(5)}\n`)); // the first line of a later chunk too
+    expect(scanner.summary()).toStrictEqual({ lines: 4, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 5 });
+    scanner.feed(bytes(`${session('2026-02-15T00:00:00Z')}\n`));
+    expect(scanner.summary()).toStrictEqual({ lines: 5, sessionPid: PID, sessionStartMs: Date.parse('2026-02-15T00:00:00Z') });
+  });
+
+  it('keeps and parses a partial line of exactly maxCarryBytes, but not one byte more', () => {
+    const line = session();
+    const exact = new EventsScanner({ maxCarryBytes: line.length });
+    exact.feed(bytes(line.slice(0, 20)));
+    exact.feed(bytes(line.slice(20)));
+    exact.feed(bytes('\n'));
+    expect(exact.summary()).toStrictEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0) });
+    const over = new EventsScanner({ maxCarryBytes: line.length - 1 });
+    over.feed(bytes(line));
+    over.feed(bytes('\n'));
+    expect(over.summary()).toStrictEqual({ lines: 1 });
+  });
+
+  it('never parses a piece of an oversized line as if it were the line', () => {
+    const line = session();
+    // The oversized start is dropped; the session_start that follows on the same line is its tail.
+    const tail = new EventsScanner({ maxCarryBytes: 150 });
+    tail.feed(bytes('x'.repeat(200)));
+    tail.feed(bytes(line));
+    tail.feed(bytes('\n'));
+    expect(tail.summary()).toStrictEqual({ lines: 1 });
+    // A line that starts as a whole session_start and then overflows: its kept head is not parsed.
+    const head = new EventsScanner({ maxCarryBytes: 150 });
+    head.feed(bytes(line));
+    head.feed(bytes('x'.repeat(200)));
+    head.feed(bytes('\n'));
+    expect(head.summary()).toStrictEqual({ lines: 1 });
+    // Bytes fed after the overflow are not kept either, however many small pieces follow.
+    const pieces = new EventsScanner({ maxCarryBytes: 150 });
+    pieces.feed(bytes(line));
+    pieces.feed(bytes('x'.repeat(100)));
+    for (const c of line) pieces.feed(bytes(c));
+    pieces.feed(bytes('\n'));
+    expect(pieces.summary()).toStrictEqual({ lines: 1 });
   });
 
   it('reset() drops the count and the partial line but remembers the session', () => {
     const scanner = new EventsScanner();
     scanner.feed(bytes(`${session()}\n${iterStart(5)}\npartial`));
     scanner.reset();
-    expect(scanner.summary()).toEqual({ lines: 0, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 5 });
+    expect(scanner.summary()).toStrictEqual({ lines: 0, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 5 });
     scanner.feed(bytes(' line\n')); // the dropped partial line is not completed by this
     expect(scanner.summary().lines).toBe(1);
     scanner.feed(bytes(`${iterStart(6)}\n`));
-    expect(scanner.summary()).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 6 });
+    expect(scanner.summary()).toStrictEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 6 });
   });
 });
 
 describe('EventsScanner session tracking', () => {
   it('tracks the latest session_start and the latest iteration_start after it', () => {
     const t1 = '2026-02-14T10:00:00Z';
-    expect(scan([`${session()}\n${iterStart(1)}\n${iterStart(2)}\n`])).toEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
+    expect(scan([`${session()}\n${iterStart(1)}\n${iterStart(2)}\n`])).toStrictEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
     // A new session forgets the old iteration.
-    expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n`])).toEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(t1) });
+    expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n`])).toStrictEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(t1) });
     expect(scan([`${session()}\n${iterStart(7)}\n${session(t1)}\n${iterStart('1')}\n`]).iteration).toBe(1);
   });
 
@@ -110,21 +163,34 @@ describe('EventsScanner session tracking', () => {
     const bad = '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"iteration":"x"}}';
     const mixed = '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"note":"session_start","iteration":6}}';
     for (const options of [undefined, bufferSearch]) {
-      expect(scan([`${session()}\n${iterStart(3)}\n${session(t1)}\n${iterStart(1)}\n${bad}\n`], options)).toEqual({
+      expect(scan([`${session()}\n${iterStart(3)}\n${session(t1)}\n${iterStart(1)}\n${bad}\n`], options)).toStrictEqual({
         lines: 5,
         sessionPid: PID, sessionStartMs: Date.parse(t1),
         iteration: 1,
       });
-      expect(scan([`${iterStart(3)}\n${session(t1)}\n${bad}\n`], options)).toEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(t1) });
-      expect(scan([`${session()}\n${mixed}\n`], options)).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 6 });
+      expect(scan([`${iterStart(3)}\n${session(t1)}\n${bad}\n`], options)).toStrictEqual({ lines: 3, sessionPid: PID, sessionStartMs: Date.parse(t1) });
+      expect(scan([`${session()}\n${mixed}\n`], options)).toStrictEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 6 });
       // Iterations without any session_start are still tracked (the session may be in a rotated file).
-      expect(scan([`${iterStart(3)}\n${iterStart(4)}\n`], options)).toEqual({ lines: 2, iteration: 4 });
+      expect(scan([`${iterStart(3)}\n${iterStart(4)}\n`], options)).toStrictEqual({ lines: 2, iteration: 4 });
     }
+  });
+
+  it('recognises a marker by its bytes only (as documented): a type spelled with a JSON escape is not one', () => {
+    const ts = '"timestamp":"2026-02-14T11:00:00Z"';
+    const lines = [
+      session(),
+      iterStart(3),
+      `{${ts},"type":"session\\u005fstart","data":{"note":"iteration_start"}}`,
+      `{${ts},"type":"iteration\\u005fstart","data":{"iteration":7,"note":"session_start"}}`,
+      `{${ts},"type":"iteration\\u005fstart","data":{"iteration":8,"note":"code_review_start"}}`,
+    ];
+    expect(JSON.parse(lines[2] as string).type).toBe('session_start'); // valid JSON, escaped name
+    expect(scan([`${lines.join('\n')}\n`])).toStrictEqual({ lines: 5, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
   });
 
   it('accepts string iteration numbers and Python timestamps (µs, +00:00)', () => {
     const py = '2026-02-14T09:12:05.123456+00:00';
-    expect(scan([`${session(py)}\n${iterStart('12')}\n`])).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse('2026-02-14T09:12:05.123Z'), iteration: 12 });
+    expect(scan([`${session(py)}\n${iterStart('12')}\n`])).toStrictEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse('2026-02-14T09:12:05.123Z'), iteration: 12 });
   });
 
   it('ignores marker lines that do not parse or validate', () => {
@@ -139,8 +205,14 @@ describe('EventsScanner session tracking', () => {
       'session_start iteration_start',
       '{"timestamp":"2026-02-14T11:00:00Z","type":"code_review_start","data":{"iteration":9}}',
       '{"timestamp":"2026-02-14T11:00:00Z","type":"phase_change","data":{"note":"session_start","iteration":0}}',
+      '{"timestamp":"2026-02-14T11:00:00Z","type":"phase_change","data":{"note":"iteration_start","iteration":0}}',
+      '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"provider":"claude"}}', // no iteration
     ];
-    expect(scan([`${lines.join('\n')}\n`])).toEqual({ lines: lines.length, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
+    expect(scan([`${lines.join('\n')}\n`])).toStrictEqual({ lines: lines.length, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
+    // Fed in chunks of their own, after the valid ones: each leaves the state as it was.
+    const scanner = new EventsScanner();
+    for (const line of lines) scanner.feed(bytes(`${line}\n`));
+    expect(scanner.summary()).toStrictEqual({ lines: lines.length, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
   });
 
   it('counts but does not decode a marker line with invalid UTF-8', () => {
@@ -149,33 +221,50 @@ describe('EventsScanner session tracking', () => {
     line[60] = 0xff;
     scanner.feed(bytes(`${session()}\n`));
     scanner.feed(line);
-    expect(scanner.summary()).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0) });
+    expect(scanner.summary()).toStrictEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0) });
   });
 
   it('only parses a marker line once it is complete', () => {
     const scanner = new EventsScanner();
     const line = iterStart(8);
     scanner.feed(bytes(`${session()}\n${line.slice(0, -3)}`));
-    expect(scanner.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0) });
+    expect(scanner.summary()).toStrictEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0) });
     scanner.feed(bytes(`${line.slice(-3)}\n`));
-    expect(scanner.summary()).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 8 });
+    expect(scanner.summary()).toStrictEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 8 });
   });
 
   it('adoptEarlier() merges an earlier (rotated) file', () => {
     const earlier = scanEvents(bytes(`${session()}\n${iterStart(2)}`)); // no final newline: still whole
-    expect(earlier).toEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
+    expect(earlier).toStrictEqual({ lines: 2, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
     const live = new EventsScanner();
     live.feed(bytes(`${other}\n`));
     live.adoptEarlier(earlier);
-    expect(live.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
+    expect(live.summary()).toStrictEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 2 });
     const withIteration = new EventsScanner();
     withIteration.feed(bytes(`${iterStart(3)}\n`));
     withIteration.adoptEarlier(earlier);
-    expect(withIteration.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
+    expect(withIteration.summary()).toStrictEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 3 });
     const withSession = new EventsScanner();
     withSession.feed(bytes(`${session('2026-02-15T00:00:00Z')}\n`));
     withSession.adoptEarlier(earlier);
-    expect(withSession.summary()).toEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse('2026-02-15T00:00:00Z') });
+    expect(withSession.summary()).toStrictEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse('2026-02-15T00:00:00Z') });
+    // A summary that names no session start does not make the scanner forget the one it adopted.
+    live.adoptEarlier({ iteration: 4 });
+    expect(live.summary()).toStrictEqual({ lines: 1, sessionPid: PID, sessionStartMs: Date.parse(T0), iteration: 4 });
+  });
+
+  it('sawSessionStart: only a valid session_start sets it, and reset() keeps it', () => {
+    const scanner = new EventsScanner();
+    expect(scanner.sawSessionStart).toBe(false);
+    scanner.feed(bytes(`${iterStart(3)}\n{"type":"session_start"}\n${session().slice(0, 30)}`));
+    expect(scanner.sawSessionStart).toBe(false);
+    scanner.adoptEarlier(scanEvents(bytes(session())));
+    expect(scanner.sawSessionStart).toBe(false); // adopted, not seen
+    scanner.reset();
+    scanner.feed(bytes(`${session()}\n`));
+    expect(scanner.sawSessionStart).toBe(true);
+    scanner.reset();
+    expect(scanner.sawSessionStart).toBe(true);
   });
 
   it('indexOfSequence finds byte sequences', () => {
@@ -185,6 +274,14 @@ describe('EventsScanner session tracking', () => {
     expect(indexOfSequence(hay, needle, 6)).toBe(11);
     expect(indexOfSequence(hay, needle, 12)).toBe(-1);
     expect(indexOfSequence(bytes('_sta'), needle, 0)).toBe(-1);
+    // A match that ends exactly at the end of the haystack.
+    expect(indexOfSequence(needle, needle, 0)).toBe(0);
+    expect(indexOfSequence(bytes('ab_start'), needle, 1)).toBe(2);
+    expect(indexOfSequence(bytes('ab_start'), needle, 3)).toBe(-1);
+    // The empty needle is found where the search starts, if that is inside (or at the end of) it.
+    expect(indexOfSequence(hay, new Uint8Array(0), 3)).toBe(3);
+    expect(indexOfSequence(hay, new Uint8Array(0), hay.length)).toBe(hay.length);
+    expect(indexOfSequence(hay, new Uint8Array(0), hay.length + 1)).toBe(-1);
   });
 });
 

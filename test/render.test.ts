@@ -326,6 +326,19 @@ describe('render: determinism', () => {
   });
 });
 
+describe('render: the end of the exposition', () => {
+  it('renders no families as nothing at all, then only the end marker of the format', () => {
+    const snap = snapshotOf([['loki_up', [{ value: 1 }]]]);
+    expect(render(snap, 'prometheus', [])).toBe('');
+    expect(render(snap, 'openmetrics', [])).toBe('# EOF\n');
+    // The process families alone, which a snapshot never holds: the same.
+    const process = (FAMILIES as readonly MetricFamily[]).filter((f) => f.scope === 'process');
+    expect(process.length).toBeGreaterThan(0);
+    expect(render(snap, 'prometheus', process)).toBe('');
+    expect(render(snap, 'openmetrics', process)).toBe('# EOF\n');
+  });
+});
+
 describe('contentType', () => {
   it('names each format exactly', () => {
     expect(contentType('prometheus')).toBe('text/plain; version=0.0.4; charset=utf-8');
@@ -472,6 +485,45 @@ describe('negotiate: q bounds, repeated q, parameter order', () => {
   }
 });
 
+/**
+ * Issue 13: the Accept syntax a scraper or proxy may send beyond the plain cases: quoted parameter
+ * values (which may hold `,` `;` and escaped quotes), a backslash outside quotes, malformed ranges
+ * and quotes, repeated parameters, and weights from equally or more specific ranges.
+ */
+describe('negotiate: Accept syntax', () => {
+  const cases: [string, string, Format][] = [
+    // Quoted strings: `,` and `;` inside them split nothing.
+    ['a quoted value may hold , and ;', 'application/openmetrics-text;q=0.5;foo="a,text/plain;q=1,b"', 'openmetrics'],
+    ['an escaped quote does not end a quoted value', 'application/openmetrics-text;q=0.5;foo="\\",text/plain,\\""', 'openmetrics'],
+    ['a quoted value ends at its closing quote', 'application/openmetrics-text;q=0.5;foo="ab",text/plain', 'prometheus'],
+    ['a backslash outside quotes is a plain character', 'text/plain;q=0.5;a=\\,application/openmetrics-text', 'openmetrics'],
+    ['an escape inside a quoted version is undone', 'application/openmetrics-text;version="1.0.\\0"', 'openmetrics'],
+    // Only a value quoted at both ends is unquoted.
+    ['q=0.5" (no opening quote) is a refusal', 'application/openmetrics-text;q=0.5"', 'prometheus'],
+    ['q="0.55 (no closing quote) is a refusal', 'application/openmetrics-text;q="0.55', 'prometheus'],
+    // Weights with more digits.
+    ['q=10 is clamped to 1', 'text/plain;q=0.5,application/openmetrics-text;q=10', 'openmetrics'],
+    ['q=.55 is read', 'text/plain;q=0.5,application/openmetrics-text;q=.55', 'openmetrics'],
+    // Malformed ranges match nothing.
+    ['a media type with two slashes is ignored', 'application/openmetrics-text/extra', 'prometheus'],
+    ['*/plain (a subtype under *) is ignored, not read as */*', '*/plain;q=0.9,application/openmetrics-text;q=0.5', 'openmetrics'],
+    ['a parameter without = is ignored (qs is no weight)', 'application/openmetrics-text;qs', 'openmetrics'],
+    ['a repeated parameter: the first counts (version 2.0.0 is not served)', 'application/openmetrics-text;version=2.0.0;version=1.0.0', 'prometheus'],
+    // Equally specific ranges: the best weight; a more specific one overrides whatever its weight.
+    [
+      'two OpenMetrics versions: the better weight counts (0.9 beats text at 0.5)',
+      'application/openmetrics-text;version=1.0.0;q=0.1,application/openmetrics-text;version=0.0.1;q=0.9,text/plain;q=0.5',
+      'openmetrics',
+    ],
+    ['a more specific later range overrides a broader one, even with a lower weight', 'application/*;q=0.9,application/openmetrics-text;q=0.1,text/plain;q=0.5', 'prometheus'],
+  ];
+  for (const [name, accept, format] of cases) {
+    it(`${name} → ${format}`, () => {
+      expect(negotiate(accept)).toBe(format);
+    });
+  }
+});
+
 describe('histograms', () => {
   it('print _bucket samples with le after the family labels, then _sum and _count, in both formats', () => {
     const snap = snapshotOf([
@@ -493,6 +545,27 @@ describe('histograms', () => {
         'loki_iteration_duration_seconds_bucket{le="60.0"} 1\nloki_iteration_duration_seconds_bucket{le="+Inf"} 2\n' +
           'loki_iteration_duration_seconds_sum 100.5\nloki_iteration_duration_seconds_count 2\n',
       );
+    }
+  });
+
+  it('print le and a suffix for histograms only, le on _bucket samples only', () => {
+    const gauge: MetricFamily[] = [{ name: 'loki_source_ok', type: 'gauge', help: 'h', labels: ['source'] }];
+    const odd: Sample[] = [{ suffix: '_bucket', labels: { source: 's', le: '1' }, value: 1 }];
+    const histogram = FAMILIES.filter((f) => f.name === 'loki_iteration_duration_seconds');
+    const samples: Sample[] = [
+      { suffix: '_sum', labels: { le: '60.0' }, value: 3 },
+      { suffix: '_bucket', value: 4 }, // no labels at all: no le
+      { value: 5 }, // no suffix: the family name alone
+    ];
+    for (const format of FORMATS) {
+      const g = lines(render(snapshotOf([['loki_source_ok', odd]]), format, gauge));
+      expect(g.filter((l) => !l.startsWith('#'))).toEqual(['loki_source_ok{source="s"} 1']);
+      const h = lines(render(snapshotOf([['loki_iteration_duration_seconds', samples]]), format, histogram));
+      expect(h.filter((l) => !l.startsWith('#'))).toEqual([
+        'loki_iteration_duration_seconds_sum 3',
+        'loki_iteration_duration_seconds_bucket 4',
+        'loki_iteration_duration_seconds 5',
+      ]);
     }
   });
 });
