@@ -98,12 +98,14 @@ export function createCollector(options: CollectorOptions): Collector {
   return {
     collect(reading, nowMs) {
       const docs = reading.documents;
-      if (!reading.available && reading.problem !== lastLoggedDirProblem) {
-        log(`loki-metrics: state directory unreadable: ${escapeForLog(reading.problem ?? 'unknown reason')}`);
-      } else if (reading.available && lastLoggedDirProblem !== undefined) {
+      // Compared as logged: an unreadable reading without a reason (a synced doc may carry none) logs once too.
+      const dirProblem = reading.available ? undefined : (reading.problem ?? 'unknown reason');
+      if (dirProblem !== undefined && dirProblem !== lastLoggedDirProblem) {
+        log(`loki-metrics: state directory unreadable: ${escapeForLog(dirProblem)}`);
+      } else if (dirProblem === undefined && lastLoggedDirProblem !== undefined) {
         log('loki-metrics: state directory readable again');
       }
-      lastLoggedDirProblem = reading.available ? undefined : (reading.problem ?? 'unknown reason');
+      lastLoggedDirProblem = dirProblem;
 
       const state = dashboard.update(docs['dashboard-state.json']);
       const probe = runner.probe(reading);
@@ -165,8 +167,9 @@ export function createCollector(options: CollectorOptions): Collector {
 
       // ---- budget
       const b = budgetFile.value;
-      const fileLimit = b?.limit ?? b?.budget_limit ?? undefined;
-      const limit = fileLimit !== undefined && fileLimit !== null && fileLimit > 0 ? fileLimit : (options.budgetLimitUsd ?? 0);
+      // A limit of 0 is none (as null or absent): LOKI_BUDGET_LIMIT applies.
+      const fileLimit = b?.limit ?? b?.budget_limit ?? 0;
+      const limit = fileLimit > 0 ? fileLimit : (options.budgetLimitUsd ?? 0);
       const signalAtMs = signalFile.value?.timestamp ?? docs['signals/BUDGET_EXCEEDED'].mtimeMs;
       const signalCurrent =
         docs['signals/BUDGET_EXCEEDED'].present &&
@@ -233,8 +236,7 @@ export function createCollector(options: CollectorOptions): Collector {
         // measured around the whole refresh by the app (withScrapeDuration), which includes this call
         ['loki_exporter_scrape_duration_seconds', []],
       ]);
-      const problem = reading.available ? undefined : escapeForLog(reading.problem ?? 'unknown reason');
-      return { samples, sources, up: reading.available, ...(problem !== undefined ? { problem } : {}), takenAtMs: nowMs };
+      return { samples, sources, up: reading.available, ...(dirProblem !== undefined ? { problem: escapeForLog(dirProblem) } : {}), takenAtMs: nowMs };
     },
   };
 }

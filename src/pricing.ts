@@ -62,13 +62,7 @@ export function priceTable(file: PricingFile | undefined): PriceTable {
     const key = rawKey.trim().toLowerCase();
     const base = lookUp(BUILT_IN_PRICES, key);
     const input = entry.input ?? base.input;
-    table.set(
-      key,
-      price(input, entry.output ?? base.output, {
-        ...(entry.cache_read !== undefined ? { read: entry.cache_read } : {}),
-        ...(entry.cache_write !== undefined ? { write: entry.cache_write } : {}),
-      }),
-    );
+    table.set(key, price(input, entry.output ?? base.output, { read: entry.cache_read, write: entry.cache_write }));
   }
   return table;
 }

@@ -68,7 +68,8 @@ export class ModelLabeler {
   /** Raw id as written → its labels (bounded: ids past the cap share their family's `other`). */
   readonly #byRaw = new Map<string, ModelLabels>();
   readonly #kept = new Map<string, ModelLabels>();
-  readonly #other = new Map<string, ModelLabels>();
+  /** `family\nmodel` → its one label set: an id spelled `other` and its family's overflow are one series. */
+  readonly #sets = new Map<string, ModelLabels>();
   /** Every label set handed out: one object per (family, model), so sets and maps can key on it. */
   readonly #seen = new Set<ModelLabels>();
 
@@ -88,13 +89,18 @@ export class ModelLabeler {
     if (kept) return kept;
     const family = modelFamily(id);
     if (this.#kept.size < MAX_MODEL_IDS) {
-      const labels = { family, model: id === '' ? 'unknown' : id };
+      const labels = this.#set(family, id === '' ? 'unknown' : id);
       this.#kept.set(id, labels);
       return labels;
     }
-    let other = this.#other.get(family);
-    if (!other) this.#other.set(family, (other = { family, model: 'other' }));
-    return other;
+    return this.#set(family, 'other');
+  }
+
+  #set(family: string, model: string): ModelLabels {
+    const key = `${family}\n${model}`;
+    let labels = this.#sets.get(key);
+    if (!labels) this.#sets.set(key, (labels = { family, model }));
+    return labels;
   }
 
   /** Every label set handed out so far, sorted by family then model. */

@@ -10,6 +10,7 @@ import { createCollector, type CollectorOptions } from '../src/collect.js';
 import { FsStateStore, type FsStateStoreOptions } from '../src/stores/fs.js';
 import { cleanTrees, deadPid, EARLY_RUNNER_START_MS, materialize, setMtimes, tempDir } from './support/loki-tree.js';
 import { DEAD_RUNNER, readingOf, type ReadingSpec } from './support/readings.js';
+import type { StateReading } from '../src/stores/store.js';
 import { sourceOf, tasksOf, valueOf } from './support/samples.js';
 
 const NOW = Date.parse('2026-02-14T11:47:55Z');
@@ -73,14 +74,15 @@ describe('running session (fixture running/)', () => {
   it('labels the build info with the version, demo, revision (default unknown) and the Node version when given', async () => {
     const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH });
     const plain = await setup(dir).collect();
-    expect(plain.samples.get('loki_exporter_build_info')).toEqual([{ labels: { version: '9.9.9', demo: 'false', revision: 'unknown' }, value: 1 }]);
+    // strictly: no `nodeversion` key at all, not one holding undefined
+    expect(plain.samples.get('loki_exporter_build_info')).toStrictEqual([{ labels: { version: '9.9.9', demo: 'false', revision: 'unknown' }, value: 1 }]);
     const built = await setup(dir, { revision: 'f'.repeat(40), nodeversion: 'v20.20.2', demo: true }).collect();
     expect(built.samples.get('loki_exporter_build_info')).toEqual([
       { labels: { version: '9.9.9', demo: 'true', revision: 'f'.repeat(40), nodeversion: 'v20.20.2' }, value: 1 },
     ]);
     // empty means not known: revision unknown, no nodeversion label
     const empty = await setup(dir, { revision: '', nodeversion: '' }).collect();
-    expect(empty.samples.get('loki_exporter_build_info')?.[0]?.labels).toEqual({ version: '9.9.9', demo: 'false', revision: 'unknown' });
+    expect(empty.samples.get('loki_exporter_build_info')?.[0]?.labels).toStrictEqual({ version: '9.9.9', demo: 'false', revision: 'unknown' });
   });
 
   it('honours LOKI_MAX_ITERATIONS', async () => {
@@ -555,7 +557,10 @@ function collectorFor(options: Partial<CollectorOptions> = {}) {
     log: () => undefined,
     ...options,
   });
-  return { collect: (spec: ReadingSpec, nowMs = NOW) => collector.collect(readingOf(spec), nowMs) };
+  return {
+    collect: (spec: ReadingSpec, nowMs = NOW) => collector.collect(readingOf(spec), nowMs),
+    collectReading: (reading: StateReading, nowMs = NOW) => collector.collect(reading, nowMs),
+  };
 }
 const collectOnce = (spec: ReadingSpec, options: Partial<CollectorOptions> = {}, nowMs = NOW) => collectorFor(options).collect(spec, nowMs);
 const SESSION_START = NOW - 600_000;
@@ -752,5 +757,102 @@ describe('agent counts held through a momentary reset of agents.json (agentsHold
 
   it('a dead session keeps the held total but has no active agents', () => {
     expect(emptyAfter(5_000, { ...reset, runner: DEAD_RUNNER })).toEqual([0, 2]);
+  });
+});
+
+describe('the state directory and events.jsonl: one log line per change of state', () => {
+  function logged() {
+    const logs: string[] = [];
+    return { logs, collect: collectorFor({ log: (line) => logs.push(line) }).collectReading };
+  }
+
+  it('an unreadable directory without a reason (a synced doc may carry none) is logged once as "unknown reason", then readable again', () => {
+    const { logs, collect } = logged();
+    const unreadable: StateReading = { ...readingOf({}), available: false };
+    const s = collect(unreadable);
+    expect([valueOf(s, 'loki_up'), s.up, s.problem]).toEqual([0, false, 'unknown reason']);
+    collect(unreadable, NOW + 1_000);
+    expect(logs).toEqual(['loki-metrics: state directory unreadable: unknown reason']);
+    const readable = collect(readingOf({}), NOW + 2_000);
+    expect(readable.up).toBe(true);
+    expect(readable).not.toHaveProperty('problem');
+    expect(logs.slice(1)).toEqual(['loki-metrics: state directory readable again']);
+  });
+
+  it('an events.jsonl error is logged once, reported as the source\'s problem, and its recovery logged', () => {
+    const { logs, collect } = logged();
+    const mtimeMs = NOW - 5_000;
+    const broken = readingOf({ events: { present: true, lines: 3, mtimeMs, error: 'permission denied' } });
+    let s = collect(broken);
+    collect(broken, NOW + 1_000);
+    expect(logs).toEqual(['loki-metrics: events.jsonl: permission denied']);
+    expect(sourceOf(s, 'events.jsonl')).toStrictEqual({ source: 'events.jsonl', ok: false, present: true, mtimeMs, problem: 'permission denied' });
+    expect(valueOf(s, 'loki_source_ok', { source: 'events.jsonl' })).toBe(0);
+    expect(valueOf(s, 'loki_source_mtime_seconds', { source: 'events.jsonl' })).toBe(mtimeMs / 1000);
+    s = collect(readingOf({ events: { present: true, lines: 4, mtimeMs } }), NOW + 2_000);
+    expect(logs.slice(1)).toEqual(['loki-metrics: events.jsonl: ok again']);
+    expect(sourceOf(s, 'events.jsonl')).toStrictEqual({ source: 'events.jsonl', ok: true, present: true, mtimeMs });
+  });
+});
+
+describe('sources: loki_source_ok, loki_source_mtime_seconds, loki_last_sync_timestamp_seconds', () => {
+  it('reports every source docs/metrics.md names, in that order, each ok when absent', () => {
+    const s = collectOnce({});
+    const sources = [
+      'dashboard-state.json', 'loki.pid', 'state/agents.json', 'metrics/efficiency', 'events.jsonl', 'pricing.json', 'metrics/budget.json',
+      'signals/BUDGET_EXCEEDED', 'state/orchestrator.json', 'queue/current-task.json', 'autonomy-state.json', 'state/completion.json', 'proofs', 'pids', 'sessions',
+    ];
+    expect(s.samples.get('loki_source_ok')).toEqual(sources.map((source) => ({ labels: { source }, value: 1 })));
+    // an absent events.jsonl: no mtime, no problem (not even as keys holding undefined)
+    expect(sourceOf(s, 'events.jsonl')).toStrictEqual({ source: 'events.jsonl', ok: true, present: false });
+  });
+
+  it('gives an mtime sample (seconds) only to the sources that have an mtime', () => {
+    const s = collectOnce({
+      documents: {
+        'dashboard-state.json': { content: {}, mtimeMs: NOW - 2_500 },
+        'state/orchestrator.json': { content: { currentIteration: 1 }, mtimeMs: NOW - 7_000 },
+        'pricing.json': { content: { models: {} } },
+      },
+      events: { present: true, lines: 0, mtimeMs: NOW - 1_000 },
+    });
+    expect(s.samples.get('loki_source_mtime_seconds')).toEqual([
+      { labels: { source: 'dashboard-state.json' }, value: (NOW - 2_500) / 1000 },
+      { labels: { source: 'events.jsonl' }, value: (NOW - 1_000) / 1000 },
+      { labels: { source: 'state/orchestrator.json' }, value: (NOW - 7_000) / 1000 },
+    ]);
+  });
+
+  it('reports the last sync in seconds for synced state, and no sample for a local store', () => {
+    expect(collectOnce({ lastSyncMs: NOW - 4_000 }).samples.get('loki_last_sync_timestamp_seconds')).toEqual([{ value: (NOW - 4_000) / 1000 }]);
+    expect(collectOnce({}).samples.get('loki_last_sync_timestamp_seconds')).toEqual([]);
+  });
+});
+
+describe('loki_session_status: paused and stopping from the files or the snapshot\'s mode', () => {
+  const status = (spec: ReadingSpec) => valueOf(collectOnce(spec), 'loki_session_status');
+  const mode = (m: string): ReadingSpec['documents'] => ({ 'dashboard-state.json': { content: { mode: m } } });
+
+  it('a live session whose mode is paused is paused (2), stopped is stopped (0), autonomous is running (1)', () => {
+    expect(status({ documents: mode('paused') })).toBe(2);
+    expect(status({ documents: mode('stopped') })).toBe(0);
+    expect(status({ documents: mode('autonomous') })).toBe(1);
+  });
+
+  it('a PAUSE or STOP file decides whatever the mode says', () => {
+    expect(status({ documents: { ...mode('autonomous'), PAUSE: { content: '' } } })).toBe(2);
+    expect(status({ documents: { ...mode('autonomous'), STOP: { content: '' } } })).toBe(0);
+  });
+});
+
+describe('the usage memo', () => {
+  it('re-prices unchanged efficiency files when pricing.json changes', () => {
+    const c = collectorFor();
+    const pricing = (input: number): ReadingSpec['documents'] => ({ 'pricing.json': { content: { models: { opus: { input, output: 0 } } } } });
+    const first = readingOf({ documents: pricing(10), efficiency: { 'iteration-1.json': { model: 'opus', input_tokens: 1_000_000 } } });
+    expect(valueOf(c.collectReading(first), 'loki_cost_usd')).toBe(10);
+    // the same efficiency set (as a store hands back an unchanged one), a new price
+    const second: StateReading = { ...readingOf({ documents: pricing(20) }), efficiency: first.efficiency };
+    expect(valueOf(c.collectReading(second, NOW + 1_000), 'loki_cost_usd')).toBe(20);
   });
 });

@@ -10,7 +10,7 @@ import { judgeRunner, LIVENESS_MODES, RunnerProbe, type LivenessMode, type Proce
 import { FsStateStore } from '../src/stores/fs.js';
 import type { RunnerVerdict, StateReading } from '../src/stores/store.js';
 import { cleanTrees, deadPid, tempDir } from './support/loki-tree.js';
-import { readingOf } from './support/readings.js';
+import { fileOf, readingOf } from './support/readings.js';
 
 const stores: FsStateStore[] = [];
 afterEach(async () => {
@@ -367,5 +367,46 @@ describe('one runner, named twice or tied', () => {
     for (const mode of ['auto', 'pid'] as const) {
       expect(new RunnerProbe(mode, () => undefined).probe(reading).verdict).toEqual({ decided: true, alive: true, pid: LIVE, startedMs: T_PID_FILE });
     }
+  });
+});
+
+describe('the probe on hand-built readings (stated pids, no files)', () => {
+  const T_REGISTRY = Date.parse('2026-02-14T09:30:00Z');
+  const T_LATER = T_REGISTRY + 3_600_000;
+
+  it('a runner named by its registry entry and by a later-written loki.pid keeps the registry\'s start, not the newer mtime', () => {
+    const base = readingOf({
+      documents: { 'loki.pid': { content: `${LIVE}\n`, mtimeMs: T_LATER } },
+      processes: { isProcessAlive: alive, hostPidNamespace: true },
+    });
+    const entry = { name: `${LIVE}.json`, ...fileOf({ pid: LIVE, kind: 'wrapper', started: new Date(T_REGISTRY).toISOString() }) };
+    const reading: StateReading = { ...base, pids: { present: true, files: [entry] } };
+    for (const mode of ['auto', 'pid'] as const) {
+      expect(new RunnerProbe(mode, () => undefined).probe(reading).verdict).toEqual({ decided: true, alive: true, pid: LIVE, startedMs: T_REGISTRY });
+    }
+  });
+
+  it('asks about no process but the ones the state names', () => {
+    const asked: number[] = [];
+    // In a container kill(pid, 0) may well find some unrelated process alive under any number.
+    const isProcessAlive = (pid: number) => {
+      asked.push(pid);
+      return pid !== DEAD;
+    };
+    const reading = readingOf({ documents: { 'loki.pid': { content: `${DEAD}\n` } }, processes: { isProcessAlive, hostPidNamespace: false } });
+    expect(new RunnerProbe('auto', () => undefined).probe(reading).verdict).toEqual(NOT_DECIDED);
+    expect([...new Set(asked)]).toEqual([DEAD]);
+  });
+
+  it('a live runner the latest session_start names next to a dead loki.pid runner: a weak witness, started at the session_start', () => {
+    const reading = readingOf({
+      documents: { 'loki.pid': { content: `${DEAD}\n`, mtimeMs: T_REGISTRY } },
+      events: { present: true, lines: 1, sessionStartMs: T_LATER, sessionPid: LIVE },
+      processes: { isProcessAlive: alive, hostPidNamespace: true },
+    });
+    // `pid` trusts it, with the session_start as its start
+    expect(new RunnerProbe('pid', () => undefined).probe(reading).verdict).toEqual({ decided: true, alive: true, pid: LIVE, startedMs: T_LATER });
+    // `auto`: alone it proves nothing (the pid may have been reused), so the heartbeat decides
+    expect(new RunnerProbe('auto', () => undefined).probe(reading).verdict).toEqual(NOT_DECIDED);
   });
 });

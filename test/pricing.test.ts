@@ -49,6 +49,9 @@ describe('9.x built-in prices and cache prices', () => {
     ['gpt-5.6-sol', 2.5, 20],
     ['openai/gpt-5.6-terra-2026-05', 1.5, 12],
     ['GPT-5.6-Luna', 0.5, 4],
+    ['openai/gpt-5.6-luna-2026-05', 0.5, 4],
+    ['openai/gpt-5.3-codex-high', 1.75, 14],
+    ['gpt-5.2-codex', 1.75, 14],
     ['claude-fable-5', 10, 50],
   ])('prices %s as upstream 9.22 publishes it (%d/%d)', (model, input, output) => {
     expect(priceFor(BUILT_IN_PRICES, model)).toEqual(price(input, output));
@@ -75,7 +78,28 @@ describe('9.x built-in prices and cache prices', () => {
   });
 });
 
+describe('priceKey precedence', () => {
+  it.each([
+    ['claude-sonnet-fable-distill', 'sonnet'],
+    ['haiku-on-gemini', 'haiku'],
+    ['opus-as-sonnet', 'opus'],
+    ['fable-codex', 'fable'],
+  ])('an id naming two families (%s) is priced by the first of opus, haiku, sonnet, fable, gemini, codex: %s', (model, key) => {
+    expect(priceFor(BUILT_IN_PRICES, model)).toEqual(BUILT_IN_PRICES.get(key));
+  });
+});
+
 describe('iterationCost', () => {
+  it('prices each token type when cost_usd is 0: output alone, cache writes alone are usage', () => {
+    expect(iterationCost({ model: 'opus', cost_usd: 0, output_tokens: 1e6 }, BUILT_IN_PRICES)).toBe(25);
+    expect(iterationCost({ model: 'opus', cost_usd: 0, cache_creation_tokens: 1e6 }, BUILT_IN_PRICES)).toBe(6.25);
+  });
+
+  it('a null cost_usd is none: 0 without tokens, the tokens\' price with them', () => {
+    expect(iterationCost({ model: 'opus', cost_usd: null }, BUILT_IN_PRICES)).toBe(0);
+    expect(iterationCost({ model: 'opus', cost_usd: null, input_tokens: 1e6 }, BUILT_IN_PRICES)).toBe(5);
+  });
+
   it('uses cost_usd when present, tokens otherwise, and tokens when cost_usd is 0 next to real usage', () => {
     expect(iterationCost({ model: 'opus', cost_usd: 1.25, input_tokens: 1e6 }, BUILT_IN_PRICES)).toBe(1.25);
     expect(iterationCost({ model: 'opus', input_tokens: 1e6, output_tokens: 1e5 }, BUILT_IN_PRICES)).toBe(7.5);

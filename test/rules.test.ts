@@ -11,6 +11,7 @@ import {
   isHeartbeat,
   NEW_RUN_MARGIN_MS,
   runOutcome,
+  taskCounts,
   type SessionInput,
 } from '../src/rules.js';
 import type { Agent } from '../src/schemas/agents.js';
@@ -56,6 +57,11 @@ describe('currentSession', () => {
     const verdict = { decided: true, alive: true, pid: 4242, startedMs: START + 60_000 };
     expect(currentSession(input({ verdict })).newRun).toBe(false);
     expect(currentSession(input({ verdict, events: { present: true, lines: 1, sessionStartMs: START } })).newRun).toBe(true);
+  });
+
+  it('a live runner without a known pid, after a session_start that names none, is a new run too', () => {
+    const verdict = { decided: true, alive: true, startedMs: START + 60_000 };
+    expect(currentSession(input({ verdict, events: { present: true, lines: 1, sessionStartMs: START } }))).toMatchObject({ newRun: true, latestStartMs: START + 60_000 });
   });
 
   it('no new run from a dead runner, an undecided verdict, or without any session_start', () => {
@@ -259,6 +265,8 @@ describe('currentIteration: best source first', () => {
     expect(iteration({ ...rest, task: 'task-5', state: queues('feature-5') })).toBe(6);
     expect(iteration({ ...rest, task: 5, state: { tasks: { inProgress: [{ id: 5 }, null, 'iteration-5'] } } })).toBe(6);
     expect(iteration({ ...rest, task: 'iteration-0' })).toBe(6);
+    // nor does a list whose only element is such an id (it would read as the id if turned into text)
+    expect(iteration({ ...rest, task: ['iteration-9'], state: { tasks: { inProgress: [{ id: ['iteration-9'] }] } } })).toBe(6);
   });
 
   it('then the highest efficiency-file iteration over orchestrator.json', () => {
@@ -297,6 +305,7 @@ describe('currentAutonomyState: the runner\'s counter only when it describes the
     expect(currentAutonomyState(own, START + 1_000, 5151, START)).toBeUndefined();
     // no live runner known: the mtime decides
     expect(currentAutonomyState(own, START - NEW_RUN_MARGIN_MS - 1, undefined, START)).toBeUndefined();
+    expect(currentAutonomyState(own, START, undefined, START)).toBe(own);
     expect(currentAutonomyState({ ...state, pid: null }, START, 5151, START)).toEqual({ ...state, pid: null });
   });
 });
@@ -337,5 +346,22 @@ describe('agentCounts: which status words mean working now', () => {
     expect(agentCounts([], { ...state, agents: ['x', 3, []] })).toEqual({ active: 7, total: 9 });
     expect(agentCounts([], { running_agents: 7 })).toEqual({ active: 7, total: 7 });
     expect(agentCounts([], {})).toEqual({ active: 0, total: 0 });
+  });
+});
+
+describe('taskCounts', () => {
+  it('counts each queue of the snapshot\'s tasks, a queue left out as 0', () => {
+    expect(taskCounts({ tasks: { pending: [{}, {}], inProgress: [{}], completed: [{}, {}, {}], failed: [{}, {}, {}, {}] } })).toEqual({
+      pending: 2,
+      in_progress: 1,
+      completed: 3,
+      failed: 4,
+    });
+    expect(taskCounts({ tasks: {} })).toEqual({ pending: 0, in_progress: 0, completed: 0, failed: 0 });
+  });
+
+  it("reads loki demo's flat counts when there are no queues, absent as 0", () => {
+    expect(taskCounts({ pending_tasks: 3, in_progress_tasks: 1, completed_tasks: 5, failed_tasks: 2 })).toEqual({ pending: 3, in_progress: 1, completed: 5, failed: 2 });
+    expect(taskCounts({})).toEqual({ pending: 0, in_progress: 0, completed: 0, failed: 0 });
   });
 });

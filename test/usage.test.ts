@@ -59,7 +59,7 @@ describe('modelFamily', () => {
 });
 
 describe('iterationOutcome', () => {
-  it.each(['failed', 'FAILED', 'error', 'crashed', 'timeout', 'Timed_Out', ' fail ', 'killed'])('status %j is failed', (status) => {
+  it.each(['failed', 'FAILED', 'error', 'crashed', 'timeout', 'Timed_Out', 'timed out', 'timedout', ' fail ', 'killed', 'aborted'])('status %j is failed', (status) => {
     expect(iterationOutcome({ status })).toBe('failed');
   });
 
@@ -102,9 +102,34 @@ describe('ModelLabeler', () => {
     for (let i = 0; i < MAX_MODEL_IDS; i++) expect(labeler.label(`claude-sonnet-${i}`).model).toBe(`claude-sonnet-${i}`);
     expect(labeler.label('gpt-5.3-codex')).toEqual({ family: 'gpt', model: 'other' });
     expect(labeler.label('claude-opus-9')).toEqual({ family: 'opus', model: 'other' });
-    // A kept id stays kept.
+    // A kept id stays kept, however it is spelled.
     expect(labeler.label('claude-sonnet-3')).toEqual({ family: 'sonnet', model: 'claude-sonnet-3' });
+    expect(labeler.label(' Claude-Sonnet-3 ')).toEqual({ family: 'sonnet', model: 'claude-sonnet-3' });
     expect(labeler.all()).toHaveLength(MAX_MODEL_IDS + 2);
+  });
+
+  it('gives every late id of one family the same "other" label set, so their sums are one series', () => {
+    const labeler = new ModelLabeler();
+    for (let i = 0; i < MAX_MODEL_IDS; i++) labeler.label(`gpt-filler-${i}`);
+    const usage = summariseUsage(
+      [iteration(1, { model: 'claude-opus-a', input_tokens: 1 }), iteration(2, { model: 'claude-opus-b', input_tokens: 2 })],
+      TABLE,
+      labeler,
+    );
+    expect(usage.models.filter((m) => m.family === 'opus')).toEqual([{ family: 'opus', model: 'other', tokens: { ...ZERO_TOKENS, input: 3 }, costUsd: 0.000012 }]);
+  });
+
+  it('an id spelled "other" and the late ids of its family share one series, never two with the same labels', () => {
+    const labeler = new ModelLabeler();
+    labeler.label('Other');
+    for (let i = 0; i < MAX_MODEL_IDS - 1; i++) labeler.label(`gpt-filler-${i}`);
+    expect(labeler.label('mistral-large')).toBe(labeler.label('other'));
+    const usage = summariseUsage(
+      [iteration(1, { model: 'other', input_tokens: 1 }), iteration(2, { model: 'llama-3.1-70b', input_tokens: 2 })],
+      TABLE,
+      labeler,
+    );
+    expect(usage.models.filter((m) => m.family === 'other')).toEqual([{ family: 'other', model: 'other', tokens: { ...ZERO_TOKENS, input: 3 }, costUsd: 0.000006 }]);
   });
 
   it('lists every label set handed out, by family then model', () => {
