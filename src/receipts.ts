@@ -30,7 +30,7 @@ export function receiptVerdict(proof: Proof): ReceiptVerdict {
 /** Python's truthiness (upstream's rule): null, false, 0, "", [] and {} are false. */
 export function truthy(value: unknown): boolean {
   if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
-  if (Array.isArray(value)) return value.length > 0;
+  // Arrays too: a JSON array's keys are its indices.
   if (typeof value === 'object') return Object.keys(value).length > 0;
   return !Number.isNaN(value);
 }

@@ -78,7 +78,8 @@ export class SourceTracker<T> {
   private report(problem: string | undefined): void {
     if (problem === this.lastProblem) return;
     if (problem !== undefined) this.log(`loki-metrics: ${escapeForLog(this.source)}: ${escapeForLog(problem)}`);
-    else if (this.lastProblem !== undefined) this.log(`loki-metrics: ${escapeForLog(this.source)}: ok again`);
+    // Here the file was bad before (the problem changed, to none).
+    else this.log(`loki-metrics: ${escapeForLog(this.source)}: ok again`);
     this.lastProblem = problem;
   }
 }

@@ -47,7 +47,8 @@ describe('FileSetCollector', () => {
 
   it('reports an absent set as present: false and ok, with no values', () => {
     const { c } = collector();
-    expect(c.update({ present: false, files: [] })).toEqual({ values: [], status: { source: 'sessions', ok: true, present: false } });
+    // Strictly: no `mtimeMs` or `problem` keys at all (status objects are spread and checked with `in`).
+    expect(c.update({ present: false, files: [] })).toStrictEqual({ values: [], status: { source: 'sessions', ok: true, present: false } });
   });
 
   it('returns the same result object, parsing nothing, while the store hands back the same files array', () => {
@@ -120,11 +121,14 @@ describe('FileSetCollector', () => {
   });
 
   it('drops entries that are gone, and does not resurrect their old value if they come back bad', () => {
-    const { c } = collector();
+    const { c, parses } = collector();
     c.update(set([entry('a', '11', 'v1'), entry('b', '22', 'v1')]));
     const gone = c.update(set([entry('b', '22', 'v1')]));
     expect(gone.values).toEqual([{ name: 'b', value: 22 }]);
     expect(gone.status.ok).toBe(true);
+    // The entries still there keep their tracker: not parsed again, last good value kept.
+    expect(parses()).toBe(2);
+    expect(c.update(set([entry('b', '', 'v2')])).values).toEqual([{ name: 'b', value: 22 }]);
     const back = c.update(set([entry('a', '', 'v2'), entry('b', '22', 'v1')]));
     expect(back.values).toEqual([{ name: 'b', value: 22 }]);
     expect(back.status.problem).toBe('1 bad file(s): a: empty file (caught mid-write?)');

@@ -31,6 +31,22 @@ describe('SnapshotCache', () => {
     expect(refreshes).toBe(2);
   });
 
+  it('serves a snapshot taken this very millisecond, and refreshes when the clock jumps backwards', async () => {
+    let now = 5_000;
+    let refreshes = 0;
+    const cache = new SnapshotCache(() => (refreshes++, Promise.resolve(snapshot(now))), 2_000, () => now);
+    expect(cache.last).toBeUndefined();
+    const first = await cache.get();
+    expect(cache.last).toBe(first);
+    expect(await cache.get()).toBe(first); // age 0
+    expect(refreshes).toBe(1);
+    now -= 1; // the clock went back: the cached snapshot is from the "future", so expired
+    const fresh = await cache.get();
+    expect(refreshes).toBe(2);
+    expect(fresh.takenAtMs).toBe(4_999);
+    expect(cache.last).toBe(fresh);
+  });
+
   it('lets the next caller retry after a failed refresh', async () => {
     let fail = true;
     const cache = new SnapshotCache(() => (fail ? Promise.reject(new Error('x')) : Promise.resolve(snapshot(0))), 2_000, () => 0);
@@ -53,5 +69,22 @@ describe('SnapshotCache without single-flight (Workers)', () => {
     now += 1_000;
     await cache.get();
     expect(refreshes).toBe(4);
+  });
+
+  it('keeps the newest snapshot when refreshes finish out of order (a later finisher of the same time wins)', async () => {
+    const resolvers: ((s: Snapshot) => void)[] = [];
+    const cache = new SnapshotCache(() => new Promise<Snapshot>((resolve) => resolvers.push(resolve)), 2_000, () => 0, false);
+    const [a, b, c] = [cache.get(), cache.get(), cache.get()];
+    const newer = snapshot(10);
+    const older = snapshot(5);
+    const sameTime = snapshot(10);
+    resolvers[1]!(newer);
+    expect(await b).toBe(newer);
+    resolvers[0]!(older);
+    expect(await a).toBe(older); // its caller still gets what it asked for…
+    expect(cache.last).toBe(newer); // …but the cache keeps the newer one
+    resolvers[2]!(sameTime);
+    expect(await c).toBe(sameTime);
+    expect(cache.last).toBe(sameTime);
   });
 });

@@ -1,17 +1,19 @@
 import * as v from 'valibot';
-import { parseJsonFile } from './parse.js';
+import { jsonObject, parseJsonFile } from './parse.js';
 
 /**
  * `state/agents.json`: a list written in place by two writers (the status monitor resets it to
  * `[]` every ~2 s; the Claude stream parser rewrites it on every tool call). Some writers wrap it as
- * `{"agents": [...]}`. Entries are free-form; non-object entries are not agents and are dropped.
+ * `{"agents": [...]}`. Entries are free-form; non-object entries (arrays too) are not agents and are dropped.
  */
-const AgentSchema = v.looseObject({
-  tool_id: v.optional(v.unknown()),
-  id: v.optional(v.unknown()),
-  agent_id: v.optional(v.unknown()),
-  status: v.optional(v.unknown()),
-});
+const AgentSchema = jsonObject(
+  v.looseObject({
+    tool_id: v.optional(v.unknown()),
+    id: v.optional(v.unknown()),
+    agent_id: v.optional(v.unknown()),
+    status: v.optional(v.unknown()),
+  }),
+);
 export type Agent = v.InferOutput<typeof AgentSchema>;
 
 const entries = v.pipe(
@@ -20,7 +22,7 @@ const entries = v.pipe(
 );
 
 export const AgentsSchema = v.union(
-  [entries, v.pipe(v.looseObject({ agents: entries }), v.transform((o) => o.agents))],
+  [entries, v.pipe(jsonObject(v.looseObject({ agents: entries })), v.transform((o) => o.agents))],
   'Expected a list of agents or {"agents": [...]}',
 );
 

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { MAX_COUNT, nonNegativeInteger, parseJsonFile } from './parse.js';
+import { MAX_COUNT, jsonObject, nonNegativeInteger, parseJsonFile } from './parse.js';
 
 /**
  * `dashboard-state.json`: run.sh's snapshot (every ~2 s, temp+rename but often torn or invalid
@@ -8,19 +8,22 @@ import { MAX_COUNT, nonNegativeInteger, parseJsonFile } from './parse.js';
  */
 const taskList = v.array(v.unknown());
 
-export const DashboardStateSchema = v.looseObject({
+export const DashboardStateSchema = jsonObject(
+  v.looseObject({
   mode: v.optional(v.string()),
   /** Frozen at 0 under run.sh (writer bug); real in `loki demo`. `null` is treated as absent. */
   iteration: v.optional(v.nullable(nonNegativeInteger(MAX_COUNT))),
   startedAt: v.optional(v.nullable(v.string())),
   tasks: v.optional(
     v.nullable(
-      v.looseObject({
-        pending: v.optional(taskList),
-        inProgress: v.optional(taskList),
-        completed: v.optional(taskList),
-        failed: v.optional(taskList),
-      }),
+      jsonObject(
+        v.looseObject({
+          pending: v.optional(taskList),
+          inProgress: v.optional(taskList),
+          completed: v.optional(taskList),
+          failed: v.optional(taskList),
+        }),
+      ),
     ),
   ),
   agents: v.optional(v.unknown()),
@@ -32,7 +35,8 @@ export const DashboardStateSchema = v.looseObject({
   running_agents: v.optional(nonNegativeInteger(MAX_COUNT)),
   total_agents: v.optional(nonNegativeInteger(MAX_COUNT)),
   uptime_seconds: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
-});
+  }),
+);
 export type DashboardState = v.InferOutput<typeof DashboardStateSchema>;
 
 export const readDashboardState = (bytes: Uint8Array) => parseJsonFile(DashboardStateSchema, bytes);

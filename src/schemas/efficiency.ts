@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { MAX_COUNT, MAX_USD, nonNegativeInteger, nonNegativeNumber, parseJsonFile } from './parse.js';
+import { MAX_COUNT, MAX_USD, jsonObject, nonNegativeInteger, nonNegativeNumber, parseJsonFile } from './parse.js';
 
 const tokens = v.optional(v.nullable(nonNegativeNumber(MAX_COUNT)));
 
@@ -9,7 +9,8 @@ const tokens = v.optional(v.nullable(nonNegativeNumber(MAX_COUNT)));
  * third-party ones have no model. 9.x adds cache tokens, `status` and `duration_ms`, and writes
  * `cost_usd` as 0 when nothing was measured.
  */
-export const EfficiencySchema = v.looseObject({
+export const EfficiencySchema = jsonObject(
+  v.looseObject({
   iteration: v.optional(nonNegativeInteger(MAX_COUNT)),
   model: v.optional(v.nullable(v.string())),
   input_tokens: tokens,
@@ -20,7 +21,8 @@ export const EfficiencySchema = v.looseObject({
   status: v.optional(v.nullable(v.string())),
   /** Up to 30 days; beyond it a value is garbage. */
   duration_ms: v.optional(v.nullable(nonNegativeNumber(30 * 86_400_000))),
-});
+  }),
+);
 export type EfficiencyRecord = v.InferOutput<typeof EfficiencySchema>;
 
 export const readEfficiencyFile = (bytes: Uint8Array) => parseJsonFile(EfficiencySchema, bytes);

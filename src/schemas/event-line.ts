@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { MAX_COUNT, isoTimestampMs, nonNegativeInteger, validate, type ParseResult } from './parse.js';
+import { MAX_COUNT, isoTimestampMs, jsonObject, nonNegativeInteger, validate, type ParseResult } from './parse.js';
 import { MAX_PID } from './pid.js';
 
 /**
@@ -11,17 +11,21 @@ import { MAX_PID } from './pid.js';
 const EventPid = v.pipe(nonNegativeInteger(MAX_PID), v.minValue(1));
 
 export const EventLineSchema = v.pipe(
-  v.looseObject({
-    timestamp: v.optional(isoTimestampMs),
-    type: v.optional(v.string()),
-    data: v.optional(
-      v.looseObject({
-        iteration: v.optional(nonNegativeInteger(MAX_COUNT)),
-        // A pid we cannot use is no reason to lose the line's other fields.
-        pid: v.optional(v.unknown()),
-      }),
-    ),
-  }),
+  jsonObject(
+    v.looseObject({
+      timestamp: v.optional(isoTimestampMs),
+      type: v.optional(v.string()),
+      data: v.optional(
+        jsonObject(
+          v.looseObject({
+            iteration: v.optional(nonNegativeInteger(MAX_COUNT)),
+            // A pid we cannot use is no reason to lose the line's other fields.
+            pid: v.optional(v.unknown()),
+          }),
+        ),
+      ),
+    }),
+  ),
   v.transform((line): EventLine => {
     const out: { type?: string; timestampMs?: number; iteration?: number; pid?: number } = {};
     if (line.type !== undefined) out.type = line.type;
@@ -52,7 +56,5 @@ export function readEventLine(text: string): ParseResult<EventLine> {
   } catch {
     return { ok: false, problem: 'not valid JSON' };
   }
-  // valibot's object schemas accept arrays
-  if (Array.isArray(json)) return { ok: false, problem: 'Invalid type: Expected Object but received Array' };
   return validate(EventLineSchema, json);
 }

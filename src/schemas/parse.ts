@@ -49,10 +49,13 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string 
   return capText(escapeForLog(`${path ? `${path}: ` : ''}${withoutValue(first)}${more}`));
 }
 
-/** The issue's message without the value: valibot's default ones end in `but received <value>`. */
+/**
+ * The issue's message without the value: valibot's default ones end in `but received <value>`, or,
+ * for checks that expect nothing in particular (integer, finite), are `Invalid integer: Received <value>`.
+ */
 function withoutValue(issue: v.BaseIssue<unknown>): string {
   const message = issue.message;
-  const cut = message.indexOf(' but received ');
+  const cut = message.search(/ but received |: Received /);
   // Otherwise the schema's own (static) text: custom messages never quote the input.
   return cut >= 0 ? message.slice(0, cut) : message;
 }
@@ -61,6 +64,15 @@ function withoutValue(issue: v.BaseIssue<unknown>): string {
 export function validate<S extends v.GenericSchema>(schema: S, input: unknown): ParseResult<v.InferOutput<S>> {
   const result = v.safeParse(schema, input);
   return result.success ? { ok: true, value: result.output } : { ok: false, problem: describeIssues(result.issues) };
+}
+
+/**
+ * `schema` (an object or record schema), refusing arrays first: valibot's object and record
+ * schemas take any `typeof === 'object'` value, so `[]` would pass as an empty file and
+ * `[[1],[2]]` as two agents. Every object-shaped schema goes through this.
+ */
+export function jsonObject<S extends v.GenericSchema>(schema: S) {
+  return v.pipe(v.unknown(), v.check((input) => !Array.isArray(input), 'Invalid type: Expected Object, not an Array'), schema);
 }
 
 /** Bytes → JSON → schema. */
@@ -82,11 +94,11 @@ export const MAX_USD = 1e9;
  */
 export function nonNegativeNumber(max: number) {
   return v.pipe(
-    v.union([
-      v.number(),
-      v.pipe(v.string(), v.trim(), v.regex(/^\d+(\.\d+)?([eE][+-]?\d+)?$/, 'Expected a numeric string'), v.transform(Number)),
-    ]),
-    v.finite(),
+    // The conversion comes after the union: inside the string branch, a failed regex would make the
+    // union report "Expected (number | string)" for a string, hiding which rule it broke.
+    v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^\d+(\.\d+)?([eE][+-]?\d+)?$/, 'Expected a numeric string'))]),
+    v.transform(Number),
+    v.finite('Expected a finite number'),
     v.minValue(0),
     v.maxValue(max),
   );
@@ -94,7 +106,7 @@ export function nonNegativeNumber(max: number) {
 
 /** A non-negative integer, as a number or an all-digit string. */
 export function nonNegativeInteger(max: number) {
-  return v.pipe(nonNegativeNumber(max), v.integer());
+  return v.pipe(nonNegativeNumber(max), v.integer('Expected an integer'));
 }
 
 /** Any ISO-8601 date-time (shell `...Z`, Python µs or `+00:00`), as epoch ms. */

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { isoTimestampMs, nonNegativeInteger, nonNegativeNumber, parseJsonFile } from './parse.js';
+import { isoTimestampMs, jsonObject, nonNegativeInteger, nonNegativeNumber, parseJsonFile } from './parse.js';
 import { MAX_PID } from './pid.js';
 
 const pid = v.pipe(nonNegativeInteger(MAX_PID), v.minValue(1, 'Expected a pid from 1'));
@@ -9,13 +9,15 @@ const pid = v.pipe(nonNegativeInteger(MAX_PID), v.minValue(1, 'Expected a pid fr
  * `"kind": "wrapper"`; helpers (status monitor, resource monitor) have no kind and name the wrapper
  * as `ppid`. `started` is when the process registered.
  */
-export const PidEntrySchema = v.looseObject({
+export const PidEntrySchema = jsonObject(
+  v.looseObject({
   pid,
   label: v.optional(v.nullable(v.string())),
   kind: v.optional(v.nullable(v.string())),
   ppid: v.optional(v.nullable(pid)),
   started: v.optional(v.nullable(v.union([isoTimestampMs, nonNegativeNumber(1e13)]))),
-});
+  }),
+);
 export type PidEntry = v.InferOutput<typeof PidEntrySchema>;
 
 export const readPidEntry = (bytes: Uint8Array) => parseJsonFile(PidEntrySchema, bytes);

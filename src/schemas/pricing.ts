@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { MAX_USD, nonNegativeNumber, parseJsonFile } from './parse.js';
+import { MAX_USD, jsonObject, nonNegativeNumber, parseJsonFile } from './parse.js';
 
 const usd = v.optional(nonNegativeNumber(MAX_USD));
 
@@ -8,16 +8,14 @@ const usd = v.optional(nonNegativeNumber(MAX_USD));
  * Cache prices are optional (`cache_read`, `cache_write`; `cache_creation` is read as `cache_write`).
  */
 const PriceSchema = v.pipe(
-  v.looseObject({ input: usd, output: usd, cache_read: usd, cache_write: usd, cache_creation: usd }),
+  jsonObject(v.looseObject({ input: usd, output: usd, cache_read: usd, cache_write: usd, cache_creation: usd })),
   v.transform(({ cache_creation, ...entry }) => ({
     ...entry,
     ...(entry.cache_write === undefined && cache_creation !== undefined ? { cache_write: cache_creation } : {}),
   })),
 );
 
-export const PricingSchema = v.looseObject({
-  models: v.optional(v.nullable(v.record(v.string(), PriceSchema))),
-});
+export const PricingSchema = jsonObject(v.looseObject({ models: v.optional(v.nullable(jsonObject(v.record(v.string(), PriceSchema)))) }));
 export type PricingFile = v.InferOutput<typeof PricingSchema>;
 
 export const readPricing = (bytes: Uint8Array) => parseJsonFile(PricingSchema, bytes);

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { describeIssues, parseJsonFile, type ParseResult } from './parse.js';
+import { describeIssues, jsonObject, parseJsonFile, type ParseResult } from './parse.js';
 
 /**
  * `~/.loki/dashboard/projects.json`: Loki Mode's machine-wide registry of projects (the dashboard's
@@ -11,14 +11,16 @@ import { describeIssues, parseJsonFile, type ParseResult } from './parse.js';
  *
  * Entries are checked one by one: a bad entry is left out with a reason, the others stand.
  */
-const RegistrySchema = v.looseObject({
-  // Not v.record: it would take an array as an object of zero projects.
-  projects: v.pipe(
-    v.unknown(),
-    v.check((o) => typeof o === 'object' && o !== null && !Array.isArray(o), 'Expected an object of projects'),
-    v.transform((o) => o as Readonly<Record<string, unknown>>),
-  ),
-});
+const RegistrySchema = jsonObject(
+  v.looseObject({
+    // Not v.record: it would take an array as an object of zero projects.
+    projects: v.pipe(
+      v.unknown(),
+      v.check((o) => typeof o === 'object' && o !== null && !Array.isArray(o), 'Expected an object of projects'),
+      v.transform((o) => o as Readonly<Record<string, unknown>>),
+    ),
+  }),
+);
 
 const nullableText = v.optional(v.nullable(v.string()));
 const EntrySchema = v.looseObject({

@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { parseDocument } from 'yaml';
 import { capText, escapeForLog } from '../log.js';
+import { describeIssues, jsonObject } from './parse.js';
 
 /**
  * The web configuration file of Prometheus's exporter-toolkit (`--web.config.file`), the YAML that
@@ -100,16 +101,18 @@ const TlsServerSchema = v.strictObject({
 });
 
 const WebConfigSchema = v.strictObject({
-  tls_server_config: v.optional(v.nullable(TlsServerSchema)),
+  tls_server_config: v.optional(v.nullable(jsonObject(TlsServerSchema))),
   http_server_config: v.optional(
     v.nullable(
-      v.strictObject({
-        http2: v.optional(v.boolean('Expected true or false')),
-        headers: v.optional(v.nullable(v.record(v.string(), v.string('Expected a header value')))),
-      }),
+      jsonObject(
+        v.strictObject({
+          http2: v.optional(v.boolean('Expected true or false')),
+          headers: v.optional(v.nullable(jsonObject(v.record(v.string(), v.string('Expected a header value'))))),
+        }),
+      ),
     ),
   ),
-  basic_auth_users: v.optional(v.nullable(v.record(v.string(), v.string('Expected a bcrypt hash')))),
+  basic_auth_users: v.optional(v.nullable(jsonObject(v.record(v.string(), v.string('Expected a bcrypt hash'))))),
 });
 
 /** TLS settings, validated and translated to Node's vocabulary; file paths as written. */
@@ -153,7 +156,8 @@ export function parseWebConfig(text: string): WebConfig {
   const unsupported = findUnsupported(raw as Record<string, unknown>);
   if (unsupported) throw new WebConfigError(unsupported);
   const result = v.safeParse(WebConfigSchema, raw);
-  if (!result.success) throw new WebConfigError(describe(result.issues[0]!));
+  // The first issue only, as the state files' problems say it: the field and what was expected, never the value.
+  if (!result.success) throw new WebConfigError(describeIssues(result.issues.slice(0, 1)));
   const config = result.output;
   return {
     ...(config.tls_server_config ? { tls: tlsSettings(config.tls_server_config) } : {}),
@@ -256,14 +260,6 @@ function findUnsupported(raw: Readonly<Record<string, unknown>>): string | undef
   return check('', raw);
 }
 
-/** One line for a valibot issue: the field and what was expected, never the value. */
-function describe(issue: v.BaseIssue<unknown>): string {
-  const field = issue.path?.map((item) => capText(escapeForLog(String(item.key)), 40)).join('.') ?? '';
-  const cut = issue.message.indexOf(' but received ');
-  const message = cut >= 0 ? issue.message.slice(0, cut) : issue.message;
-  return `${field ? `${field}: ` : ''}${message}`;
-}
-
 function firstLine(text: string): string {
-  return capText(escapeForLog(text.split('\n')[0] ?? text), 160);
+  return capText(escapeForLog(text.split('\n')[0] ?? ''), 160);
 }

@@ -124,7 +124,8 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
   const batchFor = (file: SyncedFile | null): Batch => {
     const size = (file?.b64?.length ?? 0) + 200;
     let batch = batches[batches.length - 1];
-    if (!batch || (batch.bytes + size > BATCH_BYTES && batch.bytes > 0)) {
+    // A batch holds at least one file (its bytes are never 0), so a file bigger than a batch goes alone.
+    if (!batch || batch.bytes + size > BATCH_BYTES) {
       batches.push((batch = { documents: {}, upsert: {}, applies: { documents: {}, sets: {} }, bytes: 0 }));
     }
     batch.bytes += size;

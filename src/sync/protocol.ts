@@ -15,7 +15,7 @@ import { readCurrentTask } from '../schemas/current-task.js';
 import { readDashboardState } from '../schemas/dashboard-state.js';
 import { readEfficiencyFile } from '../schemas/efficiency.js';
 import { readOrchestrator } from '../schemas/orchestrator.js';
-import { MAX_COUNT, type ParseResult } from '../schemas/parse.js';
+import { jsonObject, MAX_COUNT, type ParseResult } from '../schemas/parse.js';
 import { readPidEntry } from '../schemas/pid-entry.js';
 import { readPidFile } from '../schemas/pid.js';
 import { readPricing } from '../schemas/pricing.js';
@@ -115,7 +115,7 @@ const fileSetChanges = (set: FileSetName) =>
   v.object({
     present: v.boolean(),
     error: v.optional(problem),
-    upsert: v.record(entryName(set), SyncedFileSchema),
+    upsert: jsonObject(v.record(entryName(set), SyncedFileSchema)),
     remove: v.array(entryName(set)),
   });
 export type FileSetChanges = { present: boolean; error?: string; upsert: Record<string, SyncedFile>; remove: string[] };
@@ -128,27 +128,32 @@ export const RunnerVerdictSchema = v.object({
   startedMs: v.optional(mtimeMs),
 });
 
-/** One sync request: only what changed since the client's manifest (`null` = the file is gone). */
-export const IngestPayloadSchema = v.object({
-  /** The state directory as a whole: readable or not. */
-  available: v.boolean(),
-  problem: v.optional(problem),
-  /** `loki.pid` and whether it is alive: what clients before `runner` sent; still sent. */
-  pid: v.optional(v.nullable(v.pipe(v.number(), v.safeInteger(), v.minValue(1)))),
-  pidAlive: v.boolean(),
-  runner: v.optional(RunnerVerdictSchema),
-  documents: v.record(documentName, v.nullable(SyncedFileSchema)),
-  /** The efficiency set as clients before `sets` sent it. */
-  efficiency: v.optional(fileSetChanges('efficiency')),
-  /** Changes per file set; a set left out is unchanged. */
-  sets: v.optional(v.object(Object.fromEntries(FILE_SET_NAMES.map((set) => [set, v.optional(fileSetChanges(set))])) as {
-    [K in FileSetName]: v.OptionalSchema<ReturnType<typeof fileSetChanges>, undefined>;
-  })),
-  events: EventsStateSchema,
-});
+/**
+ * One sync request: only what changed since the client's manifest (`null` = the file is gone).
+ * Records and all-optional objects go through jsonObject: valibot would take `[]` for them.
+ */
+export const IngestPayloadSchema = jsonObject(
+  v.object({
+    /** The state directory as a whole: readable or not. */
+    available: v.boolean(),
+    problem: v.optional(problem),
+    /** `loki.pid` and whether it is alive: what clients before `runner` sent; still sent. */
+    pid: v.optional(v.nullable(v.pipe(v.number(), v.safeInteger(), v.minValue(1)))),
+    pidAlive: v.boolean(),
+    runner: v.optional(RunnerVerdictSchema),
+    documents: jsonObject(v.record(documentName, v.nullable(SyncedFileSchema))),
+    /** The efficiency set as clients before `sets` sent it. */
+    efficiency: v.optional(fileSetChanges('efficiency')),
+    /** Changes per file set; a set left out is unchanged. */
+    sets: v.optional(jsonObject(v.object(Object.fromEntries(FILE_SET_NAMES.map((set) => [set, v.optional(fileSetChanges(set))])) as {
+      [K in FileSetName]: v.OptionalSchema<ReturnType<typeof fileSetChanges>, undefined>;
+    }))),
+    events: EventsStateSchema,
+  }),
+);
 export type IngestPayload = v.InferOutput<typeof IngestPayloadSchema>;
 
-const StoredSetSchema = v.object({ present: v.boolean(), error: v.optional(problem), files: v.record(v.string(), SyncedFileSchema) });
+const StoredSetSchema = v.object({ present: v.boolean(), error: v.optional(problem), files: jsonObject(v.record(v.string(), SyncedFileSchema)) });
 export type StoredSet = v.InferOutput<typeof StoredSetSchema>;
 
 const docFields = {
@@ -157,7 +162,7 @@ const docFields = {
   problem: v.optional(problem),
   pid: v.optional(v.nullable(v.number())),
   pidAlive: v.boolean(),
-  documents: v.record(v.string(), SyncedFileSchema),
+  documents: jsonObject(v.record(v.string(), SyncedFileSchema)),
   events: EventsStateSchema,
 };
 
@@ -166,7 +171,7 @@ export const SessionDocSchema = v.object({
   format: v.literal(2),
   ...docFields,
   runner: v.optional(RunnerVerdictSchema),
-  sets: v.record(v.picklist(FILE_SET_NAMES), StoredSetSchema),
+  sets: jsonObject(v.record(v.picklist(FILE_SET_NAMES), StoredSetSchema)),
 });
 export type SessionDoc = v.InferOutput<typeof SessionDocSchema>;
 

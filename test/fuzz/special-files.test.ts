@@ -281,9 +281,10 @@ describe('huge inputs', () => {
     await writeFile(join(dir, 'pricing.json'), `{"models":{"opus":{"input":${'{"a":'.repeat(1_000_000)}1${'}'.repeat(1_000_000)}}}}`);
     const { s, logs } = await scrapeTree('deep-nesting');
     // Valid JSON every time, so what counts is where the depth sits. Where the schema takes any
-    // value it is fine: a pending task (an entry of any shape: 1 pending), an agents entry, an
-    // event's data (1 line). Where it wants a number (a price) it is reported. So pricing.json
-    // alone is 0, and every other source 1.
+    // value it is fine: a pending task (an entry of any shape: 1 pending), an agents entry (a list
+    // is not an agent). An event's data must be an object, so that session_start is not one, but
+    // the line still counts (1 line). Where it wants a number (a price) it is reported. So
+    // pricing.json alone is 0, and every other source 1.
     expectBad(s, logs, ['pricing.json'], /models\.opus\.input: Invalid type/);
     expect(value(s, 'loki_tasks_total{status="pending"}')).toBe(1);
     expect(value(s, 'loki_events_total')).toBe(1);

@@ -19,6 +19,17 @@ describe('readAgents / countAgents', () => {
     if (result.ok) expect(countAgents(result.value)).toEqual({ active: 2, total: 3 });
   });
 
+  it('falls back from an empty or non-text tool_id to id, then agent_id; agents without any key count once each', () => {
+    const agents = [
+      { tool_id: '', id: 'a', status: 'active' },
+      { tool_id: 7, id: 'a', status: 'idle' }, // the same agent as above: the later entry wins
+      { agent_id: 'b', status: 'busy' },
+      { status: 'working' },
+      { status: 'running' },
+    ];
+    expect(countAgents(agents)).toEqual({ active: 3, total: 4 });
+  });
+
   it('accepts the {"agents": [...]} wrapping', () => {
     const result = readAgents(bytes({ agents: [{ id: 'a', status: 'running' }] }));
     expect(result.ok && countAgents(result.value)).toEqual({ active: 1, total: 1 });

@@ -11,7 +11,7 @@ describe('readEventLine', () => {
       ok: true,
       value: { type: 'iteration_start', timestampMs: Date.parse('2026-02-14T09:12:09Z'), iteration: 3 },
     });
-    expect(readEventLine('{"type":"iteration_start","data":{"iteration":4}}')).toEqual({ ok: true, value: { type: 'iteration_start', iteration: 4 } });
+    expect(readEventLine('{"type":"iteration_start","data":{"iteration":4}}')).toStrictEqual({ ok: true, value: { type: 'iteration_start', iteration: 4 } });
   });
 
   it("reads session_start's data.pid when it is a usable pid, and keeps the line when it is not", () => {
@@ -27,7 +27,8 @@ describe('readEventLine', () => {
     const py = readEventLine('{"timestamp":"2026-02-14T09:12:05.123456+00:00","type":"session_start","data":{}}');
     expect(py).toEqual({ ok: true, value: { type: 'session_start', timestampMs: Date.parse('2026-02-14T09:12:05.123Z') } });
     const rollback = readEventLine('{"event": "rollback", "checkpoint": "cp-1", "timestamp": "2026-02-14T09:40:00Z"}');
-    expect(rollback).toEqual({ ok: true, value: { timestampMs: Date.parse('2026-02-14T09:40:00Z') } });
+    // Strictly: no `type` key at all (nor `timestampMs` below) when the line has none.
+    expect(rollback).toStrictEqual({ ok: true, value: { timestampMs: Date.parse('2026-02-14T09:40:00Z') } });
   });
 
   it('rejects invalid lines', () => {
@@ -47,5 +48,11 @@ describe('readEventLine', () => {
     ]) {
       expect(readEventLine(text).ok, text).toBe(false);
     }
+  });
+
+  it('names a torn line and a wrong-typed field', () => {
+    expect(readEventLine('{"type":"session_start"')).toEqual({ ok: false, problem: 'not valid JSON' });
+    expect(readEventLine('{"type":"iteration_start","data":{"iteration":"x"}}')).toEqual({ ok: false, problem: 'data.iteration: Expected a numeric string' });
+    expect(readEventLine('null')).toEqual({ ok: false, problem: 'Invalid type: Expected Object' });
   });
 });

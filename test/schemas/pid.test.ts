@@ -7,6 +7,9 @@ describe('readPidFile', () => {
   it('accepts a pid with surrounding whitespace', () => {
     expect(readPidFile(bytes('48213\n'))).toEqual({ ok: true, value: 48213 });
     expect(readPidFile(bytes(' 7 '))).toEqual({ ok: true, value: 7 });
+    // The whole range 1..MAX_PID, both ends included.
+    expect(readPidFile(bytes('1'))).toEqual({ ok: true, value: 1 });
+    expect(readPidFile(bytes('4194304'))).toEqual({ ok: true, value: 4194304 });
   });
 
   it.each([

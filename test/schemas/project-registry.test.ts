@@ -56,6 +56,10 @@ describe('readProjectRegistry', () => {
     expect(readProjectRegistry(bytes({ version: '1.0', projects }))).toEqual({ ok: false, problem: 'projects: Expected an object of projects' });
   });
 
+  it('rejects a file that is a list, not an object', () => {
+    expect(readProjectRegistry(bytes([{ projects: {} }]))).toEqual({ ok: false, problem: 'Invalid type: Expected Object, not an Array' });
+  });
+
   it('rejects a file without projects, and one that is not JSON', () => {
     const missing = readProjectRegistry(bytes({ version: '1.0' }));
     expect(missing.ok).toBe(false);

@@ -73,4 +73,71 @@ describe('parseWebConfig', () => {
     expect(parseWebConfig(tls('  client_auth_type: RequireAnyClientCert\n')).tls?.clientCaFile).toBeUndefined();
     expect(problem(tls('  client_auth_type: VerifyClientCertIfGiven\n'))).toBe('tls_server_config.client_ca_file is required with client_auth_type VerifyClientCertIfGiven');
   });
+
+  it('refuses invalid YAML and duplicate keys, quoting only the first line of the YAML error', () => {
+    expect(problem('basic_auth_users:\n  alice: x\n  alice: y\n')).toBe('not valid YAML: Map keys must be unique');
+    expect(problem('tls_server_config: [a\n')).toBe('not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]');
+    let caught: unknown;
+    try {
+      parseWebConfig('a: b: c\n');
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as Error).name).toBe('WebConfigError'); // what a log line prints before the message
+  });
+
+  it('refuses unknown fields by name, at every level, and wrong types without quoting the value', () => {
+    expect(problem('tls_config:\n  cert_file: a\n')).toBe('unknown field tls_config');
+    expect(problem(tls('  certfile: b\n'))).toBe('unknown field tls_server_config.certfile');
+    expect(problem('http_server_config:\n  http3: true\n')).toBe('unknown field http_server_config.http3');
+    expect(problem('tls_server_config: sk-secret\n')).toBe('tls_server_config: Invalid type: Expected Object');
+    expect(problem('http_server_config: 12\n')).toBe('http_server_config: Invalid type: Expected Object');
+    // One line for the first problem, not a count of the others.
+    expect(problem(tls('  min_version: TLS14\n  max_version: TLS15\n'))).toBe('tls_server_config.min_version: Expected TLS10, TLS11, TLS12 or TLS13');
+  });
+
+  it('needs both key and certificate; checks the CA against client_auth_type and the version range', () => {
+    expect(problem('tls_server_config:\n  cert_file: a.crt\n')).toBe('tls_server_config.key_file is missing');
+    const caWithoutAuth = 'tls_server_config.client_ca_file is set but client_auth_type is NoClientCert: set a client_auth_type';
+    expect(problem(tls('  client_ca_file: ca.crt\n'))).toBe(caWithoutAuth);
+    expect(problem(tls('  client_auth_type: NoClientCert\n  client_ca_file: ca.crt\n'))).toBe(caWithoutAuth);
+    expect(problem(tls('  client_auth_type: RequireAndVerifyClientCert\n'))).toBe('tls_server_config.client_ca_file is required with client_auth_type RequireAndVerifyClientCert');
+    expect(parseWebConfig(tls('  client_auth_type: RequestClientCert\n')).tls?.clientAuth).toBe('RequestClientCert');
+    expect(problem(tls('  min_version: TLS13\n  max_version: TLS12\n'))).toBe('tls_server_config.min_version TLS13 is above max_version TLS12');
+    expect(parseWebConfig(tls('  min_version: TLS13\n')).tls).toMatchObject({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
+    expect(parseWebConfig(tls('  min_version: TLS12\n  max_version: TLS12\n')).tls).toMatchObject({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
+    expect(parseWebConfig(tls('  min_version: TLS10\n  max_version: TLS11\n')).tls).toMatchObject({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
+  });
+
+  it('keeps the CA file and the allowed SANs where a client certificate is required', () => {
+    expect(parseWebConfig(tls('  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [scraper.example]\n')).tls).toEqual({
+      certFile: 'a.crt',
+      keyFile: 'a.key',
+      clientAuth: 'RequireAnyClientCert',
+      clientAllowedSans: ['scraper.example'],
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.3',
+      honorCipherOrder: true,
+    });
+    expect(parseWebConfig(tls('  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: [a, b]\n')).tls).toMatchObject({
+      clientCaFile: 'ca.crt',
+      clientAllowedSans: ['a', 'b'],
+    });
+  });
+
+  it('refuses cipher suites Node cannot offer or Go does not know, and takes TLS 1.3 suites alone', () => {
+    expect(problem(tls('  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n'))).toBe("tls_server_config.cipher_suites: TLS_RSA_WITH_RC4_128_SHA is not available in Node's OpenSSL");
+    expect(problem(tls('  cipher_suites: [TLS_NOPE]\n'))).toBe('tls_server_config.cipher_suites: unknown cipher suite "TLS_NOPE"');
+    expect(parseWebConfig(tls('  cipher_suites: [TLS_CHACHA20_POLY1305_SHA256, TLS_CHACHA20_POLY1305_SHA256]\n')).tls?.ciphers).toBe('TLS_CHACHA20_POLY1305_SHA256');
+  });
+
+  it('refuses an empty user name, HTTP/2 and control characters in header values', () => {
+    expect(problem(`basic_auth_users:\n  "": ${HASH}\n`)).toBe('basic_auth_users: user name "" must be non-empty and without \':\'');
+    expect(problem('http_server_config:\n  http2: true\n')).toBe(
+      'http_server_config.http2: true is not supported (the Node server speaks HTTP/1.1, which Prometheus scrapes); remove it or set false',
+    );
+    expect(parseWebConfig('http_server_config:\n  http2: false\n')).toEqual({ headers: {} });
+    expect(problem('http_server_config:\n  headers:\n    X-Frame-Options: "a\\x01b"\n')).toBe('http_server_config.headers.X-Frame-Options: control characters are not allowed');
+    expect(problem('http_server_config:\n  headers:\n    X-Frame-Options: "a\\x7fb"\n')).toBe('http_server_config.headers.X-Frame-Options: control characters are not allowed');
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FileRead } from '../../src/stores/store.js';
 import { applyToManifest, HashCache, planUploads, SyncMemory } from '../../src/sync/plan.js';
-import { bytesToBase64, MAX_DATE_MS, MAX_INGEST_BYTES, MAX_PROBLEM_CHARS, sha256Hex, type Manifest } from '../../src/sync/protocol.js';
+import { bytesToBase64, MAX_DATE_MS, MAX_INGEST_BYTES, MAX_PROBLEM_CHARS, MAX_SYNC_FILE_BYTES, sha256Hex, type Manifest } from '../../src/sync/protocol.js';
 import { DEAD_RUNNER, LIVE_RUNNER, readingOf } from '../support/readings.js';
 
 const enc = new TextEncoder();
@@ -47,6 +47,26 @@ describe('planUploads', () => {
     expect(problem).toBe(`${'x'.repeat(MAX_PROBLEM_CHARS - 1)}…`);
     expect(err!.payload.documents.PAUSE!.b64).toBeUndefined();
     expect(err!.payload.documents.PAUSE!.hash).toBe(await hex(`error:${unreadable.error}`));
+  });
+
+  it('ships a file read with an error as that error even if bytes came with it, and one with neither as unreadable', async () => {
+    const both: FileRead = { present: true, bytes: enc.encode('4242'), error: 'changed while read', mtimeMs: 1, version: '' };
+    const neither: FileRead = { present: true, mtimeMs: 2, version: '' };
+    const [upload] = await planUploads(readingOf({ documents: { 'loki.pid': both, STOP: neither } }), EMPTY, new SyncMemory());
+    expect(upload!.payload.documents['loki.pid']).toEqual({ mtimeMs: 1, hash: await hex('4242'), problem: 'changed while read' });
+    expect(upload!.payload.documents.STOP).toEqual({ mtimeMs: 2, hash: await hex('error:unreadable'), problem: 'unreadable' });
+  });
+
+  it('ships a file of up to MAX_SYNC_FILE_BYTES with its content, and a larger one as a problem', async () => {
+    const largest = new Uint8Array(MAX_SYNC_FILE_BYTES).fill(0x20);
+    const tooLarge = new Uint8Array(MAX_SYNC_FILE_BYTES + 1).fill(0x20);
+    const reading = readingOf({
+      documents: { STOP: { present: true, bytes: largest, version: '' }, PAUSE: { present: true, bytes: tooLarge, version: '' } },
+    });
+    const uploads = await planUploads(reading, EMPTY, new SyncMemory());
+    const documents = Object.assign({}, ...uploads.map((u) => u.payload.documents));
+    expect(documents.STOP.b64).toHaveLength(Math.ceil(MAX_SYNC_FILE_BYTES / 3) * 4);
+    expect(documents.PAUSE).toEqual({ mtimeMs: 0, hash: await sha256Hex(tooLarge), problem: `too large to sync (${MAX_SYNC_FILE_BYTES + 1} bytes)` });
   });
 
   it('sends null for a document gone since the manifest, and nothing for one never synced', async () => {
@@ -102,6 +122,15 @@ describe('planUploads', () => {
     expect(upload!.applies.documents.STOP).toBe(`${hash}@${MAX_DATE_MS}`);
   });
 
+  it('ships only the fields it has: no mtime, start time or error keys when unknown, and set errors capped', async () => {
+    const reading = { ...readingOf({ runner: DEAD_RUNNER }), proofs: { present: true, error: 'e'.repeat(MAX_PROBLEM_CHARS + 1), files: [] } };
+    const [upload] = await planUploads(reading, EMPTY, new SyncMemory());
+    expect(upload!.payload.events).toStrictEqual({ present: false, lines: 0 });
+    expect(upload!.payload.runner).toStrictEqual(DEAD_RUNNER);
+    expect(upload!.payload.sets!.proofs).toStrictEqual({ present: true, error: `${'e'.repeat(MAX_PROBLEM_CHARS - 1)}…`, upsert: {}, remove: [] });
+    expect(upload!.payload.sets!.pids).toStrictEqual(noSetChanges);
+  });
+
   it('ships the runner verdict and the state directory problem', async () => {
     const [live] = await planUploads(readingOf({ runner: LIVE_RUNNER }), EMPTY, new SyncMemory());
     expect(live!.payload).toMatchObject({ available: true, pid: 4242, pidAlive: true, runner: LIVE_RUNNER });
@@ -129,6 +158,19 @@ describe('planUploads', () => {
   });
 });
 
+describe('planUploads batching', () => {
+  it('fills a batch up to exactly half the ingest limit before starting the next', async () => {
+    // Each file ships as base64 plus 200 bytes of overhead: two of these make exactly MAX_INGEST_BYTES / 2.
+    const b64Length = MAX_INGEST_BYTES / 4 - 200;
+    const note = (fill: string) => `{"note":"${fill.repeat((b64Length / 4) * 3 - 11)}"}`;
+    expect(bytesToBase64(enc.encode(note('a')))).toHaveLength(b64Length);
+    const exact = await planUploads(readingOf({ efficiency: { 'iteration-1.json': note('a'), 'iteration-2.json': note('b') } }), EMPTY, new SyncMemory());
+    expect(exact.map((u) => Object.keys(u.payload.efficiency!.upsert))).toEqual([['iteration-1.json', 'iteration-2.json']]);
+    const over = await planUploads(readingOf({ efficiency: { 'iteration-1.json': note('a'), 'iteration-2.json': `${note('b')} ` } }), EMPTY, new SyncMemory());
+    expect(over.map((u) => Object.keys(u.payload.efficiency!.upsert))).toEqual([['iteration-1.json'], ['iteration-2.json']]);
+  });
+});
+
 describe('HashCache', () => {
   it('reuses a hash while the store version is unchanged, and rehashes for version ""', async () => {
     const cache = new HashCache();
@@ -150,6 +192,9 @@ describe('applyToManifest', () => {
       applies: { documents: { a: null, b: '3@3', c: '4@4' }, sets: { pids: { 'x.json': null, 'y.json': 'y@1' } } },
     });
     expect(next).toEqual({ documents: { b: '3@3', c: '4@4' }, sets: { pids: { 'y.json': 'y@1' }, proofs: { r: 'r@1' } } });
+    // A set the upload touches keeps its other entries.
+    const more = applyToManifest(next, { payload: {} as never, applies: { documents: {}, sets: { proofs: { s: 's@1' } } } });
+    expect(more.sets.proofs).toEqual({ r: 'r@1', s: 's@1' });
     expect(manifest.documents).toEqual({ a: '1@1', b: '2@2' });
   });
 });

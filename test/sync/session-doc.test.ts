@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { applyToManifest, planUploads, SyncMemory } from '../../src/sync/plan.js';
 import {
   bytesToBase64,
+  capProblem,
   emptyDoc,
   IngestPayloadSchema,
   manifestOf,
@@ -95,7 +96,9 @@ describe('applyIngest', () => {
     const doc: SessionDoc = { ...emptyDoc(), sets: { proofs: { present: true, files: { r1: await file('{}') } } } };
     const result = await applyIngest(doc, payload({ sets: { proofs: { present: false, upsert: {}, remove: [] } } }), 1);
     if (!result.ok) throw new Error(result.problem);
-    expect(result.doc.sets.proofs).toEqual({ present: false, files: {} });
+    // Strictly: no `error` key, and no `problem` or `runner` keys on the document, when none were sent.
+    expect(result.doc.sets.proofs).toStrictEqual({ present: false, files: {} });
+    expect(Object.keys(result.doc).sort()).toEqual(['available', 'documents', 'events', 'format', 'pid', 'pidAlive', 'sets', 'syncedAtMs']);
   });
 
   it('keeps a bad file as bad, serving its last good content', async () => {
@@ -184,6 +187,7 @@ describe('readingFromDoc', () => {
     expect(agents.stale).toBe('bad json');
     expect(agents.version).toBe(`stale:${doc.documents['state/agents.json']!.hash}`);
     expect(reading.documents.PAUSE).toEqual({ present: true, mtimeMs: 12, error: 'permission denied', version: '' });
+    expect({ ...agents, bytes: undefined }).toEqual({ present: true, mtimeMs: 11, stale: 'bad json', version: agents.version, bytes: undefined });
     expect(reading.documents.STOP).toEqual({ present: false, version: '' });
     expect(reading.efficiency.present).toBe(true);
     expect(reading.efficiency.error).toBe('e');
@@ -191,6 +195,35 @@ describe('readingFromDoc', () => {
     expect(reading.efficiency.files.map((f) => [f.name, f.mtimeMs])).toEqual([['a.json', 40], ['b.json', 30]]);
     expect(reading.proofs).toEqual({ present: false, files: [] });
     expect(reading.events).toEqual({ present: true, lines: 9, mtimeMs: 50, sessionStartMs: -5, iteration: 2, sessionPid: 4242 });
+  });
+
+  it('reads a stored file with neither content nor problem as unreadable, and the newest entry as the set mtime', async () => {
+    const doc: SessionDoc = {
+      ...emptyDoc(),
+      problem: 'state directory gone',
+      documents: { PAUSE: { mtimeMs: 3, hash: HASH } },
+      sets: { pids: { present: true, files: { '1.json': await file('{"pid":1}', 30), '2.json': await file('{"pid":2}', 50), '3.json': await file('{"pid":3}', 40) } } },
+      events: { present: true, lines: 1, error: 'rotated' },
+    };
+    const reading = readingFromDoc(doc, 's');
+    expect(reading.problem).toBe('state directory gone');
+    expect(reading.documents.PAUSE).toEqual({ present: true, mtimeMs: 3, error: 'unreadable', version: '' });
+    expect(reading.pids.mtimeMs).toBe(50);
+    expect(reading.events).toStrictEqual({ present: true, lines: 1, error: 'rotated' });
+  });
+
+  it('reads a set without files or error, and events without optional fields, with no keys for them', () => {
+    const reading = readingFromDoc({ ...emptyDoc(), sets: { proofs: { present: true, files: {} } } }, 's');
+    expect(reading.proofs).toStrictEqual({ present: true, files: [] });
+    expect(reading.events).toStrictEqual({ present: false, lines: 0 });
+    expect('problem' in reading).toBe(false);
+  });
+
+  it('reads an empty document (a session created but never filled) as unavailable with no runner alive', () => {
+    const reading = readingFromDoc(emptyDoc(), 's');
+    expect(reading.available).toBe(false);
+    expect(reading.isProcessAlive(0)).toBe(false);
+    expect(reading.lastSyncMs).toBe(0);
   });
 
   it('trusts the pid verdict only when the client said alive', () => {
@@ -226,6 +259,33 @@ describe('protocol', () => {
     expect(ok(payload({ efficiency: { present: true, upsert: {}, remove: ['iteration-1.json'] } }))).toBe(true);
     expect(ok(payload({ sets: { proofs: { present: true, upsert: {}, remove: ['run-1'] } } }))).toBe(true);
     expect(ok(payload({ sets: { proofs: { present: true, upsert: {}, remove: ['run-1.json/x'] } } }))).toBe(false);
+  });
+
+  it('caps problems at exactly MAX_PROBLEM_CHARS, and takes only whole base64', () => {
+    expect(capProblem('x'.repeat(MAX_PROBLEM_CHARS))).toBe('x'.repeat(MAX_PROBLEM_CHARS));
+    expect(capProblem('x'.repeat(MAX_PROBLEM_CHARS + 1))).toBe(`${'x'.repeat(MAX_PROBLEM_CHARS - 1)}…`);
+    const ok = (b64: string) => v.safeParse(IngestPayloadSchema, payload({ documents: { PAUSE: { mtimeMs: 1, hash: HASH, b64 } } })).success;
+    expect(ok('YWJjZA==')).toBe(true);
+    expect(ok('YW==YWJj')).toBe(false);
+    expect(ok('!!!!YWJj')).toBe(false);
+  });
+
+  it('refuses arrays where the payload or a stored document has an object or a map', () => {
+    const problem = (schema: v.GenericSchema, input: unknown) => {
+      const result = v.safeParse(schema, input);
+      return result.success ? 'accepted' : `${result.issues[0].path?.map((p) => p.key).join('.') ?? ''}: ${result.issues[0].message}`;
+    };
+    const NOT_AN_ARRAY = 'Invalid type: Expected Object, not an Array';
+    expect(problem(IngestPayloadSchema, [])).toBe(`: ${NOT_AN_ARRAY}`);
+    expect(problem(IngestPayloadSchema, { ...payload(), documents: [] })).toBe(`documents: ${NOT_AN_ARRAY}`);
+    expect(problem(IngestPayloadSchema, { ...payload(), sets: [] })).toBe(`sets: ${NOT_AN_ARRAY}`);
+    expect(problem(IngestPayloadSchema, { ...payload(), efficiency: { present: true, upsert: [], remove: [] } })).toBe(`efficiency.upsert: ${NOT_AN_ARRAY}`);
+    expect(problem(IngestPayloadSchema, payload())).toBe('accepted');
+    expect(problem(SessionDocSchema, { ...emptyDoc(), documents: [] })).toBe(`documents: ${NOT_AN_ARRAY}`);
+    expect(problem(SessionDocSchema, { ...emptyDoc(), sets: [] })).toBe(`sets: ${NOT_AN_ARRAY}`);
+    expect(problem(SessionDocSchema, { ...emptyDoc(), sets: { pids: { present: true, files: [] } } })).toBe(`sets.pids.files: ${NOT_AN_ARRAY}`);
+    expect(problem(SessionDocSchema, emptyDoc())).toBe('accepted');
+    expect(v.safeParse(StoredDocSchema, { ...emptyDoc(), sets: [] }).success).toBe(false);
   });
 
   it('upgrades a format 1 document (efficiency only) to format 2', () => {
