@@ -1,6 +1,5 @@
 import * as v from 'valibot';
 import { LIVENESS_MODES, type LivenessMode } from './liveness.js';
-import { describeIssues } from './schemas/parse.js';
 
 /** Settings shared by every entry point; read from `process.env` on Node, bindings in a Worker. */
 export interface Config {
@@ -215,13 +214,12 @@ export function parseConfig(
   }
   const result = v.safeParse(EnvSchema, input);
   if (!result.success) {
-    const issue = result.issues[0];
-    const name = issue?.path?.[0]?.key;
-    const given = typeof name === 'string' ? input[name] : undefined;
-    throw new ConfigError(
-      `invalid ${typeof name === 'string' ? name : 'setting'}${given !== undefined && !String(name).endsWith('_TOKEN') ? ` ${JSON.stringify(given)}` : ''}: ${issue ? issue.message : describeIssues(result.issues)}`,
-      typeof name === 'string' && name in ENV ? (name as EnvName) : undefined,
-    );
+    // EnvSchema is a plain object of the ENV entries, so the first issue's path starts at the entry
+    // that failed; and every default passes its own check, so that entry was given.
+    const [issue] = result.issues;
+    const name = issue.path![0]!.key as EnvName;
+    const given = name.endsWith('_TOKEN') ? '' : ` ${JSON.stringify(input[name])}`;
+    throw new ConfigError(`invalid ${name}${given}: ${issue.message}`, name);
   }
   const e = result.output;
   const projects = projectList(e.LOKI_PROJECTS);
