@@ -71,8 +71,8 @@ export function validate<S extends v.GenericSchema>(schema: S, input: unknown): 
  * schemas take any `typeof === 'object'` value, so `[]` would pass as an empty file and
  * `[[1],[2]]` as two agents. Every object-shaped schema goes through this.
  */
-export function jsonObject<S extends v.GenericSchema>(schema: S) {
-  return v.pipe(v.unknown(), v.check((input) => !Array.isArray(input), 'Invalid type: Expected Object, not an Array'), schema);
+export function jsonObject<S extends v.GenericSchema>(schema: S, message = 'Invalid type: Expected Object, not an Array') {
+  return v.pipe(v.unknown(), v.check((input) => !Array.isArray(input), message), schema);
 }
 
 /** Bytes → JSON → schema. */

@@ -13,12 +13,8 @@ import { describeIssues, jsonObject, parseJsonFile, type ParseResult } from './p
  */
 const RegistrySchema = jsonObject(
   v.looseObject({
-    // Not v.record: it would take an array as an object of zero projects.
-    projects: v.pipe(
-      v.unknown(),
-      v.check((o) => typeof o === 'object' && o !== null && !Array.isArray(o), 'Expected an object of projects'),
-      v.transform((o) => o as Readonly<Record<string, unknown>>),
-    ),
+    // Entries are checked one by one below, so a bad one leaves out only itself.
+    projects: jsonObject(v.record(v.string(), v.unknown(), 'Expected an object of projects'), 'Expected an object of projects'),
   }),
 );
 
