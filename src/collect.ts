@@ -1,5 +1,5 @@
 import { TASK_STATUSES, type FamilyName } from './catalogue.js';
-import { FileSetCollector, type FileSetValue } from './file-set-collector.js';
+import { FileSetCollector } from './file-set-collector.js';
 import { RunnerProbe, type LivenessMode } from './liveness.js';
 import { escapeForLog } from './log.js';
 import { priceTable } from './pricing.js';
@@ -10,15 +10,16 @@ import { readBudget, readBudgetSignal } from './schemas/budget.js';
 import { readCompletion } from './schemas/completion.js';
 import { readCurrentTask } from './schemas/current-task.js';
 import { readDashboardState, type DashboardState } from './schemas/dashboard-state.js';
-import { readEfficiencyFile, type EfficiencyRecord } from './schemas/efficiency.js';
+import { readEfficiencyFile } from './schemas/efficiency.js';
 import { readOrchestrator } from './schemas/orchestrator.js';
 import { readPricing, type PricingFile } from './schemas/pricing.js';
-import { readProof, type Proof } from './schemas/proof.js';
+import { readProof } from './schemas/proof.js';
 import { agentCounts, currentAutonomyState, currentIteration, currentSession, isHeartbeat, runOutcome, taskCounts } from './rules.js';
 import type { Sample, Snapshot, SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
 import { EVENTS_FILE, type StateReading } from './stores/store.js';
-import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, ModelLabeler, summariseUsage, TOKEN_TYPES, type Usage } from './usage.js';
+import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, ModelLabeler, TOKEN_TYPES, usageFromTotals, type Usage } from './usage.js';
+import { foldUsage, maxIteration, type UsageTotals } from './usage-totals.js';
 
 export interface CollectorOptions {
   /** `LOKI_MAX_ITERATIONS`. */
@@ -71,28 +72,23 @@ export function createCollector(options: CollectorOptions): Collector {
   const budgetSignal = new SourceTracker('signals/BUDGET_EXCEEDED', readBudgetSignal, log);
   const autonomy = new SourceTracker('autonomy-state.json', readAutonomyState, log);
   const completion = new SourceTracker('state/completion.json', readCompletion, log);
-  const efficiencyFiles = new FileSetCollector('efficiency', readEfficiencyFile, log);
-  const proofFiles = new FileSetCollector('proofs', readProof, log);
+  // Each set folded into its totals only when it changed (a synced store hands the totals over).
+  const efficiencyFiles = new FileSetCollector('efficiency', readEfficiencyFile, log, foldUsage);
+  const proofFiles = new FileSetCollector('proofs', readProof, log, (proofs): ReceiptCounts => countReceipts(proofs.map((p) => p.value)));
   const labeler = new ModelLabeler();
   let heldAgents: { active: number; total: number; atMs: number } | undefined;
   let lastLoggedDirProblem: string | undefined;
   let lastLoggedEventsError: string | undefined;
 
-  // File sets keep their values' identity while unchanged, so a warm refresh over thousands of
+  // File sets keep their totals' identity while unchanged, so a warm refresh over thousands of
   // unchanged files recomputes nothing.
-  let usageMemo: { records: unknown; pricing: unknown; usage: Usage } | undefined;
-  let receiptsMemo: { proofs: unknown; counts: ReceiptCounts } | undefined;
+  let usageMemo: { totals: unknown; pricing: unknown; usage: Usage } | undefined;
 
-  function usageOf(records: readonly FileSetValue<EfficiencyRecord>[], pricingFile: PricingFile | undefined): Usage {
-    if (usageMemo?.records !== records || usageMemo.pricing !== pricingFile) {
-      usageMemo = { records, pricing: pricingFile, usage: summariseUsage(records, priceTable(pricingFile), labeler) };
+  function usageOf(totals: UsageTotals, pricingFile: PricingFile | undefined): Usage {
+    if (usageMemo?.totals !== totals || usageMemo.pricing !== pricingFile) {
+      usageMemo = { totals, pricing: pricingFile, usage: usageFromTotals(totals, priceTable(pricingFile), labeler) };
     }
     return usageMemo.usage;
-  }
-
-  function receiptsOf(proofs: readonly FileSetValue<Proof>[]): ReceiptCounts {
-    if (receiptsMemo?.proofs !== proofs) receiptsMemo = { proofs, counts: countReceipts(proofs.map((p) => p.value)) };
-    return receiptsMemo.counts;
   }
 
   return {
@@ -148,7 +144,7 @@ export function createCollector(options: CollectorOptions): Collector {
       const autonomyState = currentAutonomyState(autonomyFile.value, docs['autonomy-state.json'].mtimeMs, verdict.pid, events.sessionStartMs);
       const iteration = newRun
         ? 0
-        : currentIteration(events, autonomyState, s, currentTaskFile.value?.id, efficiency.values, orchestratorFile.value?.currentIteration);
+        : currentIteration(events, autonomyState, s, currentTaskFile.value?.id, maxIteration(efficiency.totals!), orchestratorFile.value?.currentIteration);
 
       // ---- tasks: queue lengths (completed/failed queues keep the last 50 only)
       const tasks = taskCounts(s);
@@ -162,7 +158,7 @@ export function createCollector(options: CollectorOptions): Collector {
       const agentsActive = alive ? agentsNow.active : 0;
 
       // ---- cost and per-model usage
-      const usage = usageOf(efficiency.values, pricingFile.value);
+      const usage = usageOf(efficiency.totals!, pricingFile.value);
       const cost = usage.costUsd;
 
       // ---- budget
@@ -179,7 +175,7 @@ export function createCollector(options: CollectorOptions): Collector {
       // ---- the run outcome, when it describes the latest session
       const outcome = runOutcome(completionFile.value, docs['state/completion.json'].mtimeMs, session.latestStartMs);
 
-      const receipts = receiptsOf(proofs.values);
+      const receipts = proofs.totals!;
 
       // ---- sources
       const eventsStatus: SourceStatus = {

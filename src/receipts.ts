@@ -36,14 +36,36 @@ export function truthy(value: unknown): boolean {
 }
 
 export function countReceipts(proofs: Iterable<Proof>): ReceiptCounts {
-  const byVerdict: Record<ReceiptVerdict, number> = { verified: 0, with_gaps: 0, not_verified: 0, unknown: 0 };
-  const withProvenance: Record<ProvenanceKind, number> = { attestation: 0, gpg: 0 };
-  let total = 0;
-  for (const proof of proofs) {
-    total++;
-    byVerdict[receiptVerdict(proof)]++;
-    if (truthy(proof.verification?.attestation)) withProvenance.attestation++;
-    if (truthy(proof.verification?.gpg_signature)) withProvenance.gpg++;
-  }
-  return { total, byVerdict, withProvenance };
+  const counts = emptyReceiptCounts();
+  for (const proof of proofs) applyReceipt(counts, receiptContribution(proof), 1);
+  return counts;
+}
+
+/** One receipt's share of the counts (stored per receipt by the Worker: short keys). */
+export interface ReceiptContribution {
+  /** Index of its verdict in RECEIPT_VERDICTS. */
+  readonly v: number;
+  /** 1 when it carries that kind of provenance. */
+  readonly a: 0 | 1;
+  readonly g: 0 | 1;
+}
+
+export function receiptContribution(proof: Proof): ReceiptContribution {
+  return {
+    v: RECEIPT_VERDICTS.indexOf(receiptVerdict(proof)),
+    a: truthy(proof.verification?.attestation) ? 1 : 0,
+    g: truthy(proof.verification?.gpg_signature) ? 1 : 0,
+  };
+}
+
+export function emptyReceiptCounts(): { total: number; byVerdict: Record<ReceiptVerdict, number>; withProvenance: Record<ProvenanceKind, number> } {
+  return { total: 0, byVerdict: { verified: 0, with_gaps: 0, not_verified: 0, unknown: 0 }, withProvenance: { attestation: 0, gpg: 0 } };
+}
+
+/** Adds (`sign` 1) or takes out (-1) one receipt. */
+export function applyReceipt(counts: ReturnType<typeof emptyReceiptCounts>, c: ReceiptContribution, sign: 1 | -1): void {
+  counts.total += sign;
+  counts.byVerdict[RECEIPT_VERDICTS[c.v] ?? 'unknown'] += sign;
+  counts.withProvenance.attestation += sign * c.a;
+  counts.withProvenance.gpg += sign * c.g;
 }

@@ -8,9 +8,7 @@ import { countAgents } from './schemas/agents.js';
 import type { AutonomyState } from './schemas/autonomy-state.js';
 import type { Completion } from './schemas/completion.js';
 import type { DashboardState } from './schemas/dashboard-state.js';
-import type { EfficiencyRecord } from './schemas/efficiency.js';
 import { iterationFromId } from './schemas/parse.js';
-import type { FileSetValue } from './file-set-collector.js';
 import type { EventsSummary, RunnerVerdict } from './stores/store.js';
 
 const SESSION = { stopped: 0, running: 1, paused: 2 } as const;
@@ -143,7 +141,8 @@ export function currentIteration(
   autonomyState: AutonomyState | undefined,
   s: DashboardState,
   currentTaskId: unknown,
-  records: readonly FileSetValue<EfficiencyRecord>[],
+  /** The highest `iteration` among the efficiency files (0 when none). */
+  efficiencyIteration: number,
   orchestratorIteration: number | null | undefined,
 ): number {
   const counter = autonomyState?.iterationCount ?? undefined;
@@ -158,8 +157,7 @@ export function currentIteration(
     }
   }
   if (fromQueues > 0) return fromQueues;
-  const fromEfficiency = records.reduce((max, r) => Math.max(max, r.value.iteration ?? 0), 0);
-  if (fromEfficiency > 0) return fromEfficiency;
+  if (efficiencyIteration > 0) return efficiencyIteration;
   return orchestratorIteration ?? 0;
 }
 

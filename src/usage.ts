@@ -9,22 +9,19 @@
  * exporter sees (in iteration order, so the set is stable as a run appends files); later ids are
  * `model="other"` within their family.
  */
-import { iterationCost, recordTokens, type PriceTable } from './pricing.js';
+import { priceFor, type PriceTable } from './pricing.js';
 import type { EfficiencyRecord } from './schemas/efficiency.js';
-import { iterationFromId } from './schemas/parse.js';
+import { DURATION_BUCKETS_S, foldUsage, ITERATION_OUTCOMES, modelFamily, type IterationOutcome, type UsageTotals } from './usage-totals.js';
+
+export { DURATION_BUCKETS_S, ITERATION_OUTCOMES, iterationOutcome, modelFamily, type IterationOutcome } from './usage-totals.js';
 
 export const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_creation'] as const;
 export type TokenType = (typeof TOKEN_TYPES)[number];
-export const ITERATION_OUTCOMES = ['completed', 'failed'] as const;
-export type IterationOutcome = (typeof ITERATION_OUTCOMES)[number];
 
 /** Raw model ids kept as label values; beyond this, `other`. */
 export const MAX_MODEL_IDS = 16;
 /** Longest model id kept as a label value (longer ids are cut). */
 const MAX_MODEL_ID_LENGTH = 64;
-
-/** Iteration duration buckets, seconds: from a quick fix to a long autonomous stretch. */
-export const DURATION_BUCKETS_S = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400] as const;
 
 export interface ModelLabels {
   readonly family: string;
@@ -50,14 +47,6 @@ export interface Usage {
   readonly models: readonly ModelUsage[];
   readonly iterations: Readonly<Record<IterationOutcome, number>>;
   readonly durations: Histogram;
-}
-
-/** The coarse family of a model id, for a label that stays meaningful as ids change. */
-export function modelFamily(id: string): string {
-  if (id === '') return 'unknown';
-  for (const family of ['opus', 'sonnet', 'haiku', 'fable', 'gemini'] as const) if (id.includes(family)) return family;
-  if (/(^|[/_.-])(gpt|codex|o\d)([/_.-]|$)|gpt-|codex/.test(id)) return 'gpt';
-  return 'other';
 }
 
 /**
@@ -103,6 +92,13 @@ export class ModelLabeler {
     return labels;
   }
 
+  /** The label set shared by every id of `family` past the cap (the Worker's ids past MAX_MODEL_KEYS). */
+  overflow(family: string): ModelLabels {
+    const labels = this.#set(family, 'other');
+    this.#seen.add(labels);
+    return labels;
+  }
+
   /** Every label set handed out so far, sorted by family then model. */
   all(): ModelLabels[] {
     return [...this.#seen].sort((a, b) => (a.family === b.family ? compare(a.model, b.model) : compare(a.family, b.family)));
@@ -111,63 +107,45 @@ export class ModelLabeler {
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Every file of the set, summed: `usageFromTotals` over `foldUsage`. */
+export function summariseUsage(entries: readonly { name: string; value: EfficiencyRecord }[], prices: PriceTable, labeler: ModelLabeler): Usage {
+  return usageFromTotals(foldUsage(entries), prices, labeler);
+}
+
+const ZERO_TOKENS: Readonly<Record<TokenType, number>> = Object.freeze({ input: 0, output: 0, cache_read: 0, cache_creation: 0 });
+
 /**
- * Outcome of one iteration: 9.x writes `status` (`completed`, `failed`); a word of failure at its
- * start (failed, error, timeout, crashed, aborted, killed) is a failure, anything else completed. A
- * record without one (5.4x) describes an iteration that finished, as only finished ones write it.
+ * The families' values from the totals: models in the order they first appear in the iteration
+ * order (which decides the first MAX_MODEL_IDS ids that get a label of their own), each priced once.
  */
-export function iterationOutcome(record: EfficiencyRecord): IterationOutcome {
-  const status = (record.status ?? '').trim().toLowerCase();
-  return /^(fail|error|crash|timeout|timed[_ -]?out|abort|kill)/.test(status) ? 'failed' : 'completed';
-}
-
-/** Files in iteration order (the name's number; other names after, by name). */
-function inIterationOrder(entries: readonly { name: string; value: EfficiencyRecord }[]) {
-  const keyed = entries.map((e) => ({ e, key: iterationFromId(e.name) ?? e.value.iteration ?? Number.MAX_SAFE_INTEGER }));
-  keyed.sort((a, b) => a.key - b.key || compare(a.e.name, b.e.name));
-  return keyed.map((k) => k.e);
-}
-
-export function summariseUsage(
-  entries: readonly { name: string; value: EfficiencyRecord }[],
-  prices: PriceTable,
-  labeler: ModelLabeler,
-): Usage {
+export function usageFromTotals(totals: UsageTotals, prices: PriceTable, labeler: ModelLabeler): Usage {
   const sums = new Map<ModelLabels, { tokens: Record<TokenType, number>; costUsd: number }>();
-  const iterations: Record<IterationOutcome, number> = { completed: 0, failed: 0 };
-  const buckets = DURATION_BUCKETS_S.map(() => 0);
-  let sum = 0;
-  let count = 0;
   let total = 0;
-  for (const { value: record } of inIterationOrder(entries)) {
-    const labels = labeler.label(record.model);
+  const models = [...totals.models].sort((a, b) => a.first - b.first || compare(a.firstName, b.firstName));
+  for (const m of models) {
+    const overflow = m.key.startsWith('\u0000');
+    const labels = overflow ? labeler.overflow(m.key.slice(1)) : labeler.label(m.key);
     let s = sums.get(labels);
-    if (!s) sums.set(labels, (s = { tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, costUsd: 0 }));
-    const t = recordTokens(record);
-    for (const type of TOKEN_TYPES) s.tokens[type] += t[type];
-    const cost = iterationCost(record, prices);
+    if (!s) sums.set(labels, (s = { tokens: { ...ZERO_TOKENS }, costUsd: 0 }));
+    TOKEN_TYPES.forEach((type, k) => (s.tokens[type] += m.tokens[k]!));
+    // Ids past the cap are priced by their family's name (an exact pricing.json key no longer applies).
+    const p = priceFor(prices, overflow ? m.key.slice(1) : m.key);
+    const cost = m.nanoUsd / 1e9 + (m.priced[0] * p.input + m.priced[1] * p.output + m.priced[2] * p.cacheRead + m.priced[3] * p.cacheWrite) / 1e6;
     s.costUsd += cost;
     total += cost;
-    iterations[iterationOutcome(record)]++;
-    const ms = record.duration_ms;
-    if (ms !== undefined && ms !== null) {
-      const seconds = ms / 1000;
-      DURATION_BUCKETS_S.forEach((bound, i) => {
-        if (seconds <= bound) buckets[i]!++;
-      });
-      sum += seconds;
-      count++;
-    }
   }
-  const models = labeler.all().map((labels): ModelUsage => {
-    const s = sums.get(labels);
-    return {
-      ...labels,
-      tokens: s?.tokens ?? { input: 0, output: 0, cache_read: 0, cache_creation: 0 },
-      costUsd: roundUsd(s?.costUsd ?? 0),
-    };
-  });
-  return { costUsd: roundUsd(total), models, iterations, durations: { buckets, sum: Math.round(sum * 1000) / 1000, count } };
+  const buckets: number[] = [];
+  let cumulative = 0;
+  for (let i = 0; i < DURATION_BUCKETS_S.length; i++) buckets.push((cumulative += totals.slots[i]!));
+  return {
+    costUsd: roundUsd(total),
+    models: labeler.all().map((labels): ModelUsage => {
+      const s = sums.get(labels);
+      return { ...labels, tokens: s?.tokens ?? { ...ZERO_TOKENS }, costUsd: roundUsd(s?.costUsd ?? 0) };
+    }),
+    iterations: Object.fromEntries(ITERATION_OUTCOMES.map((outcome, k) => [outcome, totals.outcomes[k]!])) as Record<IterationOutcome, number>,
+    durations: { buckets, sum: totals.durationMs / 1000, count: totals.durations },
+  };
 }
 
 /** Round money to micro-dollars so float noise (3.5313000000000003) never reaches the output. */

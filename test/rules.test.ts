@@ -2,6 +2,7 @@
  * The pure rules of rules.ts on hand-built inputs: the boundaries the fixture-based collector tests
  * do not reach.
  */
+import { foldUsage, maxIteration } from '../src/usage-totals.js';
 import { describe, expect, it } from 'vitest';
 import {
   agentCounts,
@@ -206,7 +207,8 @@ describe('currentIteration: best source first', () => {
       name: `iteration-${i + 1}.json`,
       value: (n === undefined ? {} : { iteration: n }) as EfficiencyRecord,
     }));
-    return currentIteration(sources.events ?? NO_SESSION, sources.counter, sources.state ?? {}, sources.task, records, sources.orchestrator);
+    // The highest iteration as the collector computes it: the efficiency files folded into totals.
+    return currentIteration(sources.events ?? NO_SESSION, sources.counter, sources.state ?? {}, sources.task, maxIteration(foldUsage(records)), sources.orchestrator);
   }
   // Every source disagrees, each better one saying less than the next: neither "the highest wins"
   // nor a swapped pair can give the expected answers.

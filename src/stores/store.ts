@@ -94,7 +94,33 @@ export interface FileSetRead {
   readonly mtimeMs?: number;
   /** Why the directory could not be listed. */
   readonly error?: string;
+  /**
+   * Synced stores: the set already summed where its files arrived (`files` is then empty), so a
+   * scrape reads the sums, never the files.
+   */
+  readonly summary?: FileSetSummary;
 }
+
+/** A file set summed: what the collector reports of it without its files. */
+export interface FileSetSummary {
+  /** Entries in the set. */
+  readonly count: number;
+  /** Entries whose live file is bad, and the first of them by name (at most `MAX_BAD_NAMED`). */
+  readonly bad: number;
+  readonly badEntries: readonly BadEntry[];
+  /** The set's totals, as its collector folds them locally (efficiency: UsageTotals; proofs: ReceiptCounts). */
+  readonly totals?: unknown;
+}
+
+/** A bad entry of a file set: why, and whether its last good value is still served. */
+export interface BadEntry {
+  readonly name: string;
+  readonly problem: string;
+  readonly stale: boolean;
+}
+
+/** Bad entries a summary names (the status shows three). */
+export const MAX_BAD_NAMED = 32;
 
 /**
  * What `events.jsonl` says, maintained incrementally (see `events.ts`): never the whole file.
