@@ -38,8 +38,15 @@ export interface Config {
   readonly liveness: LivenessMode;
   /** Write token for the Worker's ingest endpoint (and the sync client). */
   readonly syncToken?: string;
-  /** Synced state: no sync for this long reads as a stopped session. */
-  readonly syncStaleMs: number;
+  /**
+   * Worker: no sync for this long reads as a stopped session. Unset: derived from the heartbeat
+   * (sync/cadence.ts).
+   */
+  readonly syncStaleMs?: number;
+  /** Worker: the shortest time between two pushes of a change it asks sync clients for (unset: by binding). */
+  readonly syncPushMs?: number;
+  /** Worker: the heartbeat it asks sync clients for when nothing changes (unset: by binding). */
+  readonly syncHeartbeatMs?: number;
   /**
    * `serve --demo`/`--demo-if-missing` serving the simulated session (set by the CLI, never from the
    * environment): the metrics must say so, e.g. `loki_exporter_build_info{demo="true"}`.
@@ -100,7 +107,9 @@ export const ENV = {
   LOKI_HEARTBEAT_WINDOW_SECONDS: '30',
   LOKI_LIVENESS: 'auto',
   LOKI_SYNC_TOKEN: '',
-  LOKI_SYNC_STALE_SECONDS: '120',
+  LOKI_SYNC_STALE_SECONDS: '',
+  LOKI_SYNC_PUSH_SECONDS: '',
+  LOKI_SYNC_HEARTBEAT_SECONDS: '',
   LOKI_MAX_SESSIONS: '100',
   LOKI_METRICS_REVISION: '',
 } as const;
@@ -134,6 +143,15 @@ const seconds = (name: EnvName, max: number) =>
     v.regex(/^\d+(\.\d+)?$/, `must be a number of seconds from 0 to ${max}`),
     v.transform((s) => Math.round(Number(s) * 1000)),
     v.maxValue(max * 1000, `must be a number of seconds from 0 to ${max}`),
+  );
+
+/** Seconds from `min`, or undefined when empty (a default decided elsewhere). */
+const optionalSeconds = (name: EnvName, min: number, max: number) =>
+  v.pipe(
+    text(name),
+    v.regex(/^(\d+(\.\d+)?)?$/, `must be a number of seconds from ${min} to ${max}`),
+    v.transform((s) => (s === '' ? undefined : Math.round(Number(s) * 1000))),
+    v.check((ms) => ms === undefined || (ms >= min * 1000 && ms <= max * 1000), `must be a number of seconds from ${min} to ${max}`),
   );
 
 const boolean = (name: EnvName) =>
@@ -195,7 +213,9 @@ const EnvSchema = v.object({
     v.picklist(LIVENESS_MODES, `must be one of ${LIVENESS_MODES.join(', ')}`),
   ),
   LOKI_SYNC_TOKEN: token('LOKI_SYNC_TOKEN'),
-  LOKI_SYNC_STALE_SECONDS: seconds('LOKI_SYNC_STALE_SECONDS', 86400),
+  LOKI_SYNC_STALE_SECONDS: optionalSeconds('LOKI_SYNC_STALE_SECONDS', 0, 86400),
+  LOKI_SYNC_PUSH_SECONDS: optionalSeconds('LOKI_SYNC_PUSH_SECONDS', 1, 86400),
+  LOKI_SYNC_HEARTBEAT_SECONDS: optionalSeconds('LOKI_SYNC_HEARTBEAT_SECONDS', 1, 86400),
   LOKI_MAX_SESSIONS: integer('LOKI_MAX_SESSIONS', 1, 100_000),
 });
 
@@ -242,7 +262,9 @@ export function parseConfig(
     heartbeatWindowMs: e.LOKI_HEARTBEAT_WINDOW_SECONDS,
     liveness: e.LOKI_LIVENESS,
     ...(e.LOKI_SYNC_TOKEN !== undefined ? { syncToken: e.LOKI_SYNC_TOKEN } : {}),
-    syncStaleMs: e.LOKI_SYNC_STALE_SECONDS,
+    ...(e.LOKI_SYNC_STALE_SECONDS !== undefined ? { syncStaleMs: e.LOKI_SYNC_STALE_SECONDS } : {}),
+    ...(e.LOKI_SYNC_PUSH_SECONDS !== undefined ? { syncPushMs: e.LOKI_SYNC_PUSH_SECONDS } : {}),
+    ...(e.LOKI_SYNC_HEARTBEAT_SECONDS !== undefined ? { syncHeartbeatMs: e.LOKI_SYNC_HEARTBEAT_SECONDS } : {}),
     maxSessions: e.LOKI_MAX_SESSIONS,
   };
 }

@@ -22,15 +22,20 @@ import { SessionCatalog } from './stores/session-catalog.js';
 import type { Config } from './config.js';
 import { describeIssues } from './schemas/parse.js';
 import type { Log } from './source-tracker.js';
-import type { SessionBucket } from './stores/session-bucket.js';
+import type { ObjectStore } from './stores/object-store.js';
+import { FILE_SET_NAMES, type FileSetName } from './stores/store.js';
 import { parseDoc } from './stores/synced.js';
-import { DEFAULT_SESSION, emptyDoc, IngestPayloadSchema, manifestOf, MAX_INGEST_BYTES, SESSION_NAME } from './sync/protocol.js';
+import { syncCadence } from './sync/cadence.js';
+import { ingestShards } from './sync/ingest.js';
+import { manifestHead, manifestPage } from './sync/manifest.js';
+import { DEFAULT_SESSION, emptyDoc, IngestPayloadSchema, manifestOf, MAX_INGEST_BYTES, SESSION_NAME, type IngestPayload } from './sync/protocol.js';
 import { applyIngest } from './sync/session-doc.js';
+import { beatKey, legacyKey, listSessions } from './sync/shards.js';
 import { sessionSyncToken } from './sync/tokens.js';
 
 export interface RemoteAppDeps {
   /** Undefined when no binding is configured: scrapes then answer `loki_up 0`. */
-  readonly bucket: SessionBucket | undefined;
+  readonly bucket: ObjectStore | undefined;
   readonly config: Config;
   readonly clock?: () => number;
   readonly log?: Log;
@@ -38,7 +43,7 @@ export interface RemoteAppDeps {
   readonly build?: AppDeps['build'];
 }
 
-/** Largest stored session document (KV values stop at 25 MiB). */
+/** Largest format 2 document (KV values stop at 25 MiB); format 3 has no such cap. */
 const MAX_SESSION_DOC_BYTES = 20 * 1024 * 1024;
 
 /** Per-isolate session apps kept (each holds its collector's memory and cache). */
@@ -48,6 +53,8 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   const { bucket, config } = deps;
   const clock = deps.clock ?? Date.now;
   const log = deps.log ?? ((line: string) => console.error(line));
+  // The cadence this Worker asks of sync clients; staleness follows from it.
+  const cadence = bucket ? syncCadence(bucket.kind, config) : undefined;
   const app = new Hono();
   app.use('*', async (c, next) => {
     await next();
@@ -82,7 +89,17 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
       const session = sessionOf(c);
       if (session === undefined) return badSession(c);
       if (!bucket) return c.json({ error: 'no R2 bucket or KV namespace is bound' }, 503);
-      const stored = await bucket.load(session);
+      if (c.req.query('layout') === '3') {
+        const set = c.req.query('set');
+        if (set === undefined) return c.json({ ...(await manifestHead(bucket, session)), cadence: cadence! });
+        if (!(FILE_SET_NAMES as readonly string[]).includes(set)) return c.json({ error: 'unknown file set' }, 400);
+        const from = Number(c.req.query('from') ?? '0');
+        if (!Number.isSafeInteger(from) || from < 0) return c.json({ error: 'invalid from' }, 400);
+        return c.json(await manifestPage(bucket, session, set as FileSetName, from));
+      }
+      // A sync client from before format 3.
+      if ((await bucket.get(beatKey(session))) !== null) return c.json({ error: UPGRADE }, 409);
+      const stored = await bucket.get(legacyKey(session));
       const doc = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
       const manifest = manifestOf(doc);
       // `efficiency` as well, for sync clients from before file sets.
@@ -111,28 +128,17 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
         }
         const payload = v.safeParse(IngestPayloadSchema, body);
         if (!payload.success) return c.json({ error: `invalid payload: ${describeIssues(payload.issues)}` }, 422);
-        const stored = await bucket.load(session);
-        if (stored === null && bucket.countSessions && (await bucket.countSessions(config.maxSessions)) >= config.maxSessions) {
-          // A new session beyond the cap: 409 (retrying does not help; existing sessions keep syncing).
-          return c.json({ error: `session limit reached: this exporter keeps at most ${config.maxSessions} sessions (LOKI_MAX_SESSIONS); "${session}" is not one of them` }, 409);
+        const countSessions = async (atLeast: number) => (await listSessions(bucket, atLeast)).length;
+        if (c.req.query('layout') === '3') {
+          const answer = await ingestShards(bucket, session, payload.output, {
+            nowMs: clock(),
+            nonce: crypto.randomUUID(),
+            countSessions,
+            maxSessions: config.maxSessions,
+          });
+          return c.json(answer.body, answer.status);
         }
-        const previous = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
-        const result = await applyIngest(previous ?? emptyDoc(), payload.output, clock());
-        // A malformed upload writes nothing; a file whose content was refused is stored as a problem.
-        if (!result.ok) return c.json({ error: result.problem }, 422);
-        const text = JSON.stringify(result.doc);
-        if (text.length > MAX_SESSION_DOC_BYTES) {
-          return c.json({ error: `session state would exceed ${MAX_SESSION_DOC_BYTES} bytes (too many or too large files)` }, 413);
-        }
-        await bucket.save(session, text);
-        // `previousSyncedAtMs` lets the client see that the state it built on was lost or replaced.
-        return c.json({
-          ok: true,
-          session,
-          syncedAtMs: result.doc.syncedAtMs,
-          previousSyncedAtMs: previous?.syncedAtMs ?? null,
-          ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
-        });
+        return ingestLegacy(c, bucket, session, payload.output, { config, nowMs: clock(), countSessions });
       },
     );
   }
@@ -152,7 +158,7 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
       log,
       defaultProject: DEFAULT_SESSION,
       maxApps: MAX_SESSION_APPS,
-      syncStaleMs: config.syncStaleMs,
+      ...(cadence ? { syncStaleMs: cadence.staleMs } : {}),
       // No shared in-flight refresh across requests: workerd cancels a request that awaits another
       // request's I/O as hung. Finished snapshots are still shared through the cache.
       shareRefreshes: false,
@@ -166,6 +172,46 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
     return c.json({ error: 'internal error' }, 500);
   });
   return app;
+}
+
+/** What a sync client from before format 3 is told once its session has moved on. */
+const UPGRADE = 'this session is stored in format 3: upgrade loki-metrics sync (npm i -g loki-metrics)';
+
+/**
+ * A sync client from before format 3: its session stays one document (format 2), rewritten whole,
+ * as before; a current client moves it over at its next sync.
+ */
+async function ingestLegacy(
+  c: Context,
+  store: ObjectStore,
+  session: string,
+  payload: IngestPayload,
+  options: { readonly config: Config; readonly nowMs: number; readonly countSessions: (atLeast: number) => Promise<number> },
+) {
+  const { config, countSessions } = options;
+  if ((await store.get(beatKey(session))) !== null) return c.json({ error: UPGRADE }, 409);
+  const stored = await store.get(legacyKey(session));
+  if (stored === null && (await countSessions(config.maxSessions)) >= config.maxSessions) {
+    // A new session beyond the cap: 409 (retrying does not help; existing sessions keep syncing).
+    return c.json({ error: `session limit reached: this exporter keeps at most ${config.maxSessions} sessions (LOKI_MAX_SESSIONS); "${session}" is not one of them` }, 409);
+  }
+  const previous = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
+  const result = await applyIngest(previous ?? emptyDoc(), payload, options.nowMs);
+  // A malformed upload writes nothing; a file whose content was refused is stored as a problem.
+  if (!result.ok) return c.json({ error: result.problem }, 422);
+  const text = JSON.stringify(result.doc);
+  if (text.length > MAX_SESSION_DOC_BYTES) {
+    return c.json({ error: `session state would exceed ${MAX_SESSION_DOC_BYTES} bytes (too many or too large files): upgrade loki-metrics sync` }, 413);
+  }
+  await store.put(legacyKey(session), text);
+  // `previousSyncedAtMs` lets the client see that the state it built on was lost or replaced.
+  return c.json({
+    ok: true,
+    session,
+    syncedAtMs: result.doc.syncedAtMs,
+    previousSyncedAtMs: previous?.syncedAtMs ?? null,
+    ...(result.rejected.length > 0 ? { rejected: result.rejected } : {}),
+  });
 }
 
 const encoder = new TextEncoder();

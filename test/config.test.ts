@@ -25,9 +25,12 @@ describe('parseConfig', () => {
       cacheTtlMs: 2000,
       heartbeatWindowMs: 30_000,
       liveness: 'auto',
-      syncStaleMs: 120_000,
       maxSessions: 100,
     });
+    // unset: the Worker derives them from its binding (sync/cadence.ts)
+    expect(config.syncStaleMs).toBeUndefined();
+    expect(config.syncPushMs).toBeUndefined();
+    expect(config.syncHeartbeatMs).toBeUndefined();
     // unset: /health is public without a token, and needs the token when one is set (app.ts)
     expect(config.healthPublic).toBeUndefined();
     expect(config.token).toBeUndefined();
@@ -52,6 +55,8 @@ describe('parseConfig', () => {
         LOKI_LIVENESS: 'heartbeat',
         LOKI_SYNC_TOKEN: 'sync-secret-0123456789',
         LOKI_SYNC_STALE_SECONDS: '60',
+        LOKI_SYNC_PUSH_SECONDS: '30',
+        LOKI_SYNC_HEARTBEAT_SECONDS: '120',
         LOKI_MAX_SESSIONS: '7',
       },
       { LOKI_METRICS_PORT: '9100', LOKI_DIR: undefined },
@@ -71,6 +76,8 @@ describe('parseConfig', () => {
       liveness: 'heartbeat',
       syncToken: 'sync-secret-0123456789',
       syncStaleMs: 60_000,
+      syncPushMs: 30_000,
+      syncHeartbeatMs: 120_000,
       maxSessions: 7,
     });
   });

@@ -17,7 +17,7 @@ import { startServer, type RunningServer } from '../src/node/server.js';
 import { runSync } from '../src/node/sync.js';
 import { createRemoteApp } from '../src/remote-app.js';
 import { FsStateStore } from '../src/stores/fs.js';
-import type { SessionBucket } from '../src/stores/session-bucket.js';
+import type { ObjectStore } from '../src/stores/object-store.js';
 import type { StateReading, StateStore } from '../src/stores/store.js';
 import { cleanTrees, FIXTURES, materialize, tempDir } from './support/loki-tree.js';
 import { startWorker, SYNC_TOKEN, type TestWorker } from './support/worker.js';
@@ -366,10 +366,13 @@ describe('storage that fails or hangs', () => {
 
   it('the Worker app: an R2/KV binding that throws or hangs (5 s default) still gets 200 and loki_up 0', async () => {
     let mode: 'throw' | 'hang' = 'throw';
-    const bucket: SessionBucket = {
-      load: () => (mode === 'throw' ? Promise.reject(new Error('R2 GET failed: 503')) : new Promise(() => undefined)),
-      save: () => Promise.reject(new Error('R2 PUT failed: 503')),
-      countSessions: () => Promise.reject(new Error('R2 LIST failed: 503')),
+    const bucket: ObjectStore = {
+      strong: true,
+      kind: 'r2',
+      get: () => (mode === 'throw' ? Promise.reject(new Error('R2 GET failed: 503')) : new Promise(() => undefined)),
+      put: () => Promise.reject(new Error('R2 PUT failed: 503')),
+      delete: () => Promise.reject(new Error('R2 DELETE failed: 503')),
+      list: () => Promise.reject(new Error('R2 LIST failed: 503')),
     };
     const config = parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0', LOKI_SYNC_TOKEN: SYNC_TOKEN });
     const logs: string[] = [];
@@ -453,6 +456,8 @@ describe('sync interrupted mid-upload', () => {
       dir,
       token: SYNC_TOKEN,
       intervalMs: 200,
+      pushMs: 0,
+      heartbeatMs: 0,
       once: false,
       log: (l) => logs.push(l),
       signal: controller.signal,

@@ -19,7 +19,7 @@ import { parseConfig } from '../src/config.js';
 import { DEFAULT_SERVER_LIMITS, startServer, type RunningServer, type ServerLimits } from '../src/node/server.js';
 import { createRemoteApp } from '../src/remote-app.js';
 import { FsStateStore } from '../src/stores/fs.js';
-import { sessionKey, type SessionBucket } from '../src/stores/session-bucket.js';
+import { MemoryObjectStore } from './support/object-store.js';
 import { cleanTrees, materialize, treeDigest } from './support/loki-tree.js';
 import { SCRAPE_TOKEN, SYNC_TOKEN } from './support/worker.js';
 
@@ -207,11 +207,7 @@ describe('tokens', () => {
   });
 
   it('the Worker: wrong, malformed and missing write tokens are refused with a challenge; sessions cannot escape their key', async () => {
-    const keys: string[] = [];
-    const bucket: SessionBucket = {
-      load: async (session) => (keys.push(sessionKey(session)), null),
-      save: async (session) => void keys.push(sessionKey(session)),
-    };
+    const bucket = new MemoryObjectStore();
     const app = createRemoteApp({ bucket, config: parseConfig({ LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_METRICS_TOKEN: SCRAPE_TOKEN }), log: () => undefined });
     for (const [authorization, status] of [
       [undefined, 401],
@@ -235,7 +231,8 @@ describe('tokens', () => {
     }
     expect((await app.request('/ingest/manifest?session=a..b', { headers: ok })).status).toBe(200);
     expect((await app.request('/metrics?session=laptop.1', { headers: scrape })).status).toBe(200);
-    expect(keys).toEqual(['sessions/a..b/state.json', 'sessions/laptop.1/state.json']);
+    // Only the two valid sessions' own keys were touched: their beat, then their format 2 document.
+    expect(bucket.calls.map((c) => c.key)).toEqual(['sessions/a..b/beat.json', 'sessions/a..b/state.json', 'sessions/laptop.1/beat.json', 'sessions/laptop.1/state.json']);
   });
 });
 

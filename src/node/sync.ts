@@ -7,14 +7,22 @@
 import type { LivenessMode } from '../liveness.js';
 import { FsStateStore } from '../stores/fs.js';
 import type { Manifest } from '../sync/protocol.js';
-import { applyToManifest, planUploads, SyncMemory } from '../sync/plan.js';
+import { applyToManifest, carriesFiles, LAYOUT2_LIMITS, LAYOUT3_LIMITS, planUploads, SyncMemory, type Upload, type UploadLimits } from '../sync/plan.js';
 
 export interface SyncOptions {
   readonly url: string;
   readonly session: string;
   readonly dir: string;
   readonly token: string;
+  /** How often the local state is looked at (reading it costs nothing remote). */
   readonly intervalMs: number;
+  /**
+   * A change is pushed at most this often, and with nothing changed a heartbeat goes every
+   * `heartbeatMs`. Unset: what the Worker asks for (its storage's free plan); an older Worker asks
+   * nothing, and every look pushes.
+   */
+  readonly pushMs?: number;
+  readonly heartbeatMs?: number;
   readonly once: boolean;
   /** `LOKI_LIVENESS`: the rule applied here before `pidAlive` is sent. Default `auto`. */
   readonly liveness?: LivenessMode;
@@ -25,6 +33,62 @@ export interface SyncOptions {
   /** Called after each successful cycle, with the request body bytes sent. */
   readonly onCycle?: (stats: { bytesSent: number; requests: number }) => void;
   readonly signal?: AbortSignal;
+  /** Milliseconds since the epoch (tests). */
+  readonly clock?: () => number;
+}
+
+/** What the remote said about itself with its manifest. */
+interface Remote {
+  readonly manifest: Manifest;
+  readonly syncedAtMs: number | null;
+  readonly limits: UploadLimits;
+  readonly cadence?: { readonly pushMs: number; readonly heartbeatMs: number };
+}
+
+/**
+ * The remote's manifest: format 3 (the head, then each set's buckets a page at a time) or, from a
+ * Worker before it, the whole manifest in one answer.
+ */
+async function fetchManifest(base: string, session: string, token: string, stop?: AbortSignal): Promise<Remote> {
+  const query = `?session=${encodeURIComponent(session)}&layout=3`;
+  const answer = (await call(`${base}/ingest/manifest${query}`, token, {}, stop)) as {
+    layout?: number;
+    syncedAtMs: number | null;
+    documents?: Record<string, string>;
+    sets?: Record<string, { buckets: number[] }>;
+    cadence?: { pushMs: number; heartbeatMs: number };
+    manifest?: Partial<Manifest> & { efficiency?: Record<string, string> };
+  };
+  if (answer.layout !== 3) {
+    // A Worker from before file sets answers with `efficiency` alone.
+    const { documents = {}, sets = { efficiency: answer.manifest?.efficiency ?? {} } } = answer.manifest ?? {};
+    return { manifest: { documents, sets }, syncedAtMs: answer.syncedAtMs, limits: LAYOUT2_LIMITS };
+  }
+  const sets: Record<string, Record<string, string>> = {};
+  for (const set of Object.keys(answer.sets ?? {})) {
+    const files: Record<string, string> = (sets[set] = {});
+    for (let from: number | null = 0; from !== null; ) {
+      const page = (await call(`${base}/ingest/manifest${query}&set=${encodeURIComponent(set)}&from=${from}`, token, {}, stop)) as {
+        files: Record<string, string>;
+        next: number | null;
+      };
+      Object.assign(files, page.files);
+      // Pages only move forward: a remote answering otherwise would keep us here.
+      from = page.next !== null && page.next > from ? page.next : null;
+    }
+  }
+  return {
+    manifest: { documents: answer.documents ?? {}, sets },
+    syncedAtMs: answer.syncedAtMs,
+    limits: LAYOUT3_LIMITS,
+    ...(answer.cadence ? { cadence: answer.cadence } : {}),
+  };
+}
+
+/** The beat's facts of a cycle (liveness, the events summary, ...): a change of them is a change to push. */
+function factsOf(upload: Upload): string {
+  const { documents: _d, efficiency: _e, sets: _s, final: _f, ...facts } = upload.payload;
+  return JSON.stringify(facts);
 }
 
 /** A failure with the one line the user sees, and whether trying again can help. */
@@ -94,13 +158,15 @@ async function call(url: string, token: string, init: RequestInit = {}, stop?: A
 /** Runs until `signal` aborts (or one cycle with `once`). Resolves with the exit code. */
 export async function runSync(options: SyncOptions): Promise<number> {
   const base = options.url.replace(/\/+$/, '');
-  const query = `?session=${encodeURIComponent(options.session)}`;
+  const clock = options.clock ?? Date.now;
   const store = new FsStateStore(options.dir);
   const memory = new SyncMemory(options.liveness);
+  let remote: Remote | undefined;
   let manifest: Manifest | undefined;
   /** The remote document's `syncedAtMs` our manifest describes; another value means it changed under us. */
   let remoteSyncedAtMs: number | null = null;
   let divergedInARow = 0;
+  let lastPush: { atMs: number; facts: string } | undefined;
   const target = new URL(base);
   if (target.protocol !== 'https:' && target.protocol !== 'http:') {
     options.log(`loki-metrics sync: ${target.protocol} URLs are not supported: use https://`);
@@ -131,19 +197,26 @@ export async function runSync(options: SyncOptions): Promise<number> {
   try {
     while (!options.signal?.aborted) {
       try {
-        if (!manifest) {
-          const answer = (await call(`${base}/ingest/manifest${query}`, options.token, {}, options.signal)) as {
-            manifest: Partial<Manifest> & { efficiency?: Record<string, string> };
-            syncedAtMs: number | null;
-          };
-          // A Worker from before file sets answers with `efficiency` alone.
-          const { documents = {}, sets = { efficiency: answer.manifest.efficiency ?? {} } } = answer.manifest;
-          manifest = { documents, sets };
-          remoteSyncedAtMs = answer.syncedAtMs;
+        if (!manifest || !remote) {
+          remote = await fetchManifest(base, options.session, options.token, options.signal);
+          manifest = remote.manifest;
+          remoteSyncedAtMs = remote.syncedAtMs;
         }
+        const query = `?session=${encodeURIComponent(options.session)}${remote.limits.layout === 3 ? '&layout=3' : ''}`;
         const reading = await store.read();
         let bytesSent = 0;
-        const uploads = await planUploads(reading, manifest, memory);
+        const uploads = await planUploads(reading, manifest, memory, remote.limits);
+        // Push a change at most once per push interval, and with none a heartbeat; a remote that
+        // asks for no cadence (before format 3) gets every look.
+        const facts = factsOf(uploads[0]!);
+        const changed = uploads.some(carriesFiles) || facts !== lastPush?.facts;
+        const pushMs = options.pushMs ?? remote.cadence?.pushMs ?? 0;
+        const heartbeatMs = options.heartbeatMs ?? remote.cadence?.heartbeatMs ?? 0;
+        const sincePush = lastPush === undefined ? Infinity : clock() - lastPush.atMs;
+        if (!options.once && sincePush < (changed ? pushMs : heartbeatMs)) {
+          await sleep(options.intervalMs);
+          continue;
+        }
         for (const upload of uploads) {
           const body = JSON.stringify(upload.payload);
           const answer = (await call(`${base}/ingest${query}`, options.token, { method: 'POST', body }, options.signal)) as {
@@ -161,6 +234,8 @@ export async function runSync(options: SyncOptions): Promise<number> {
           manifest = diverged ? undefined : applyToManifest(manifest!, upload);
           if (diverged) break;
         }
+        // A repair after the remote diverged goes at once, not after a push interval.
+        if (manifest) lastPush = { atMs: clock(), facts };
         if (!manifest) {
           // Go again at once to repair, but never spin: two syncs fighting over one session wait.
           if (++divergedInARow <= 2) continue;

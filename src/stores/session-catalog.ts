@@ -1,6 +1,7 @@
 import type { ProjectCatalog, ProjectInfo } from '../fleet.js';
 import { PROJECT_NAME } from '../fleet.js';
-import type { SessionBucket } from './session-bucket.js';
+import { listSessions } from '../sync/shards.js';
+import type { ObjectStore } from './object-store.js';
 import { SyncedStateStore } from './synced.js';
 import type { StateStore } from './store.js';
 
@@ -15,7 +16,7 @@ export class SessionCatalog implements ProjectCatalog {
   #listing: Promise<readonly ProjectInfo[]> | undefined;
 
   constructor(
-    private readonly bucket: SessionBucket | undefined,
+    private readonly bucket: ObjectStore | undefined,
     private readonly options: { readonly maxSessions: number; readonly listTtlMs?: number; readonly clock?: () => number },
   ) {}
 
@@ -27,7 +28,7 @@ export class SessionCatalog implements ProjectCatalog {
   }
 
   async #list(now: number): Promise<readonly ProjectInfo[]> {
-    const names = (await this.bucket?.listSessions?.(this.options.maxSessions)) ?? [];
+    const names = this.bucket ? await listSessions(this.bucket, this.options.maxSessions) : [];
     const projects = names
       .filter((name) => PROJECT_NAME.test(name))
       .sort()

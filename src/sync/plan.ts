@@ -6,6 +6,7 @@
 import { RunnerProbe, type LivenessMode } from '../liveness.js';
 import type { ParseResult } from '../schemas/parse.js';
 import { DOCUMENTS, FILE_SET_NAMES, fileSetPath, type DocumentName, type FileRead, type FileSetName, type StateReading } from '../stores/store.js';
+import { bucketOf, MAX_BUCKETS_PER_INGEST } from './shards.js';
 import {
   bytesToBase64,
   capProblem,
@@ -56,7 +57,19 @@ export interface Upload {
   readonly applies: { documents: Record<string, string | null>; sets: Partial<Record<FileSetName, Record<string, string | null>>> };
 }
 
-const BATCH_BYTES = Math.floor(MAX_INGEST_BYTES / 2);
+/**
+ * How uploads are cut. A format 2 remote (an older Worker) takes big batches. A format 3 remote
+ * writes one object per bucket a request touches, so a request stays small: a few hundred KB, a
+ * bounded number of files and buckets, inside a Worker's CPU and per-request operation limits.
+ */
+export interface UploadLimits {
+  readonly layout: 2 | 3;
+  readonly bytes: number;
+  readonly files: number;
+  readonly buckets: number;
+}
+export const LAYOUT2_LIMITS: UploadLimits = { layout: 2, bytes: Math.floor(MAX_INGEST_BYTES / 2), files: Infinity, buckets: Infinity };
+export const LAYOUT3_LIMITS: UploadLimits = { layout: 3, bytes: 256 * 1024, files: 128, buckets: Math.floor(MAX_BUCKETS_PER_INGEST * 0.75) };
 
 /** A time as the remote accepts it: within 0..MAX_DATE_MS (a file touched far into the future still syncs). */
 const syncTime = (ms: number | undefined) => Math.min(Math.max(ms ?? 0, 0), MAX_DATE_MS);
@@ -73,7 +86,7 @@ async function syncedFile(path: string, read: FileRead, hashes: HashCache, parse
 }
 
 /** Builds the uploads for one cycle: at least one (it is also the heartbeat), more for big changes. */
-export async function planUploads(reading: StateReading, manifest: Manifest, memory: SyncMemory): Promise<Upload[]> {
+export async function planUploads(reading: StateReading, manifest: Manifest, memory: SyncMemory, limits: UploadLimits = LAYOUT2_LIMITS): Promise<Upload[]> {
   const { hashes } = memory;
   const documents: IngestPayload['documents'] = {};
   const docApplies: Record<string, string | null> = {};
@@ -117,18 +130,27 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
   interface Batch {
     documents: IngestPayload['documents'];
     upsert: Partial<Record<FileSetName, Record<string, SyncedFile>>>;
+    remove: Partial<Record<FileSetName, string[]>>;
     applies: Upload['applies'];
     bytes: number;
+    files: number;
+    buckets: Set<string>;
   }
   const batches: Batch[] = [];
-  const batchFor = (file: SyncedFile | null): Batch => {
+  /** The batch a file (or a removal: null) goes in; `entry` is its set and name, for its bucket. */
+  const batchFor = (file: SyncedFile | null, entry?: { set: FileSetName; name: string }): Batch => {
     const size = (file?.b64?.length ?? 0) + 200;
+    const bucket = entry && limits.layout === 3 ? `${entry.set}/${bucketOf(entry.name)}` : undefined;
     let batch = batches[batches.length - 1];
+    const full = (b: Batch) =>
+      b.bytes + size > limits.bytes || b.files + 1 > limits.files || (bucket !== undefined && !b.buckets.has(bucket) && b.buckets.size + 1 > limits.buckets);
     // A batch holds at least one file (its bytes are never 0), so a file bigger than a batch goes alone.
-    if (!batch || batch.bytes + size > BATCH_BYTES) {
-      batches.push((batch = { documents: {}, upsert: {}, applies: { documents: {}, sets: {} }, bytes: 0 }));
+    if (!batch || full(batch)) {
+      batches.push((batch = { documents: {}, upsert: {}, remove: {}, applies: { documents: {}, sets: {} }, bytes: 0, files: 0, buckets: new Set() }));
     }
     batch.bytes += size;
+    batch.files++;
+    if (bucket !== undefined) batch.buckets.add(bucket);
     return batch;
   };
   for (const [name, file] of Object.entries(documents) as [DocumentName, SyncedFile | null][]) {
@@ -137,41 +159,73 @@ export async function planUploads(reading: StateReading, manifest: Manifest, mem
     batch.applies.documents[name] = docApplies[name] ?? null;
   }
   const removals: Partial<Record<FileSetName, string[]>> = {};
+  const clears = new Set<FileSetName>();
   for (const set of FILE_SET_NAMES) {
-    const local = new Set<string>();
     const synced = manifest.sets[set] ?? {};
-    for (const file of reading[set].files) {
-      if (!FILE_SET_ENTRY_NAME[set].test(file.name)) continue; // not a name the remote accepts
-      local.add(file.name);
+    const local = reading[set].files.filter((file) => FILE_SET_ENTRY_NAME[set].test(file.name)); // names the remote accepts
+    const names = new Set(local.map((file) => file.name));
+    const gone = Object.keys(synced).filter((name) => !names.has(name));
+    // Format 3: a set mostly emptied (a run start) is cleared in one word and what is left sent again,
+    // rather than every removal touching its bucket.
+    const clear = limits.layout === 3 && gone.length > 0 && gone.length >= Object.keys(synced).length - gone.length;
+    if (clear) clears.add(set);
+    removals[set] = clear ? [] : gone;
+    for (const file of local) {
       const path = fileSetPath(set, file.name);
       const hash = await hashes.hash(path, file);
       const entry = manifestEntry({ hash, mtimeMs: syncTime(file.mtimeMs) });
-      if (synced[file.name] === entry) continue;
+      if (!clear && synced[file.name] === entry) continue;
       const shipped = await syncedFile(path, file, hashes, FILE_SET_PARSERS[set]);
-      const batch = batchFor(shipped);
+      const batch = batchFor(shipped, { set, name: file.name });
       (batch.upsert[set] ??= {})[file.name] = shipped;
       (batch.applies.sets[set] ??= {})[file.name] = entry;
     }
-    removals[set] = Object.keys(synced).filter((name) => !local.has(name));
+  }
+  if (limits.layout === 3) {
+    // Removals touch buckets too: batched like files.
+    for (const set of FILE_SET_NAMES) {
+      for (const name of removals[set]!) {
+        const batch = batchFor(null, { set, name });
+        (batch.remove[set] ??= []).push(name);
+        (batch.applies.sets[set] ??= {})[name] = null;
+      }
+    }
   }
   const first = batches[0] ?? batchFor(null); // at least one request: it is also the heartbeat
-  for (const set of FILE_SET_NAMES) for (const name of removals[set]!) (first.applies.sets[set] ??= {})[name] = null;
+  for (const set of FILE_SET_NAMES) {
+    if (clears.has(set)) {
+      // Everything the remote held is gone unless this cycle sends it again.
+      for (const name of Object.keys(manifest.sets[set] ?? {})) if (first.applies.sets[set]?.[name] === undefined) (first.applies.sets[set] ??= {})[name] = null;
+    }
+    if (limits.layout === 2) for (const name of removals[set]!) (first.applies.sets[set] ??= {})[name] = null;
+  }
 
-  return batches.map((batch) => {
+  return batches.map((batch, index) => {
     const changes = (set: FileSetName): FileSetChanges => {
       const read = reading[set];
       return {
         present: read.present,
         ...(read.error !== undefined ? { error: capProblem(read.error) } : {}),
+        ...(batch === first && clears.has(set) ? { clear: true } : {}),
         upsert: batch.upsert[set] ?? {},
-        remove: batch === first ? removals[set]! : [],
+        remove: limits.layout === 3 ? (batch.remove[set] ?? []) : batch === first ? removals[set]! : [],
       };
     };
+    if (limits.layout === 3) {
+      const sets = Object.fromEntries(FILE_SET_NAMES.map((set) => [set, changes(set)]));
+      return { payload: { ...base, documents: batch.documents, sets, ...(index === batches.length - 1 ? { final: true } : {}) }, applies: batch.applies };
+    }
     // The efficiency set travels where clients before file sets sent it, so an older Worker still
     // takes it; the other sets ride in `sets`, which an older Worker ignores.
     const sets = Object.fromEntries(FILE_SET_NAMES.filter((set) => set !== 'efficiency').map((set) => [set, changes(set)]));
     return { payload: { ...base, documents: batch.documents, efficiency: changes('efficiency'), sets }, applies: batch.applies };
   });
+}
+
+/** Whether an upload carries a change of any file (else it is a heartbeat, the beat's facts aside). */
+export function carriesFiles(upload: Upload): boolean {
+  const { documents, sets } = upload.applies;
+  return Object.keys(documents).length > 0 || Object.values(sets).some((changes) => Object.keys(changes ?? {}).length > 0);
 }
 
 /** The manifest after the remote accepted `upload`. */

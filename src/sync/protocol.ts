@@ -115,10 +115,12 @@ const fileSetChanges = (set: FileSetName) =>
   v.object({
     present: v.boolean(),
     error: v.optional(problem),
+    /** Format 3: every entry the remote holds is gone (the set was emptied) before `upsert` applies. */
+    clear: v.optional(v.boolean()),
     upsert: jsonObject(v.record(entryName(set), SyncedFileSchema)),
     remove: v.array(entryName(set)),
   });
-export type FileSetChanges = { present: boolean; error?: string; upsert: Record<string, SyncedFile>; remove: string[] };
+export type FileSetChanges = { present: boolean; error?: string; clear?: boolean; upsert: Record<string, SyncedFile>; remove: string[] };
 
 /** Liveness as the client judged it next to the runner (see liveness.ts). */
 export const RunnerVerdictSchema = v.object({
@@ -149,6 +151,8 @@ export const IngestPayloadSchema = jsonObject(
       [K in FileSetName]: v.OptionalSchema<ReturnType<typeof fileSetChanges>, undefined>;
     }))),
     events: EventsStateSchema,
+    /** Format 3: the last request of a cycle (a session moving over from format 2 is then complete). */
+    final: v.optional(v.boolean()),
   }),
 );
 export type IngestPayload = v.InferOutput<typeof IngestPayloadSchema>;
@@ -181,6 +185,28 @@ const SessionDocV1Schema = v.pipe(
   v.transform(({ efficiency, format: _format, ...rest }): SessionDoc => ({ format: 2, ...rest, sets: { efficiency } })),
 );
 export const StoredDocSchema = v.union([SessionDocSchema, SessionDocV1Schema]);
+
+/**
+ * One shipped file checked as the remote must before storing it: `good` content (its hash matches,
+ * the collector's schema takes it), a `bad` live file the client reported (`problem`), content the
+ * schema `refused` (client and remote disagreeing: stored as a problem), or `malformed` (content and
+ * problem both or neither, a hash that does not match: a partial upload, refused whole).
+ */
+export type CheckedContent =
+  | { readonly kind: 'good'; readonly bytes: Uint8Array; readonly value: unknown }
+  | { readonly kind: 'bad'; readonly problem: string }
+  | { readonly kind: 'refused' | 'malformed'; readonly problem: string };
+
+export async function checkContent(path: string, file: SyncedFile, parse: (bytes: Uint8Array) => ParseResult<unknown>): Promise<CheckedContent> {
+  if (file.b64 !== undefined && file.problem !== undefined) return { kind: 'malformed', problem: `${path}: send either content or a problem, not both` };
+  if (file.b64 === undefined) {
+    return file.problem === undefined ? { kind: 'malformed', problem: `${path}: no content and no problem` } : { kind: 'bad', problem: file.problem };
+  }
+  const bytes = base64ToBytes(file.b64);
+  if ((await sha256Hex(bytes)) !== file.hash) return { kind: 'malformed', problem: `${path}: hash does not match the content (partial upload?)` };
+  const parsed = parse(bytes);
+  return parsed.ok ? { kind: 'good', bytes, value: parsed.value } : { kind: 'refused', problem: parsed.problem };
+}
 
 /** What the client needs to send only changes: each file's `hash@mtimeMs` as the remote holds it. */
 export interface Manifest {

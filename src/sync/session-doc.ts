@@ -22,9 +22,9 @@ import {
 import {
   base64ToBytes,
   capProblem,
+  checkContent,
   DOCUMENT_PARSERS,
   FILE_SET_PARSERS,
-  sha256Hex,
   type FileSetChanges,
   type IngestPayload,
   type SessionDoc,
@@ -108,17 +108,18 @@ async function checkFile(
   previous: SyncedFile | undefined,
   parse: (bytes: Uint8Array) => ParseResult<unknown>,
 ): Promise<{ ok: true; value: SyncedFile } | { ok: false; problem: string; invalid?: string }> {
-  if (file.b64 !== undefined && file.problem !== undefined) return { ok: false, problem: `${path}: send either content or a problem, not both` };
-  if (file.b64 === undefined) {
-    if (file.problem === undefined) return { ok: false, problem: `${path}: no content and no problem` };
-    // The live file is invalid: remember why, and keep the last good content to serve.
-    return { ok: true, value: { ...file, ...(previous?.b64 !== undefined ? { b64: previous.b64 } : {}) } };
+  const checked = await checkContent(path, file, parse);
+  switch (checked.kind) {
+    case 'malformed':
+      return { ok: false, problem: checked.problem };
+    case 'refused':
+      return { ok: false, problem: `${path}: ${checked.problem}`, invalid: checked.problem };
+    case 'bad':
+      // The live file is invalid: remember why, and keep the last good content to serve.
+      return { ok: true, value: { ...file, ...(previous?.b64 !== undefined ? { b64: previous.b64 } : {}) } };
+    case 'good':
+      return { ok: true, value: file };
   }
-  const bytes = base64ToBytes(file.b64);
-  if ((await sha256Hex(bytes)) !== file.hash) return { ok: false, problem: `${path}: hash does not match the content (partial upload?)` };
-  const parsed = parse(bytes);
-  if (!parsed.ok) return { ok: false, problem: `${path}: ${parsed.problem}`, invalid: parsed.problem };
-  return { ok: true, value: file };
 }
 
 function fileRead(file: SyncedFile | undefined): FileRead {

@@ -5,9 +5,9 @@
 import type { Hono } from 'hono';
 import { parseConfig } from '../config.js';
 import { createRemoteApp } from '../remote-app.js';
-import { KvSessionBucket, type KvNamespaceLike } from '../stores/kv.js';
-import { R2SessionBucket, type R2BucketLike } from '../stores/r2.js';
-import type { SessionBucket } from '../stores/session-bucket.js';
+import { KvObjectStore, type KvNamespaceLike } from '../stores/kv.js';
+import type { ObjectStore } from '../stores/object-store.js';
+import { R2ObjectStore, type R2BucketLike } from '../stores/r2.js';
 
 export interface Env {
   readonly LOKI_STATE_BUCKET?: R2BucketLike;
@@ -22,10 +22,10 @@ function appFor(env: Env): Hono {
   if (built?.env !== env) {
     const strings = Object.fromEntries(Object.entries(env).filter(([, value]) => typeof value === 'string')) as Record<string, string>;
     const config = parseConfig(strings);
-    const bucket: SessionBucket | undefined = env.LOKI_STATE_BUCKET
-      ? new R2SessionBucket(env.LOKI_STATE_BUCKET)
+    const bucket: ObjectStore | undefined = env.LOKI_STATE_BUCKET
+      ? new R2ObjectStore(env.LOKI_STATE_BUCKET)
       : env.LOKI_STATE_KV
-        ? new KvSessionBucket(env.LOKI_STATE_KV)
+        ? new KvObjectStore(env.LOKI_STATE_KV)
         : undefined;
     // The commit deployed: `wrangler deploy --var LOKI_METRICS_REVISION:$(git rev-parse HEAD)`.
     const revision = strings.LOKI_METRICS_REVISION?.trim() || 'unknown';

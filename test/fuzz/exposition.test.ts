@@ -14,7 +14,7 @@ import { parseConfig } from '../../src/config.js';
 import { createRemoteApp } from '../../src/remote-app.js';
 import { render } from '../../src/render.js';
 import type { Sample, Snapshot } from '../../src/snapshot.js';
-import type { SessionBucket } from '../../src/stores/session-bucket.js';
+import { MemoryObjectStore } from '../support/object-store.js';
 import { DURATION_BUCKETS_S } from '../../src/usage.js';
 import { SESSION_NAME } from '../../src/sync/protocol.js';
 import { ACCEPT, CaseCounter, checkExposition, NOW, OutputSample, pythonParseAll, runs, scrape, value } from './support.js';
@@ -89,23 +89,6 @@ describe('the formatter on random snapshots', () => {
 
 // ---- the Worker app and session names ---------------------------------------------------------
 
-/** A tiny in-memory SessionBucket: load/save on a Map, with etags. */
-class MemoryBucket implements SessionBucket {
-  readonly docs = new Map<string, { text: string; etag: string }>();
-  #n = 0;
-  async load(session: string, etag?: string) {
-    const doc = this.docs.get(session);
-    if (!doc) return null;
-    return etag === doc.etag ? ('unchanged' as const) : doc;
-  }
-  async save(session: string, text: string) {
-    this.docs.set(session, { text, etag: String(++this.#n) });
-  }
-  async countSessions() {
-    return this.docs.size;
-  }
-}
-
 const SYNC_TOKEN = 'sync-write-token-0123456789';
 const LINES = 4242;
 const payload = JSON.stringify({
@@ -142,7 +125,7 @@ const sessionName = fc.oneof(
 
 describe('the Worker app (createRemoteApp) with random session names', () => {
   it('invalid names get 400, valid ones 200 with well-formed output and no injected labels', { timeout: 120_000 }, async () => {
-    const bucket = new MemoryBucket();
+    const bucket = new MemoryObjectStore();
     const logs: string[] = [];
     const config = parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0', LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_MAX_SESSIONS: '100000' });
     const app = createRemoteApp({ bucket, config, clock: () => NOW, log: (l) => logs.push(l) });
@@ -154,14 +137,16 @@ describe('the Worker app (createRemoteApp) with random session names', () => {
         const query = `?session=${encodeURIComponent(name)}`;
         const ok = isValidName(name);
         if (ingest) {
-          const res = await app.request(`/ingest${query}`, {
+          // Both stored formats: a sync client before format 3 (one document) and a current one.
+          const layout = name.length % 2 === 0 ? '&layout=3' : '';
+          const res = await app.request(`/ingest${query}${layout}`, {
             method: 'POST',
             headers: { Authorization: `Bearer ${SYNC_TOKEN}`, 'Content-Type': 'application/json' },
             body: payload,
           });
           const body = await res.text();
           expect(res.status, body).toBe(ok ? 200 : 400);
-          const manifest = await app.request(`/ingest/manifest${query}`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+          const manifest = await app.request(`/ingest/manifest${query}${layout}`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
           expect(manifest.status).toBe(ok ? 200 : 400);
         }
         if (!ok) {
@@ -179,7 +164,7 @@ describe('the Worker app (createRemoteApp) with random session names', () => {
         valid++;
         const s = await scrape(app, query);
         sample.addScrape(s);
-        const synced = bucket.docs.has(name);
+        const synced = bucket.objects.has(`sessions/${name}/beat.json`) || bucket.objects.has(`sessions/${name}/state.json`);
         expect(value(s, 'loki_up')).toBe(synced ? 1 : 0);
         if (synced) expect(value(s, 'loki_events_total')).toBe(LINES);
         // No label injection: scrape() fails on any label value outside the fixed set.
@@ -192,7 +177,7 @@ describe('the Worker app (createRemoteApp) with random session names', () => {
   });
 
   it('raw, possibly malformed query strings never give a 5xx', { timeout: 60_000 }, async () => {
-    const app = createRemoteApp({ bucket: new MemoryBucket(), config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0' }), clock: () => NOW, log: () => {} });
+    const app = createRemoteApp({ bucket: new MemoryObjectStore(), config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0' }), clock: () => NOW, log: () => {} });
     const raw = fc
       .array(fc.oneof(fc.constantFrom('session=', '%', '%2', '%zz', '%FF', '%C3%28', '%E2%82', '%00', '%0A', '&', '=', '+', ';', '#', 'session', 'a', '%22'), fc.string({ unit: 'grapheme-ascii', maxLength: 4 })), { maxLength: 12 })
       .map((parts) => parts.join('').replace(/[\s#]/g, ''));

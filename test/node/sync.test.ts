@@ -20,7 +20,8 @@ afterAll(async () => {
 
 function options(url: string, dir: string, extra: Partial<SyncOptions> = {}): SyncOptions & { logs: string[] } {
   const logs: string[] = [];
-  return { url, session: 'default', dir, token: SYNC_TOKEN, intervalMs: 200, once: true, log: (l) => logs.push(l), logs, ...extra };
+  // Every look pushes (the Worker's own cadence is tested in sync-cadence.test.ts).
+  return { url, session: 'default', dir, token: SYNC_TOKEN, intervalMs: 200, pushMs: 0, heartbeatMs: 0, once: true, log: (l) => logs.push(l), logs, ...extra };
 }
 
 async function cycleBytes(url: string, dir: string): Promise<number> {

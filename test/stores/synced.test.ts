@@ -1,47 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import type { SessionBucket } from '../../src/stores/session-bucket.js';
 import { SyncedStateStore } from '../../src/stores/synced.js';
 import { emptyDoc } from '../../src/sync/protocol.js';
+import { MemoryObjectStore } from '../support/object-store.js';
 
-/** A bucket over a Map (the real R2/KV adapters are exercised in workerd by test/worker/). */
-function bucket(withEtag: boolean) {
-  const texts = new Map<string, string>();
-  let loads = 0;
-  const b: SessionBucket = {
-    async load(session, etag) {
-      loads++;
-      const text = texts.get(session);
-      if (text === undefined) return null;
-      const current = `"${text}"`; // any value that changes with the content
-      if (withEtag && etag === current) return 'unchanged';
-      return withEtag ? { text, etag: current } : { text };
-    },
-    async save(session, text) {
-      texts.set(session, text);
-    },
-  };
-  return { b, texts, loads: () => loads };
-}
+const LEGACY = 'sessions/s/state.json';
 
-describe('SyncedStateStore', () => {
-  it.each([true, false])('reuses the decoded reading while the stored document is unchanged (etag: %s)', async (withEtag) => {
-    const { b, texts, loads } = bucket(withEtag);
-    texts.set('s', JSON.stringify({ ...emptyDoc(), syncedAtMs: 1, available: true }));
-    const store = new SyncedStateStore(b, 's');
+describe('SyncedStateStore over a format 2 document', () => {
+  it.each([true, false])('reuses the decoded reading while the stored document is unchanged (etag: %s)', async (strong) => {
+    const bucket = new MemoryObjectStore(strong);
+    bucket.set(LEGACY, JSON.stringify({ ...emptyDoc(), syncedAtMs: 1, available: true }));
+    const store = new SyncedStateStore(bucket, 's');
     const first = await store.read();
     expect(await store.read()).toBe(first); // same object: the collector's memos keep hitting
-    texts.set('s', JSON.stringify({ ...emptyDoc(), syncedAtMs: 2, available: true }));
+    bucket.set(LEGACY, JSON.stringify({ ...emptyDoc(), syncedAtMs: 2, available: true }));
     const changed = await store.read();
     expect(changed).not.toBe(first);
     expect(changed.lastSyncMs).toBe(2);
-    expect(loads()).toBe(3); // one storage read per refresh
+    // per refresh: the beat (absent), then the document
+    expect(bucket.count('get')).toBe(6);
+    expect(bucket.calls.filter((c) => c.op === 'get' && c.key === LEGACY && c.etag !== undefined).length).toBe(strong ? 2 : 0);
   });
 
   it('reports a session nothing was synced to as unavailable, and an unreadable document as an error', async () => {
-    const { b, texts } = bucket(true);
-    const store = new SyncedStateStore(b, 's');
+    const bucket = new MemoryObjectStore();
+    const store = new SyncedStateStore(bucket, 's');
     expect((await store.read()).available).toBe(false);
-    texts.set('s', '{"format": 2');
+    bucket.set(LEGACY, '{"format": 2');
     await expect(store.read()).rejects.toThrow(/unreadable/);
   });
 });
