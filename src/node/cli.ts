@@ -47,6 +47,8 @@ async function sync(args: string[], io: Io): Promise<number> {
     session: { type: 'string' },
     dir: { type: 'string' },
     interval: { type: 'string' },
+    'push-interval': { type: 'string' },
+    heartbeat: { type: 'string' },
     once: { type: 'boolean' },
     'allow-http': { type: 'boolean' },
   });
@@ -65,6 +67,16 @@ async function sync(args: string[], io: Io): Promise<number> {
   if (!SESSION_NAME.test(session)) throw new UsageError('--session must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit');
   const intervalMs = parseInterval(values.interval ?? '2s');
   if (intervalMs === undefined) throw new UsageError('--interval must be a time from 100ms to 1h, such as 2s');
+  // `0s` pushes every change at the next look (what a sync did before the Worker set a cadence).
+  const cadence = (flag: 'push-interval' | 'heartbeat') => {
+    const given = values[flag];
+    if (given === undefined) return undefined;
+    const ms = /^0+(\.0+)?(ms|s|m)?$/.test(given.trim()) ? 0 : parseInterval(given);
+    if (ms === undefined) throw new UsageError(`--${flag} must be a time from 100ms to 1h, such as 1m, or 0s`);
+    return ms;
+  };
+  const pushMs = cadence('push-interval');
+  const heartbeatMs = cadence('heartbeat');
   const config = configFrom(io, { LOKI_DIR: ['--dir', values.dir] });
   if (!config.syncToken) throw new ConfigError('LOKI_SYNC_TOKEN is not set: it must hold the Worker\'s write token');
   const dir = resolve(config.dir);
@@ -77,7 +89,7 @@ async function sync(args: string[], io: Io): Promise<number> {
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (!values.once) io.err(`loki-metrics sync: ${dir} -> ${values.url} (session "${session}") every ${intervalMs} ms\n`);
+  if (!values.once) io.err(`loki-metrics sync: ${dir} -> ${values.url} (session "${session}"), looking every ${intervalMs} ms\n`);
   const sent = { requests: 0, bytes: 0 };
   try {
     const code = await runSync({
@@ -86,6 +98,8 @@ async function sync(args: string[], io: Io): Promise<number> {
       dir,
       token: config.syncToken,
       intervalMs,
+      ...(pushMs !== undefined ? { pushMs } : {}),
+      ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
       once: values.once === true,
       liveness: config.liveness,
       allowHttp: values['allow-http'] === true,

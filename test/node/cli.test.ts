@@ -233,7 +233,7 @@ describe('loki-metrics sync', () => {
     let stderr = '';
     loop.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => loop.once('exit', (code) => resolve(code)));
-    await until(() => stderr.includes('every 100 ms'), () => stderr);
+    await until(() => stderr.includes('looking every 100 ms'), () => stderr);
     await new Promise((r) => setTimeout(r, 300));
     loop.kill('SIGINT');
     expect(await exited).toBe(0);

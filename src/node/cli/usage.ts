@@ -73,15 +73,19 @@ Fetch a running exporter and print its metrics as a table.
   --raw           Print the exposition text as served (for grep)
   --json          Print the samples as JSON
 `,
-  sync: `Usage: loki-metrics sync --url URL [--session NAME] [--dir DIR] [--interval 2s] [--once] [--allow-http]
+  sync: `Usage: loki-metrics sync --url URL [--session NAME] [--dir DIR] [--interval 2s] [--push-interval T] [--heartbeat T] [--once] [--allow-http]
 
 Watch a .loki directory and send what changed to a remote exporter (the Worker). The write token
 comes from LOKI_SYNC_TOKEN. Runs until SIGINT/SIGTERM; retries with backoff when the remote fails.
+A change is pushed at most once per push interval, and with nothing changed a heartbeat goes out;
+both default to what the Worker asks for, which fits its storage's free plan (R2: 1m and 5m).
 
   --url URL          The Worker, e.g. https://loki-metrics.example.workers.dev or http://127.0.0.1:8787
   --session NAME     Session name (default "default"); scrape it with /metrics?session=NAME
   --dir DIR          State directory (LOKI_DIR, default ./.loki)
-  --interval TIME    Time between cycles: 2s (default), 500ms, 1m
+  --interval TIME    Time between looks at the local state: 2s (default), 500ms, 1m
+  --push-interval T  Push a change at most this often (default: the Worker's; 0s: at every look)
+  --heartbeat T      With nothing changed, push this often (default: the Worker's)
   --once             One cycle, print what was sent, then exit (0 on success, 1 on failure)
   --allow-http       Allow plain http:// to a host other than this machine (the token travels unencrypted)
 
