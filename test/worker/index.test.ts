@@ -12,7 +12,8 @@ import { runSync } from '../../src/node/sync.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { DOCUMENTS } from '../../src/stores/store.js';
 import { INLINE_DOC_BYTES } from '../../src/sync/shards.js';
-import { bytesToBase64, sha256Hex } from '../../src/sync/protocol.js';
+import { planUploads, SyncMemory } from '../../src/sync/plan.js';
+import { bytesToBase64, sha256Hex, type Manifest } from '../../src/sync/protocol.js';
 import { cleanTrees, FIXTURES, materialize } from '../support/loki-tree.js';
 import { SCRAPE_TOKEN, startWorker, SYNC_TOKEN, type TestWorker } from '../support/worker.js';
 
@@ -351,5 +352,45 @@ describe('bad uploads leave the stored state intact', () => {
     const res = await w.fetch('/ingest?layout=3', { method: 'POST', headers: auth, body: 'x'.repeat(8 * 1024 * 1024 + 16) });
     expect(res.status).toBe(413);
     expect(samples(await (await w.fetch('/metrics')).text())).toEqual(before);
+  });
+});
+
+describe('sync clients from before format 3 (one document per session)', () => {
+  /** What such a client did: the whole manifest in one answer, big batches, no `layout=3`. */
+  async function legacySync(w: TestWorker, dir: string): Promise<Response[]> {
+    const headers = { Authorization: `Bearer ${SYNC_TOKEN}`, 'Content-Type': 'application/json' };
+    const manifestAnswer = await w.fetch('/ingest/manifest?session=default', { headers });
+    if (manifestAnswer.status !== 200) return [manifestAnswer];
+    const { manifest } = (await manifestAnswer.json()) as { manifest: Manifest };
+    const store = new FsStateStore(dir, { watch: false });
+    try {
+      const uploads = await planUploads(await store.read(), manifest, new SyncMemory());
+      const answers: Response[] = [];
+      for (const upload of uploads) answers.push(await w.fetch('/ingest?session=default', { method: 'POST', headers, body: JSON.stringify(upload.payload) }));
+      return answers;
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('keep their document; a current client moves the session over with nothing lost; then the old client is told to upgrade', async () => {
+    const w = await worker();
+    const dir = await materialize('v9-running', { pid: 'alive', mtimeMs: Date.now() });
+    const expected = samples(await nodeMetrics(dir));
+
+    const before = await legacySync(w, dir);
+    expect(before.map((r) => r.status)).toEqual(before.map(() => 200));
+    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(expected);
+
+    await syncOnce(w, dir); // moves it over (the last request of its first pass completes the move)
+    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(expected);
+    await w.resetOps();
+    await (await w.fetch('/metrics')).text();
+    expect(await w.ops()).toEqual({ r2: { get: 1 } }); // format 3 now: the beat alone while unchanged
+
+    const after = await legacySync(w, dir);
+    expect(after.map((r) => r.status)).toEqual([409]);
+    expect(((await after[0]!.json()) as { error: string }).error).toMatch(/format 3: upgrade loki-metrics sync/);
+    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(expected);
   });
 });
