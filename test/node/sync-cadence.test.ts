@@ -32,8 +32,9 @@ function remote(vars: Record<string, string>, strong = true) {
   const posts: number[] = [];
   globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
-    if (request.method === 'POST') posts.push(now);
-    return app.fetch(request);
+    const response = await app.fetch(request);
+    if (request.method === 'POST') posts.push(now); // counted once stored: a scrape then sees it
+    return response;
   }) as typeof fetch;
   return { app, bucket, posts, clock, advance: (ms: number) => void (now += ms) };
 }
