@@ -51,8 +51,10 @@ export interface EfficiencyContribution {
 }
 
 export interface ModelTotals {
-  /** Model key, or an overflow key for ids past MAX_MODEL_KEYS. */
+  /** Model key, or `overflowKey(family)` for ids past MAX_MODEL_KEYS. */
   readonly key: string;
+  /** The family whose ids past MAX_MODEL_KEYS this entry sums (absent for a model's own entry). */
+  readonly overflow?: string;
   /** Files. */
   n: number;
   /** Where the model first appears in iteration order: (order, file name). */
@@ -103,7 +105,7 @@ export function modelFamily(id: string): string {
 /** The model key of a raw id: how labels and prices look it up. */
 export const modelKey = (raw: string | null | undefined) => (raw ?? '').trim().toLowerCase().slice(0, MAX_MODEL_KEY_LENGTH);
 
-/** The key ids past MAX_MODEL_KEYS are summed under: one per family (`\0` never occurs in a key). */
+/** The key of the entry ids past MAX_MODEL_KEYS are summed under, one per family (told apart by `overflow`, not by the key). */
 export const overflowKey = (family: string) => `\u0000${family}`;
 
 export function efficiencyContribution(name: string, record: EfficiencyRecord): EfficiencyContribution {
@@ -138,14 +140,23 @@ function durationSlot(seconds: number): number {
  * (at 0) until the set is emptied, so a removal always finds the entry its addition used.
  */
 export function applyEfficiency(totals: UsageTotals, name: string, c: EfficiencyContribution, sign: 1 | -1): void {
-  let model = totals.models.find((m) => m.key === c.m);
+  let model = totals.models.find((m) => m.key === c.m && m.overflow === undefined);
   if (!model) {
-    const overflow = overflowKey(modelFamily(c.m));
-    const key = totals.models.length < MAX_MODEL_KEYS ? c.m : overflow;
-    model = totals.models.find((m) => m.key === key);
+    const own = totals.models.length < MAX_MODEL_KEYS;
+    const family = modelFamily(c.m);
+    model = own ? undefined : totals.models.find((m) => m.overflow === family);
     if (!model) {
       if (sign < 0) return; // nothing of it was ever added
-      model = { key, n: 0, first: c.o, firstName: name, tokens: [0, 0, 0, 0], priced: [0, 0, 0, 0], nanoUsd: 0 };
+      model = {
+        key: own ? c.m : overflowKey(family),
+        ...(own ? {} : { overflow: family }),
+        n: 0,
+        first: c.o,
+        firstName: name,
+        tokens: [0, 0, 0, 0],
+        priced: [0, 0, 0, 0],
+        nanoUsd: 0,
+      };
       totals.models.push(model);
     }
   }

@@ -123,13 +123,12 @@ export function usageFromTotals(totals: UsageTotals, prices: PriceTable, labeler
   let total = 0;
   const models = [...totals.models].sort((a, b) => a.first - b.first || compare(a.firstName, b.firstName));
   for (const m of models) {
-    const overflow = m.key.startsWith('\u0000');
-    const labels = overflow ? labeler.overflow(m.key.slice(1)) : labeler.label(m.key);
+    const labels = m.overflow !== undefined ? labeler.overflow(m.overflow) : labeler.label(m.key);
     let s = sums.get(labels);
     if (!s) sums.set(labels, (s = { tokens: { ...ZERO_TOKENS }, costUsd: 0 }));
     TOKEN_TYPES.forEach((type, k) => (s.tokens[type] += m.tokens[k]!));
     // Ids past the cap are priced by their family's name (an exact pricing.json key no longer applies).
-    const p = priceFor(prices, overflow ? m.key.slice(1) : m.key);
+    const p = priceFor(prices, m.overflow ?? m.key);
     const cost = m.nanoUsd / 1e9 + (m.priced[0] * p.input + m.priced[1] * p.output + m.priced[2] * p.cacheRead + m.priced[3] * p.cacheWrite) / 1e6;
     s.costUsd += cost;
     total += cost;

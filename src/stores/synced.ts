@@ -24,7 +24,7 @@ import {
  * 100,000. A session still in its format 1–2 document is read as before (one download per change).
  */
 export class SyncedStateStore implements StateStore {
-  #beat: { etag?: string; text: string; reading: StateReading } | undefined;
+  #beat: { etag?: string; text: string; rev: number; reading: StateReading } | undefined;
   #head: { head: Head; sets: FileSets } | undefined;
   readonly #docs = new Map<DocumentName, { g: string; bytes: Uint8Array }>();
   #legacy: { text: string; etag?: string; reading: StateReading } | undefined;
@@ -42,8 +42,9 @@ export class SyncedStateStore implements StateStore {
       this.#beat = undefined;
       return this.#readLegacy();
     }
-    // KV has no etag: an identical beat is the same state.
-    if (this.#beat?.text === object.text) return this.#beat.reading;
+    // KV has no etag: an identical beat is the same state, once the head it names was read (KV may
+    // have served an older head last time).
+    if (this.#beat?.text === object.text && this.#head?.head.rev === this.#beat.rev) return this.#beat.reading;
     const beat = parseStored(BeatSchema, object);
     if (!beat) throw new Error(`stored state for session "${this.session}" is unreadable`);
     if (this.#head?.head.rev !== beat.rev) {
@@ -69,14 +70,14 @@ export class SyncedStateStore implements StateStore {
       hostPidNamespace: false,
       lastSyncMs: beat.syncedAtMs,
     };
-    this.#beat = { text: object.text, ...(object.etag !== undefined ? { etag: object.etag } : {}), reading };
+    this.#beat = { text: object.text, rev: beat.rev, ...(object.etag !== undefined ? { etag: object.etag } : {}), reading };
     return reading;
   }
 
   async #documents(head: Head): Promise<Record<DocumentName, FileRead>> {
     const wanted = (Object.entries(head.docs) as [DocumentName, DocEntry][]).filter(([name, d]) => d.g !== undefined && this.#docs.get(name)?.g !== d.g);
     // Small documents are in the head; a larger one is read only when its content changed.
-    const loaded = await Promise.all(wanted.map(([name, d]) => (d.t !== undefined ? null : this.store.get(docKey(this.session, name)))));
+    const loaded = await Promise.all(wanted.map(([name, d]) => (d.t !== undefined ? null : this.store.get(docKey(this.session, d.g!)))));
     wanted.forEach(([name, entry], i) => {
       const bytes = entry.t !== undefined ? new TextEncoder().encode(entry.t) : docContent(loaded[i]!, entry.g!);
       if (bytes) this.#docs.set(name, { g: entry.g!, bytes });

@@ -41,6 +41,7 @@ import {
   type Beat,
   type Bucket,
   type FileRecord,
+  type DocEntry,
   type Head,
 } from './shards.js';
 
@@ -63,7 +64,8 @@ const fail = (status: 409 | 413 | 422 | 503, error: string): IngestAnswer => ({ 
 export async function ingestShards(store: ObjectStore, session: string, payload: IngestPayload, options: IngestOptions): Promise<IngestAnswer> {
   const [beatObject, headObject] = await Promise.all([store.get(beatKey(session)), store.get(headKey(session))]);
   const beat = parseStored(BeatSchema, beatObject);
-  let head = parseStored(HeadSchema, headObject) as Head | undefined;
+  const storedHead = parseStored(HeadSchema, headObject) as Head | undefined;
+  let head = storedHead;
   const headEtag = headObject && headObject !== 'unchanged' ? headObject.etag : undefined;
   if (!head) {
     const legacy = await store.get(legacyKey(session));
@@ -77,28 +79,33 @@ export async function ingestShards(store: ObjectStore, session: string, payload:
   const rev = head.rev + 1;
   const rejected: string[] = [];
 
-  // ---- documents
+  // ---- documents: a large one's content is an object named by its hash, written before the head
+  // that names it and removed only after a head that no longer does.
   const docWrites: [string, string][] = [];
   const docDeletes: string[] = [];
+  const stored = (entry: DocEntry | undefined) => (entry?.g !== undefined && entry.t === undefined ? docKey(session, entry.g) : undefined);
   for (const [name, file] of Object.entries(payload.documents) as [DocumentName, SyncedFile | null][]) {
-    if (file === null) {
-      if (next.docs[name]?.g !== undefined && next.docs[name]?.t === undefined) docDeletes.push(docKey(session, name));
-      delete next.docs[name];
-      continue;
-    }
-    const checked = await checkContent(name, file, DOCUMENT_PARSERS[name]);
-    if (checked.kind === 'malformed') return fail(422, checked.problem);
     const before = next.docs[name];
-    if (checked.kind === 'good') {
-      const text = checked.bytes.length <= INLINE_DOC_BYTES ? utf8(checked.bytes) : undefined;
-      next.docs[name] = { h: file.hash, m: file.mtimeMs, g: file.hash, ...(text !== undefined ? { t: text } : {}) };
-      if (text === undefined) docWrites.push([docKey(session, name), docObject(file.hash, checked.bytes, file.b64!)]);
-      else if (before?.g !== undefined && before.t === undefined) docDeletes.push(docKey(session, name));
+    if (file === null) {
+      delete next.docs[name];
     } else {
-      const why = checked.kind === 'refused' ? capProblem(`refused by the remote: ${checked.problem}`) : checked.problem;
-      if (checked.kind === 'refused') rejected.push(`${name}: ${checked.problem}`);
-      next.docs[name] = { h: file.hash, m: file.mtimeMs, p: why, ...(before?.g !== undefined ? { g: before.g } : {}) };
+      const checked = await checkContent(name, file, DOCUMENT_PARSERS[name]);
+      if (checked.kind === 'malformed') return fail(422, checked.problem);
+      if (checked.kind === 'good') {
+        const text = checked.bytes.length <= INLINE_DOC_BYTES ? utf8(checked.bytes) : undefined;
+        next.docs[name] = { h: file.hash, m: file.mtimeMs, g: file.hash, ...(text !== undefined ? { t: text } : {}) };
+        const key = stored(next.docs[name]);
+        if (key !== undefined && key !== stored(before)) docWrites.push([key, docObject(file.hash, checked.bytes, file.b64!)]);
+      } else {
+        const why = checked.kind === 'refused' ? capProblem(`refused by the remote: ${checked.problem}`) : checked.problem;
+        if (checked.kind === 'refused') rejected.push(`${name}: ${checked.problem}`);
+        // The last good content stays, inline or stored.
+        const lastGood = before?.g !== undefined ? { g: before.g, ...(before.t !== undefined ? { t: before.t } : {}) } : {};
+        next.docs[name] = { h: file.hash, m: file.mtimeMs, p: why, ...lastGood };
+      }
     }
+    const old = stored(before);
+    if (old !== undefined && old !== stored(next.docs[name])) docDeletes.push(old);
   }
 
   // ---- file sets: group by bucket, read those buckets, apply
@@ -109,7 +116,9 @@ export async function ingestShards(store: ObjectStore, session: string, payload:
     // A set new to the head (or to a head that could not be read) starts in an epoch no earlier
     // bucket can be in: the time.
     const setHead = (next.sets[set] ??= emptySetHead(options.nowMs));
-    if ((change.clear || !change.present) && (setHead.count > 0 || setHead.buckets !== '')) {
+    if ((change.clear || !change.present) && (setHead.count > 0 || setHead.buckets !== '' || setHead.totals !== undefined)) {
+      // Everything goes, the totals too.
+      delete setHead.totals;
       Object.assign(setHead, emptySetHead(setHead.epoch + 1));
       cleared.add(set);
     }
@@ -173,24 +182,37 @@ export async function ingestShards(store: ObjectStore, session: string, payload:
 
   const finishing = payload.final === true && next.filling === true;
   if (finishing) delete next.filling;
-  const headChanged = docWrites.length + docDeletes.length + bucketWrites.length > 0 || JSON.stringify(next.docs) !== JSON.stringify(head.docs) ||
-    JSON.stringify(next.sets) !== JSON.stringify(head.sets) || finishing;
+  // A session's first request writes a head even if it carries nothing: a beat always has one.
+  const headChanged =
+    !storedHead || docWrites.length + docDeletes.length + bucketWrites.length > 0 || finishing ||
+    JSON.stringify(next.docs) !== JSON.stringify(head.docs) || JSON.stringify(next.sets) !== JSON.stringify(head.sets);
 
   let committedRev = head.rev;
   if (headChanged) {
     // Contents first, the head last: it is what makes them count.
     await Promise.all([...docWrites.map(([key, text]) => store.put(key, text)), ...bucketWrites.map(([key, text]) => store.put(key, text))]);
-    if (docDeletes.length > 0) await store.delete(docDeletes);
     next.rev = rev;
     next.nonce = options.nonce;
     next.recent = [...head.recent, [rev, options.nonce] as [number, string]].slice(-RECENT_COMMITS);
-    const committed = await store.put(headKey(session), JSON.stringify(next), headEtag);
+    // Not committed (another sync came first, or the write failed): put back what was there.
+    const undo = () =>
+      Promise.all([
+        ...bucketWrites.map(([key, , previous]) => (previous === null ? store.delete([key]) : store.put(key, previous))),
+        store.delete(docWrites.map(([key]) => key)),
+      ]);
+    let committed: boolean;
+    try {
+      committed = await store.put(headKey(session), JSON.stringify(next), headEtag);
+    } catch (error) {
+      await undo().catch(() => undefined);
+      throw error;
+    }
     if (!committed) {
-      // Another sync committed first: put back what was there, and let the client try again.
-      await Promise.all(bucketWrites.map(([key, , previous]) => (previous === null ? store.delete([key]) : store.put(key, previous))));
+      await undo();
       return fail(503, 'another sync changed this session at the same time; retry');
     }
     committedRev = rev;
+    if (docDeletes.length > 0) await store.delete(docDeletes);
     await dropDeadEpochs(store, session, head, next);
     if (finishing) await store.delete([legacyKey(session)]);
   }

@@ -41,7 +41,8 @@ export const beatKey = (session: string) => `${SESSIONS_PREFIX}${session}/beat.j
 export const headKey = (session: string) => `${SESSIONS_PREFIX}${session}/head.json`;
 /** Format 1 and 2: the whole session in one document. */
 export const legacyKey = (session: string) => `${SESSIONS_PREFIX}${session}/state.json`;
-export const docKey = (session: string, document: string) => `data/${session}/docs/${document}`;
+/** A large document's content, by its hash (a new version never overwrites the one a head names). */
+export const docKey = (session: string, hash: string) => `data/${session}/docs/${hash}`;
 export const bucketKey = (session: string, set: FileSetName, epoch: number, bucket: number) => `data/${session}/sets/${set}/${epoch}/${bucket}.json`;
 
 /** The session a key under `sessions/` names (its beat, or a format 1–2 document), else undefined. */
@@ -105,6 +106,7 @@ const UsageTotalsSchema = v.object({
     v.array(
       v.object({
         key: v.pipe(v.string(), v.maxLength(MAX_MODEL_KEY_LENGTH + 1)),
+        overflow: v.optional(v.pipe(v.string(), v.maxLength(16))),
         n: signedCount,
         first: v.number(),
         firstName: v.pipe(v.string(), v.maxLength(128)),
@@ -150,7 +152,7 @@ const DocEntrySchema = v.object({
   m: time,
   /** Why the live file is bad. */
   p: v.optional(problem),
-  /** Hash of the last good content: inline in `t`, or (larger ones) stored at `docKey`. */
+  /** Hash of the last good content: inline in `t`, or (larger ones) stored at `docKey(session, g)`. */
   g: v.optional(hash),
   /** The last good content itself, when it is UTF-8 of at most INLINE_DOC_BYTES. */
   t: v.optional(v.pipe(v.string(), v.maxLength(INLINE_DOC_BYTES))),
