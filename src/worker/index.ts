@@ -8,6 +8,7 @@ import { createRemoteApp } from '../remote-app.js';
 import { KvObjectStore, type KvNamespaceLike } from '../stores/kv.js';
 import type { ObjectStore } from '../stores/object-store.js';
 import { R2ObjectStore, type R2BucketLike } from '../stores/r2.js';
+import { warmUp } from './warm-up.js';
 
 export interface Env {
   readonly LOKI_STATE_BUCKET?: R2BucketLike;
@@ -34,10 +35,14 @@ function appFor(env: Env): Hono {
   return built.app;
 }
 
+// The code a first request runs is compiled while the isolate starts, not during that request.
+const warming = warmUp();
+
 export default {
-  fetch(request: Request, env: Env): Response | Promise<Response> {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    await warming;
     try {
-      return appFor(env).fetch(request);
+      return await appFor(env).fetch(request);
     } catch (error) {
       // A bad variable (e.g. LOKI_MAX_ITERATIONS) is a deployment error: say which, in one line.
       return new Response(`loki-metrics: ${error instanceof Error ? error.message : 'configuration error'}\n`, { status: 500 });

@@ -1,5 +1,5 @@
 /**
- * Generated `.loki` trees for the benchmarks (scrape.bench.ts, fleet.bench.ts), and the naive
+ * Generated `.loki` trees for the benchmarks (scrape.bench.ts, fleet.bench.ts, worker.bench.ts), and the naive
  * baseline's scrape: the reference reader's approach, read and split everything every time.
  */
 import { closeSync, copyFileSync, constants, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, utimesSync, writeSync } from 'node:fs';
@@ -62,15 +62,18 @@ export function fillTree(dir: string, spec: TreeSpec): string {
   if (spec.eventsFrom?.how === 'hardlink') linkSync(spec.eventsFrom.path, events);
   else if (spec.eventsFrom) copyFileSync(spec.eventsFrom.path, events, constants.COPYFILE_FICLONE);
   else writeEvents(events, spec.events);
-  for (let i = 1; i <= spec.efficiency; i++) {
-    const fd = openSync(join(dir, `metrics/efficiency/iteration-${i}.json`), 'w');
-    writeSync(fd, JSON.stringify({ iteration: i, model: i % 3 ? 'sonnet' : 'opus', input_tokens: 1000 * i, output_tokens: 200 * i, ...(i % 2 ? { cost_usd: 0.01 * i } : {}) }));
-    closeSync(fd);
-  }
+  for (let i = 1; i <= spec.efficiency; i++) writeEfficiencyFile(dir, i);
   const fd = openSync(join(dir, 'dashboard-state.json'), 'w');
   writeSync(fd, JSON.stringify({ mode: 'autonomous', iteration: 0, tasks: { pending: [{ id: 'a' }], inProgress: [], completed: [], failed: [] } }));
   closeSync(fd);
   return dir;
+}
+
+/** Writes `metrics/efficiency/iteration-<i>.json` in `dir` (the directory must exist), as `fillTree` does. */
+export function writeEfficiencyFile(dir: string, i: number): void {
+  const fd = openSync(join(dir, `metrics/efficiency/iteration-${i}.json`), 'w');
+  writeSync(fd, JSON.stringify({ iteration: i, model: i % 3 ? 'sonnet' : 'opus', input_tokens: 1000 * i, output_tokens: 200 * i, ...(i % 2 ? { cost_usd: 0.01 * i } : {}) }));
+  closeSync(fd);
 }
 
 /** A tree under `root` named after its sizes. */

@@ -1,9 +1,9 @@
 /**
- * An `ObjectStore` over a Map, for unit tests of the Worker's storage logic (the real R2 and KV
- * adapters run in workerd in test/worker/). `strong: true` behaves as R2 (etags, conditional reads
- * and writes), `false` as KV (no etags; every write wins). Every call is logged.
+ * The in-memory `ObjectStore` (src/stores/memory.ts) with every call logged, for unit tests of the
+ * Worker's storage logic (the real R2 and KV adapters run in workerd in test/worker/).
  */
-import type { ObjectStore, StoredObject } from '../../src/stores/object-store.js';
+import { MemoryObjectStore as Memory } from '../../src/stores/memory.js';
+import type { StoredObject } from '../../src/stores/object-store.js';
 
 export interface Call {
   readonly op: 'get' | 'put' | 'delete' | 'list';
@@ -12,49 +12,27 @@ export interface Call {
   readonly bytes?: number;
 }
 
-export class MemoryObjectStore implements ObjectStore {
-  readonly objects = new Map<string, { text: string; etag: string }>();
+export class MemoryObjectStore extends Memory {
   readonly calls: Call[] = [];
-  readonly kind: 'r2' | 'kv';
-  #n = 0;
 
-  constructor(readonly strong = true) {
-    this.kind = strong ? 'r2' : 'kv';
-  }
-
-  async get(key: string, etag?: string): Promise<StoredObject | 'unchanged' | null> {
+  override get(key: string, etag?: string): Promise<StoredObject | 'unchanged' | null> {
     this.calls.push({ op: 'get', key, ...(etag !== undefined ? { etag } : {}) });
-    const object = this.objects.get(key);
-    if (!object) return null;
-    if (!this.strong) return { text: object.text };
-    return etag === object.etag ? 'unchanged' : { ...object };
+    return super.get(key, etag);
   }
 
-  async put(key: string, text: string, ifMatch?: string): Promise<boolean> {
+  override put(key: string, text: string, ifMatch?: string): Promise<boolean> {
     this.calls.push({ op: 'put', key, bytes: new TextEncoder().encode(text).length, ...(ifMatch !== undefined ? { etag: ifMatch } : {}) });
-    if (this.strong && ifMatch !== undefined && this.objects.get(key)?.etag !== ifMatch) return false;
-    this.objects.set(key, { text, etag: `e${++this.#n}` });
-    return true;
+    return super.put(key, text, ifMatch);
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
-    for (const key of keys) {
-      this.calls.push({ op: 'delete', key });
-      this.objects.delete(key);
-    }
+  override delete(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.calls.push({ op: 'delete', key });
+    return super.delete(keys);
   }
 
-  async list(prefix: string, cursor?: string) {
+  override list(prefix: string, cursor?: string) {
     this.calls.push({ op: 'list', key: prefix });
-    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
-    const start = cursor === undefined ? 0 : Number(cursor);
-    const page = keys.slice(start, start + 1000);
-    return { keys: page, ...(start + 1000 < keys.length ? { next: String(start + 1000) } : {}) };
-  }
-
-  /** Set a key's text directly, as another writer (or an older version) would have. */
-  set(key: string, text: string): void {
-    this.objects.set(key, { text, etag: `e${++this.#n}` });
+    return super.list(prefix, cursor);
   }
 
   text(key: string): string | undefined {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FileRead } from '../../src/stores/store.js';
-import { applyToManifest, HashCache, planUploads, SyncMemory } from '../../src/sync/plan.js';
+import { applyToManifest, HashCache, LAYOUT3_LIMITS, planUploads, SyncMemory } from '../../src/sync/plan.js';
+import { bucketOf } from '../../src/sync/shards.js';
 import { bytesToBase64, MAX_DATE_MS, MAX_INGEST_BYTES, MAX_PROBLEM_CHARS, MAX_SYNC_FILE_BYTES, sha256Hex, type Manifest } from '../../src/sync/protocol.js';
 import { DEAD_RUNNER, LIVE_RUNNER, readingOf } from '../support/readings.js';
 
@@ -196,5 +197,25 @@ describe('applyToManifest', () => {
     const more = applyToManifest(next, { payload: {} as never, applies: { documents: {}, sets: { proofs: { s: 's@1' } } } });
     expect(more.sets.proofs).toEqual({ r: 'r@1', s: 's@1' });
     expect(manifest.documents).toEqual({ a: '1@1', b: '2@2' });
+  });
+});
+
+describe('planUploads for a format 3 remote', () => {
+  it('sends files in bucket order, so a first upload writes each bucket about once, not once per batch', async () => {
+    const files = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`iteration-${i + 1}.json`, { iteration: i + 1, cost_usd: 0.01 }]));
+    const uploads = await planUploads(readingOf({ efficiency: files }), EMPTY, new SyncMemory(), LAYOUT3_LIMITS);
+    const perUpload = uploads.map((u) => new Set(Object.keys(u.payload.sets!.efficiency!.upsert).map(bucketOf)));
+    const used = new Set(Object.keys(files).map(bucketOf));
+    const touches = perUpload.reduce((sum, buckets) => sum + buckets.size, 0);
+    // Each batch shares at most one bucket with the next (where a bucket's files span two batches).
+    expect(touches).toBeLessThanOrEqual(used.size + uploads.length);
+    expect(uploads.length).toBe(Math.ceil(2000 / LAYOUT3_LIMITS.files));
+    // Removals too: most of a set gone is a clear; some gone are removed in bucket order.
+    const manifest = uploads.reduce(applyToManifest, EMPTY);
+    const kept = Object.fromEntries(Object.entries(files).slice(0, 1500));
+    const removing = await planUploads(readingOf({ efficiency: kept }), manifest, new SyncMemory(), LAYOUT3_LIMITS);
+    const removed = removing.flatMap((u) => u.payload.sets!.efficiency!.remove);
+    expect(removed).toHaveLength(500);
+    expect(removed.map(bucketOf)).toEqual([...removed.map(bucketOf)].sort((a, b) => a - b));
   });
 });
