@@ -42,7 +42,7 @@ interface Remote {
   readonly manifest: Manifest;
   readonly syncedAtMs: number | null;
   readonly limits: UploadLimits;
-  readonly cadence?: { readonly pushMs: number; readonly heartbeatMs: number };
+  readonly cadence?: { readonly pushMs: number; readonly heartbeatMs: number; readonly requestGapMs?: number };
 }
 
 /**
@@ -56,7 +56,7 @@ async function fetchManifest(base: string, session: string, token: string, stop?
     syncedAtMs: number | null;
     documents?: Record<string, string>;
     sets?: Record<string, { buckets: number[] }>;
-    cadence?: { pushMs: number; heartbeatMs: number };
+    cadence?: { pushMs: number; heartbeatMs: number; requestGapMs?: number };
     manifest?: Partial<Manifest> & { efficiency?: Record<string, string> };
   };
   if (answer.layout !== 3) {
@@ -217,7 +217,9 @@ export async function runSync(options: SyncOptions): Promise<number> {
           await sleep(options.intervalMs);
           continue;
         }
-        for (const upload of uploads) {
+        for (const [index, upload] of uploads.entries()) {
+          // A large change goes as several requests: spaced as the remote's storage needs (KV).
+          if (index > 0 && remote.cadence?.requestGapMs) await sleep(remote.cadence.requestGapMs);
           const body = JSON.stringify(upload.payload);
           const answer = (await call(`${base}/ingest${query}`, options.token, { method: 'POST', body }, options.signal)) as {
             syncedAtMs: number;

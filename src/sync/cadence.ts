@@ -13,12 +13,17 @@ export interface Cadence {
   readonly pushMs: number;
   readonly heartbeatMs: number;
   readonly staleMs: number;
+  /** Between two requests of one push (a large change): KV takes one write a second to a key. */
+  readonly requestGapMs: number;
 }
 
 export const CADENCE_DEFAULTS = {
   r2: { pushMs: 60_000, heartbeatMs: 300_000 },
   kv: { pushMs: 300_000, heartbeatMs: 900_000 },
 } as const satisfies Record<'r2' | 'kv', { pushMs: number; heartbeatMs: number }>;
+
+/** KV refuses a second write to one key within a second; each request writes the beat and the head. */
+export const KV_REQUEST_GAP_MS = 1_100;
 
 /**
  * Beyond two heartbeats, plus a minute (KV's propagation; a request's retries), a client is gone:
@@ -31,5 +36,5 @@ export function syncCadence(kind: 'r2' | 'kv', config: Pick<Config, 'syncPushMs'
   const pushMs = config.syncPushMs ?? defaults.pushMs;
   // A heartbeat is never more frequent than the pushes of changes.
   const heartbeatMs = Math.max(config.syncHeartbeatMs ?? defaults.heartbeatMs, pushMs);
-  return { pushMs, heartbeatMs, staleMs: config.syncStaleMs ?? staleAfter(heartbeatMs) };
+  return { pushMs, heartbeatMs, staleMs: config.syncStaleMs ?? staleAfter(heartbeatMs), requestGapMs: kind === 'kv' ? KV_REQUEST_GAP_MS : 0 };
 }

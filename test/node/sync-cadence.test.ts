@@ -4,7 +4,7 @@
  * Worker's staleness follows its heartbeat. In process: the real client and the real remote app
  * over an in-memory R2, with one clock both share.
  */
-import { appendFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
@@ -106,11 +106,32 @@ describe('the Worker sets the cadence', () => {
   });
 });
 
+describe('a push of several requests', () => {
+  it('spaces them as KV needs (one write a second to a key), and not on R2', async () => {
+    for (const strong of [false, true]) {
+      const r = remote({}, strong);
+      const times: number[] = [];
+      const inner = globalThis.fetch;
+      globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+        if (init?.method === 'POST') times.push(performance.now());
+        return inner(input, init);
+      }) as typeof fetch;
+      const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
+      for (let i = 10; i < 140; i++) await writeFile(join(dir, `metrics/efficiency/iteration-${i}.json`), `{"iteration": ${i}, "cost_usd": 0.01}`);
+      expect(await runSync({ url: 'https://worker.test', session: 'default', dir, token: SYNC_TOKEN, intervalMs: 5, once: true, log: () => {}, clock: r.clock })).toBe(0);
+      expect(times.length).toBe(2);
+      const gap = times[1]! - times[0]!;
+      if (strong) expect(gap).toBeLessThan(1_000);
+      else expect(gap).toBeGreaterThanOrEqual(1_090);
+    }
+  });
+});
+
 describe('syncCadence', () => {
   it('defaults by binding, a heartbeat never shorter than the push interval, staleness from the heartbeat', () => {
-    expect(syncCadence('r2', {})).toEqual({ pushMs: 60_000, heartbeatMs: 300_000, staleMs: 660_000 });
-    expect(syncCadence('kv', {})).toEqual({ pushMs: 300_000, heartbeatMs: 900_000, staleMs: 1_860_000 });
-    expect(syncCadence('r2', { syncPushMs: 600_000 })).toEqual({ pushMs: 600_000, heartbeatMs: 600_000, staleMs: 1_260_000 });
+    expect(syncCadence('r2', {})).toEqual({ pushMs: 60_000, heartbeatMs: 300_000, staleMs: 660_000, requestGapMs: 0 });
+    expect(syncCadence('kv', {})).toEqual({ pushMs: 300_000, heartbeatMs: 900_000, staleMs: 1_860_000, requestGapMs: 1_100 });
+    expect(syncCadence('r2', { syncPushMs: 600_000 })).toEqual({ pushMs: 600_000, heartbeatMs: 600_000, staleMs: 1_260_000, requestGapMs: 0 });
     expect(syncCadence('kv', { syncStaleMs: 5_000 }).staleMs).toBe(5_000);
     // The defaults are what docs/worker.md's plan table is computed from.
     expect(CADENCE_DEFAULTS).toEqual({ r2: { pushMs: 60_000, heartbeatMs: 300_000 }, kv: { pushMs: 300_000, heartbeatMs: 900_000 } });
@@ -119,6 +140,6 @@ describe('syncCadence', () => {
   it('is told to the client with the manifest', async () => {
     const r = remote({ LOKI_SYNC_PUSH_SECONDS: '90' }, false);
     const answer = (await (await r.app.request('/ingest/manifest?session=s&layout=3', { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } })).json()) as { cadence: unknown };
-    expect(answer.cadence).toEqual({ pushMs: 90_000, heartbeatMs: 900_000, staleMs: staleAfter(900_000) });
+    expect(answer.cadence).toEqual({ pushMs: 90_000, heartbeatMs: 900_000, staleMs: staleAfter(900_000), requestGapMs: 1_100 });
   });
 });
