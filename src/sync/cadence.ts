@@ -5,7 +5,7 @@
  * no sync for `staleMs` reads as stopped.
  *
  * R2's free tier (1M writes a month) takes a live session pushing every minute (~3 writes); KV's
- * free plan (1,000 writes a day) one pushing every 5 minutes.
+ * free plan (1,000 writes a day) one pushing every 10 minutes.
  */
 import type { Config } from '../config.js';
 
@@ -19,7 +19,7 @@ export interface Cadence {
 
 export const CADENCE_DEFAULTS = {
   r2: { pushMs: 60_000, heartbeatMs: 300_000 },
-  kv: { pushMs: 300_000, heartbeatMs: 900_000 },
+  kv: { pushMs: 600_000, heartbeatMs: 1_200_000 },
 } as const satisfies Record<'r2' | 'kv', { pushMs: number; heartbeatMs: number }>;
 
 /** KV refuses a second write to one key within a second; each request writes the beat and the head. */

@@ -216,6 +216,20 @@ export const BucketSchema = jsonObject(
 );
 export type Bucket = { rev: number; nonce: string; files: Record<string, FileRecord>; undo?: Record<string, FileRecord | null> };
 
+/**
+ * A bucket as the manifest reads it: only each file's manifest entry is checked (the contributions,
+ * which only ingest uses, are half the work of a full check and not needed there).
+ */
+const ManifestRecordSchema = v.looseObject({ h: hash, m: time });
+export const ManifestBucketSchema = jsonObject(
+  v.looseObject({
+    rev: count,
+    nonce: v.string(),
+    files: jsonObject(v.record(v.string(), ManifestRecordSchema)),
+    undo: v.optional(jsonObject(v.record(v.string(), v.nullable(ManifestRecordSchema)))),
+  }),
+);
+
 /** Commits remembered in the head; a bucket older than all of them counts as committed. */
 export const RECENT_COMMITS = 32;
 

@@ -130,16 +130,16 @@ describe('a push of several requests', () => {
 describe('syncCadence', () => {
   it('defaults by binding, a heartbeat never shorter than the push interval, staleness from the heartbeat', () => {
     expect(syncCadence('r2', {})).toEqual({ pushMs: 60_000, heartbeatMs: 300_000, staleMs: 660_000, requestGapMs: 0 });
-    expect(syncCadence('kv', {})).toEqual({ pushMs: 300_000, heartbeatMs: 900_000, staleMs: 1_860_000, requestGapMs: 1_100 });
+    expect(syncCadence('kv', {})).toEqual({ pushMs: 600_000, heartbeatMs: 1_200_000, staleMs: 2_460_000, requestGapMs: 1_100 });
     expect(syncCadence('r2', { syncPushMs: 600_000 })).toEqual({ pushMs: 600_000, heartbeatMs: 600_000, staleMs: 1_260_000, requestGapMs: 0 });
     expect(syncCadence('kv', { syncStaleMs: 5_000 }).staleMs).toBe(5_000);
     // The defaults are what docs/worker.md's plan table is computed from.
-    expect(CADENCE_DEFAULTS).toEqual({ r2: { pushMs: 60_000, heartbeatMs: 300_000 }, kv: { pushMs: 300_000, heartbeatMs: 900_000 } });
+    expect(CADENCE_DEFAULTS).toEqual({ r2: { pushMs: 60_000, heartbeatMs: 300_000 }, kv: { pushMs: 600_000, heartbeatMs: 1_200_000 } });
   });
 
   it('is told to the client with the manifest', async () => {
     const r = remote({ LOKI_SYNC_PUSH_SECONDS: '90' }, false);
     const answer = (await (await r.app.request('/ingest/manifest?session=s&layout=3', { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } })).json()) as { cadence: unknown };
-    expect(answer.cadence).toEqual({ pushMs: 90_000, heartbeatMs: 900_000, staleMs: staleAfter(900_000), requestGapMs: 1_100 });
+    expect(answer.cadence).toEqual({ pushMs: 90_000, heartbeatMs: 1_200_000, staleMs: staleAfter(1_200_000), requestGapMs: 1_100 });
   });
 });
