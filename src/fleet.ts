@@ -40,6 +40,8 @@ export interface ProjectCatalog {
   store(name: string): StateStore | undefined | Promise<StateStore | undefined>;
   /** Fleet facts for `/health` (e.g. how changes are watched). */
   health?(): Readonly<Record<string, unknown>>;
+  /** Drop what is kept for a project (its store's caches): its app was dropped to free memory. */
+  forget?(name: string): void;
 }
 
 export interface FleetAppDeps extends Omit<AppDeps, 'store' | 'healthExtras'> {
@@ -48,6 +50,11 @@ export interface FleetAppDeps extends Omit<AppDeps, 'store' | 'healthExtras'> {
   readonly defaultProject?: string;
   /** Per-isolate project apps kept, least recently used dropped first. Default 256. */
   readonly maxApps?: number;
+  /**
+   * What the kept apps' stores may retain in all (`StateStore.retainedBytes`): beyond it the least
+   * recently used apps are dropped as a new one comes. Default: no bound but the count.
+   */
+  readonly maxRetainedBytes?: number;
 }
 
 const PROJECT_ROUTES = ['/health', '/'] as const;
@@ -72,6 +79,17 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
       ...(catalog.health ? { healthExtras: () => catalog.health?.() ?? {} } : {}),
     });
     if (apps.size >= maxApps) apps.delete(apps.keys().next().value as string);
+    if (deps.maxRetainedBytes !== undefined) {
+      let retained = 0;
+      for (const kept of apps.values()) retained += kept.store.retainedBytes?.() ?? 0;
+      // Oldest first, until what is left fits (the new app retains nothing yet).
+      for (const [oldest, kept] of apps) {
+        if (retained <= deps.maxRetainedBytes) break;
+        retained -= kept.store.retainedBytes?.() ?? 0;
+        apps.delete(oldest);
+        catalog.forget?.(oldest);
+      }
+    }
     apps.set(name, { store, app });
     return app;
   }

@@ -48,6 +48,11 @@ const MAX_SESSION_DOC_BYTES = 20 * 1024 * 1024;
 
 /** Per-isolate session apps kept (each holds its collector's memory and cache). */
 const MAX_SESSION_APPS = 256;
+/**
+ * What those sessions' stores may keep in all: with what their collectors parse from it (about as
+ * much again), well inside an isolate's 128 MB. A session keeps its head and documents (~10 KB).
+ */
+export const MAX_RETAINED_SESSION_BYTES = 24 * 1024 * 1024;
 
 export function createRemoteApp(deps: RemoteAppDeps): Hono {
   const { bucket, config } = deps;
@@ -158,6 +163,7 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
       log,
       defaultProject: DEFAULT_SESSION,
       maxApps: MAX_SESSION_APPS,
+      maxRetainedBytes: MAX_RETAINED_SESSION_BYTES,
       ...(cadence ? { syncStaleMs: cadence.staleMs } : {}),
       // No shared in-flight refresh across requests: workerd cancels a request that awaits another
       // request's I/O as hung. Finished snapshots are still shared through the cache.

@@ -9,7 +9,7 @@ import { BasicAuthUsers } from '../src/basic-auth.js';
 import { parseConfig } from '../src/config.js';
 import { createFleetApp, singleProject, type ProjectCatalog } from '../src/fleet.js';
 import { FsStateStore } from '../src/stores/fs.js';
-import type { StateStore } from '../src/stores/store.js';
+import { unreadableReading, type StateStore } from '../src/stores/store.js';
 import { CountingStore } from './support/counting-store.js';
 import { cleanTrees, materialize } from './support/loki-tree.js';
 
@@ -200,5 +200,30 @@ describe('singleProject', () => {
     expect(await catalog.store('solo')).toBe(store);
     expect(await catalog.store('other')).toBeUndefined();
     expect(await singleProject(store).list()).toEqual([{ name: 'default' }]);
+  });
+});
+
+describe('the apps kept, bounded by what their stores retain', () => {
+  it('drops the least recently used apps beyond maxRetainedBytes, and has the catalog forget their stores', async () => {
+    const sized = (bytes: number): StateStore & { reads: number } => {
+      const store = { reads: 0, read: async () => (store.reads++, unreadableReading('test')), retainedBytes: () => bytes };
+      return store;
+    };
+    const projects = { a: sized(400), b: sized(400), c: sized(400), d: sized(10), e: sized(10) };
+    const forgotten: string[] = [];
+    const catalog = { ...mutableCatalog(projects), forget: (name: string) => void forgotten.push(name) };
+    const app = createFleetApp({ catalog, config: parseConfig({ LOKI_METRICS_CACHE_SECONDS: '0' }), log: () => undefined, maxRetainedBytes: 1000 });
+    for (const name of ['a', 'b', 'c']) expect((await app.request(`/metrics?project=${name}`)).status).toBe(200);
+    expect(forgotten).toEqual([]); // 1,200 bytes kept, but nothing new came since the third
+    await app.request('/metrics?project=a'); // a is now the most recently used
+    expect((await app.request('/metrics?project=d')).status).toBe(200);
+    expect(forgotten).toEqual(['b']); // the oldest goes until 800 are kept: b, not a
+    // Dropped apps are made again on demand; kept ones are reused (no new app, the same collector).
+    await app.request('/metrics?project=a');
+    expect(forgotten).toEqual(['b']);
+    await app.request('/metrics?project=b'); // made again: 810 kept before it came, none dropped
+    expect(forgotten).toEqual(['b']);
+    await app.request('/metrics?project=e'); // 1,210 kept: the oldest, c, goes
+    expect(forgotten).toEqual(['b', 'c']);
   });
 });

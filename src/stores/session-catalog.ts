@@ -37,6 +37,10 @@ export class SessionCatalog implements ProjectCatalog {
     return projects;
   }
 
+  forget(name: string): void {
+    this.#stores.delete(name);
+  }
+
   store(name: string): StateStore {
     let store = this.#stores.get(name);
     if (!store) {

@@ -185,6 +185,11 @@ export interface StateStore {
   read(): Promise<StateReading>;
   /** Release watchers and handles. */
   close?(): void | Promise<void>;
+  /**
+   * Bytes this store keeps between reads (synced stores: the head and the documents), so a process
+   * holding many can bound them by size (fleet.ts). Stores that keep nothing of note leave it out.
+   */
+  retainedBytes?(): number;
 }
 
 /** A FileRead for a file that does not exist. */

@@ -25,7 +25,7 @@ import {
  */
 export class SyncedStateStore implements StateStore {
   #beat: { etag?: string; text: string; rev: number; reading: StateReading } | undefined;
-  #head: { head: Head; sets: FileSets } | undefined;
+  #head: { head: Head; sets: FileSets; size: number } | undefined;
   readonly #docs = new Map<DocumentName, { g: string; bytes: Uint8Array }>();
   #legacy: { text: string; etag?: string; reading: StateReading } | undefined;
 
@@ -33,6 +33,13 @@ export class SyncedStateStore implements StateStore {
     private readonly store: ObjectStore,
     private readonly session: string,
   ) {}
+
+  /** The beat's and head's text and the documents' bytes (what is parsed from them is about as much again). */
+  retainedBytes(): number {
+    let bytes = (this.#beat?.text.length ?? 0) + (this.#head?.size ?? 0) + (this.#legacy?.text.length ?? 0);
+    for (const doc of this.#docs.values()) bytes += doc.bytes.length;
+    return bytes;
+  }
 
   async read(): Promise<StateReading> {
     const loaded = await this.store.get(beatKey(this.session), this.#beat?.etag);
@@ -48,9 +55,10 @@ export class SyncedStateStore implements StateStore {
     const beat = parseStored(BeatSchema, object);
     if (!beat) throw new Error(`stored state for session "${this.session}" is unreadable`);
     if (this.#head?.head.rev !== beat.rev) {
-      const head = parseStored(HeadSchema, await this.store.get(headKey(this.session)));
+      const object = await this.store.get(headKey(this.session));
+      const head = parseStored(HeadSchema, object);
       // A head older than the beat says (KV lagging) serves until the next read finds the newer one.
-      if (head) this.#head = { head, sets: setReads(head) };
+      if (head) this.#head = { head, sets: setReads(head), size: object && object !== 'unchanged' ? object.text.length : 0 };
       else if (!this.#head) throw new Error(`stored state for session "${this.session}" is unreadable`);
     }
     const { head, sets } = this.#head!;

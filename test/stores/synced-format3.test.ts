@@ -186,3 +186,14 @@ describe('SyncedStateStore over format 3', () => {
     expect(reading.lastSyncMs).toBe(1000);
   });
 });
+
+describe('what a synced session keeps', () => {
+  it('reports its retained bytes: the beat, the head and the documents, not the files', async () => {
+    const store = await seeded(true);
+    const reader = new SyncedStateStore(store, S);
+    expect(reader.retainedBytes()).toBe(0);
+    await reader.read();
+    const expected = store.text(beatKey(S))!.length + store.text(headKey(S))!.length + [large('autonomous'), agents(20), '4242', '{"models": {}}'].reduce((sum, t) => sum + t.length, 0);
+    expect(reader.retainedBytes()).toBe(expected);
+  });
+});
