@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { StoredDocSchema, type SessionDoc } from '../sync/protocol.js';
-import { readingFromDoc } from '../sync/session-doc.js';
+import { eventsSummary, readingFromDoc } from '../sync/session-doc.js';
 import { beatKey, BeatSchema, docContent, docKey, headKey, HeadSchema, legacyKey, parseStored, type Beat, type DocEntry, type Head } from '../sync/shards.js';
 import type { ObjectStore } from './object-store.js';
 import {
@@ -72,7 +72,7 @@ export class SyncedStateStore implements StateStore {
       ...(beat.problem !== undefined ? { problem: beat.problem } : {}),
       documents: await this.#documents(head),
       ...sets,
-      events: eventsOf(beat),
+      events: eventsSummary(beat.events),
       runner: verdictOf(beat),
       isProcessAlive: (pid) => beat.pidAlive && beat.pid === pid,
       hostPidNamespace: false,
@@ -139,19 +139,6 @@ function setReads(head: Head): FileSets {
       ];
     }),
   ) as unknown as FileSets;
-}
-
-function eventsOf(beat: Beat): StateReading['events'] {
-  const { events } = beat;
-  return {
-    present: events.present,
-    lines: events.lines,
-    ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
-    ...(events.error !== undefined ? { error: events.error } : {}),
-    ...(events.sessionStartMs !== undefined ? { sessionStartMs: events.sessionStartMs } : {}),
-    ...(events.iteration !== undefined ? { iteration: events.iteration } : {}),
-    ...(events.sessionPid !== undefined ? { sessionPid: events.sessionPid } : {}),
-  };
 }
 
 /** The client's verdict; a beat without one says only whether `loki.pid` was alive. */

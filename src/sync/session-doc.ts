@@ -25,6 +25,7 @@ import {
   checkContent,
   DOCUMENT_PARSERS,
   FILE_SET_PARSERS,
+  type EventsState,
   type FileSetChanges,
   type IngestPayload,
   type SessionDoc,
@@ -145,6 +146,19 @@ function setRead(set: StoredSet | undefined): FileSetRead {
   };
 }
 
+/** The events summary as synced, as the collector takes it (absent fields left out). */
+export function eventsSummary(events: EventsState): StateReading['events'] {
+  return {
+    present: events.present,
+    lines: events.lines,
+    ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
+    ...(events.error !== undefined ? { error: events.error } : {}),
+    ...(events.sessionStartMs !== undefined ? { sessionStartMs: events.sessionStartMs } : {}),
+    ...(events.iteration !== undefined ? { iteration: events.iteration } : {}),
+    ...(events.sessionPid !== undefined ? { sessionPid: events.sessionPid } : {}),
+  };
+}
+
 /** The collector's view of a synced session; `doc` undefined means nothing was synced yet. */
 export function readingFromDoc(doc: SessionDoc | undefined, session: string): StateReading {
   if (!doc) return unreadableReading(`nothing synced yet for session "${session}"`);
@@ -156,15 +170,7 @@ export function readingFromDoc(doc: SessionDoc | undefined, session: string): St
     ...(doc.problem !== undefined ? { problem: doc.problem } : {}),
     documents,
     ...sets,
-    events: {
-      present: events.present,
-      lines: events.lines,
-      ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
-      ...(events.error !== undefined ? { error: events.error } : {}),
-      ...(events.sessionStartMs !== undefined ? { sessionStartMs: events.sessionStartMs } : {}),
-      ...(events.iteration !== undefined ? { iteration: events.iteration } : {}),
-      ...(events.sessionPid !== undefined ? { sessionPid: events.sessionPid } : {}),
-    },
+    events: eventsSummary(events),
     // Only the machine running Loki Mode can tell. Clients that ship a verdict are trusted with it;
     // older ones shipped the answer for `loki.pid` alone.
     isProcessAlive: (pid) => doc.pidAlive && doc.pid === pid,

@@ -42,6 +42,18 @@ function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
 const metadataBytes = (metadata: unknown) => (metadata === undefined ? 0 : encoder.encode(JSON.stringify(metadata)).length);
 
 /** The key with every path segment equal to `from` replaced by `to`, or undefined when it has none. */
+/** Copies every entry whose key names session `from` to the same key naming `to`; how many. */
+function copyRenamed<V>(entries: Map<string, V>, from: string, to: string): number {
+  let copied = 0;
+  for (const [key, stored] of [...entries]) {
+    const renamed = renameSessionKey(key, from, to);
+    if (renamed === undefined) continue;
+    entries.set(renamed, stored);
+    copied++;
+  }
+  return copied;
+}
+
 export function renameSessionKey(key: string, from: string, to: string): string | undefined {
   const segments = key.split('/');
   if (!segments.includes(from)) return undefined;
@@ -359,13 +371,7 @@ export class MemoryR2 {
    * etag is its content's MD5).
    */
   copySession(from: string, to: string): number {
-    let copied = 0;
-    for (const [key, stored] of [...this.#objects]) {
-      const renamed = renameSessionKey(key, from, to);
-      if (renamed === undefined) continue;
-      this.#objects.set(renamed, stored);
-      copied++;
-    }
+    const copied = copyRenamed(this.#objects, from, to);
     this.#keys.invalidate();
     return copied;
   }
@@ -524,13 +530,7 @@ export class MemoryKV {
 
   /** Clones every key with a path segment equal to `from` under `to` (sharing the original's record: never mutated). */
   copySession(from: string, to: string): number {
-    let copied = 0;
-    for (const [key, stored] of [...this.#values]) {
-      const renamed = renameSessionKey(key, from, to);
-      if (renamed === undefined) continue;
-      this.#values.set(renamed, stored);
-      copied++;
-    }
+    const copied = copyRenamed(this.#values, from, to);
     this.#keys.invalidate();
     return copied;
   }
