@@ -23,6 +23,8 @@ export interface SyncOptions {
    */
   readonly pushMs?: number;
   readonly heartbeatMs?: number;
+  /** Between the requests of one push. Unset: what the Worker asks for (KV: 1.1 s). */
+  readonly requestGapMs?: number;
   readonly once: boolean;
   /** `LOKI_LIVENESS`: the rule applied here before `pidAlive` is sent. Default `auto`. */
   readonly liveness?: LivenessMode;
@@ -219,7 +221,8 @@ export async function runSync(options: SyncOptions): Promise<number> {
         }
         for (const [index, upload] of uploads.entries()) {
           // A large change goes as several requests: spaced as the remote's storage needs (KV).
-          if (index > 0 && remote.cadence?.requestGapMs) await sleep(remote.cadence.requestGapMs);
+          const gapMs = options.requestGapMs ?? remote.cadence?.requestGapMs ?? 0;
+          if (index > 0 && gapMs > 0) await sleep(gapMs);
           const body = JSON.stringify(upload.payload);
           const answer = (await call(`${base}/ingest${query}`, options.token, { method: 'POST', body }, options.signal)) as {
             syncedAtMs: number;

@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/config.js';
 import { runSync, type SyncOptions } from '../../src/node/sync.js';
 import { createRemoteApp } from '../../src/remote-app.js';
 import { CADENCE_DEFAULTS, staleAfter, syncCadence } from '../../src/sync/cadence.js';
+import { LAYOUT3_LIMITS } from '../../src/sync/plan.js';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
 import { MemoryObjectStore } from '../support/object-store.js';
 
@@ -117,7 +118,8 @@ describe('a push of several requests', () => {
         return inner(input, init);
       }) as typeof fetch;
       const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
-      for (let i = 10; i < 140; i++) await writeFile(join(dir, `metrics/efficiency/iteration-${i}.json`), `{"iteration": ${i}, "cost_usd": 0.01}`);
+      // One request more than a request holds: two requests.
+      for (let i = 10; i < 10 + LAYOUT3_LIMITS.files; i++) await writeFile(join(dir, `metrics/efficiency/iteration-${i}.json`), `{"iteration": ${i}, "cost_usd": 0.01}`);
       expect(await runSync({ url: 'https://worker.test', session: 'default', dir, token: SYNC_TOKEN, intervalMs: 5, once: true, log: () => {}, clock: r.clock })).toBe(0);
       expect(times.length).toBe(2);
       const gap = times[1]! - times[0]!;
