@@ -31,6 +31,14 @@ export default {
     'src/sync/plan.ts',
     'src/sync/protocol.ts',
     'src/sync/session-doc.ts',
+    // Issue 18: the Worker's storage, format 3 (not yet in the committed incremental.json: the
+    // next run measures them from scratch).
+    'src/usage-totals.ts',
+    'src/sync/shards.ts',
+    'src/sync/ingest.ts',
+    'src/sync/manifest.ts',
+    'src/sync/cadence.ts',
+    'src/stores/synced.ts',
   ],
   // Other runs' sandboxes and reports (group runs write test/mutation/.tmp*) are not part of the project.
   ignorePatterns: ['/test/mutation/.tmp*', '/test/mutation/report.*'],

@@ -27,6 +27,10 @@ export const MUTATION_TESTS = [
   'test/node/projects.test.ts',
   'test/sync/plan.test.ts',
   'test/sync/session-doc.test.ts',
+  'test/usage-totals.test.ts',
+  'test/sync/shards.test.ts',
+  'test/sync/ingest.test.ts',
+  'test/stores/synced-format3.test.ts',
 ];
 
 export default defineConfig({
