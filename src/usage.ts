@@ -9,6 +9,7 @@
  * exporter sees (in iteration order, so the set is stable as a run appends files); later ids are
  * `model="other"` within their family.
  */
+import { escapeForLog } from './log.js';
 import { priceFor, type PriceTable } from './pricing.js';
 import type { EfficiencyRecord } from './schemas/efficiency.js';
 import { DURATION_BUCKETS_S, foldUsage, ITERATION_OUTCOMES, modelFamily, type IterationOutcome, type UsageTotals } from './usage-totals.js';
@@ -66,7 +67,9 @@ export class ModelLabeler {
     const key = raw ?? '';
     let labels = this.#byRaw.get(key);
     if (!labels) {
-      labels = this.#labelFor(key.trim().toLowerCase().slice(0, MAX_MODEL_ID_LENGTH));
+      // Control characters (ESC, BEL, CR, NUL, U+2028, ...) reach no label value raw: a dashboard
+      // or terminal showing it would act on them. They are written as escapes (`\x1b`).
+      labels = this.#labelFor(escapeForLog(key.trim().toLowerCase()).slice(0, MAX_MODEL_ID_LENGTH));
       if (this.#byRaw.size < 4 * MAX_MODEL_IDS) this.#byRaw.set(key, labels);
     }
     this.#seen.add(labels);

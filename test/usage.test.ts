@@ -82,6 +82,18 @@ describe('ModelLabeler', () => {
     expect(labeler.all()).toEqual([a]);
   });
 
+  it('writes control characters in an id as escapes, so no label value carries one raw (issue 19, item 16)', () => {
+    const labeler = new ModelLabeler();
+    const controls = ['\u001b[31m', '\u0007', 'a\rb', '\u0085', '\u2028', '\u0000', '\u007f'];
+    for (const c of controls) {
+      const { model } = labeler.label(`claude-opus-${c}x`);
+      expect(model).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+    }
+    expect(labeler.label('claude-opus-\u001b[31mx').model).toBe('claude-opus-\\x1b[31mx');
+    expect(labeler.label('gpt-5\u2028x').model).toBe('gpt-5\\u2028x');
+    expect(labeler.label('sonnet\u0000').model).toBe('sonnet\\x00');
+  });
+
   it('labels a missing or blank model as family unknown, model unknown', () => {
     const labeler = new ModelLabeler();
     for (const raw of [undefined, null, '', '   ']) expect(labeler.label(raw)).toEqual({ family: 'unknown', model: 'unknown' });
