@@ -223,14 +223,24 @@ function basicAuthUsers(users: Readonly<Record<string, string>>): Readonly<Recor
   return out;
 }
 
+/**
+ * Why Node's HTTP layer would refuse `value` as a header value (it throws on every response, or
+ * after a reload), by Node's own rule: tab, printable ASCII and Latin-1's upper half only.
+ */
+export function headerValueProblem(value: string): string | undefined {
+  const bad = /[^\t\x20-\x7e\x80-\xff]/.exec(value);
+  if (!bad) return undefined;
+  return bad[0] <= '\x7f' ? 'control characters are not allowed' : 'characters beyond Latin-1 (a typographic quote, say) cannot be sent in a header';
+}
+
 function headers(http: { http2?: boolean | undefined; headers?: Readonly<Record<string, string>> | null | undefined }): Readonly<Record<string, string>> {
   if (http.http2 === true) throw new WebConfigError('http_server_config.http2: true is not supported (the Node server speaks HTTP/1.1, which Prometheus scrapes); remove it or set false');
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(http.headers ?? {})) {
     const canonical = SETTABLE_HEADERS.find((h) => h.toLowerCase() === name.toLowerCase());
     if (!canonical) throw new WebConfigError(`http_server_config.headers: ${JSON.stringify(capText(escapeForLog(name), 60))} cannot be set (allowed: ${SETTABLE_HEADERS.join(', ')})`);
-    // A header value with a control character would be refused by the HTTP layer on every response.
-    if (/[\0-\x1f\x7f]/.test(value)) throw new WebConfigError(`http_server_config.headers.${canonical}: control characters are not allowed`);
+    const problem = headerValueProblem(value);
+    if (problem !== undefined) throw new WebConfigError(`http_server_config.headers.${canonical}: ${problem}`);
     out[canonical] = value;
   }
   return out;

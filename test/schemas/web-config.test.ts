@@ -2,8 +2,9 @@
  * The web config parser on its own: exporter-toolkit's YAML in, Node's TLS vocabulary out, and
  * one line naming the field for anything it will not honour.
  */
+import { validateHeaderValue } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { parseWebConfig, WebConfigError } from '../../src/schemas/web-config.js';
+import { headerValueProblem, parseWebConfig, WebConfigError } from '../../src/schemas/web-config.js';
 
 const HASH = '$2y$10$8As8Gm9zk6DB5vt2uOpDFO6rtNxYQpfLhUttntX.yEq.K0QuGl2N2';
 const tls = (extra = '') => `tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n${extra}`;
@@ -139,5 +140,22 @@ describe('parseWebConfig', () => {
     expect(parseWebConfig('http_server_config:\n  http2: false\n')).toEqual({ headers: {} });
     expect(problem('http_server_config:\n  headers:\n    X-Frame-Options: "a\\x01b"\n')).toBe('http_server_config.headers.X-Frame-Options: control characters are not allowed');
     expect(problem('http_server_config:\n  headers:\n    X-Frame-Options: "a\\x7fb"\n')).toBe('http_server_config.headers.X-Frame-Options: control characters are not allowed');
+    // Issue 19 item 9: a typographic quote pasted into a CSP crashed the first response.
+    expect(problem('http_server_config:\n  headers:\n    Content-Security-Policy: "default-src \u2018self\u2019"\n')).toBe(
+      'http_server_config.headers.Content-Security-Policy: characters beyond Latin-1 (a typographic quote, say) cannot be sent in a header',
+    );
+  });
+
+  it('accepts a header value exactly when Node\'s HTTP layer does (its own validateHeaderValue, every code point to U+2FFF)', () => {
+    for (let code = 0; code <= 0x2fff; code++) {
+      const value = `a${String.fromCharCode(code)}b`;
+      let node = true;
+      try {
+        validateHeaderValue('X-Frame-Options', value);
+      } catch {
+        node = false;
+      }
+      expect({ code, ours: headerValueProblem(value) === undefined }).toEqual({ code, ours: node });
+    }
   });
 });
