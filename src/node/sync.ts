@@ -5,6 +5,7 @@
  * twice — events travel as their summary) and a restart asks the remote for its manifest first.
  */
 import type { LivenessMode } from '../liveness.js';
+import { capText, escapeForLog } from '../log.js';
 import { FsStateStore } from '../stores/fs.js';
 import type { Manifest } from '../sync/protocol.js';
 import { applyToManifest, carriesFiles, LAYOUT2_LIMITS, LAYOUT3_LIMITS, planUploads, SyncMemory, type Upload, type UploadLimits } from '../sync/plan.js';
@@ -104,6 +105,27 @@ class SyncFailure extends Error {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** The largest answer read from the remote (a format 2 manifest of 100,000 files is ~9 MB). */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/** The answer's text, refusing one larger than `max` bytes (its reading is stopped there). */
+async function readBounded(response: Response, max: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw new SyncFailure(`the remote's answer is larger than ${max} bytes (HTTP ${response.status}); not read`, response.status >= 500 || response.ok);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
 
 async function call(url: string, token: string, init: RequestInit = {}, stop?: AbortSignal): Promise<unknown> {
   let response: Response;
@@ -135,13 +157,21 @@ async function call(url: string, token: string, init: RequestInit = {}, stop?: A
     }
     throw new SyncFailure(`the remote answered with a redirect (HTTP ${response.status}) to ${where}; not followed: use the final URL as --url`, false);
   }
-  const text = await response.text();
-  let reason = text.trim().slice(0, 300);
+  let text: string;
+  try {
+    text = await readBounded(response, MAX_ANSWER_BYTES);
+  } catch (error) {
+    if (error instanceof SyncFailure) throw error;
+    throw new SyncFailure(`cannot read the remote's answer (${error instanceof Error ? error.message : 'error'})`, true);
+  }
+  // Everything the remote says reaches a terminal or a log: one line, no control characters, bounded.
+  let reason = text.trim();
   try {
     reason = (JSON.parse(text) as { error?: string }).error ?? reason;
   } catch {
     // not JSON: keep the text
   }
+  reason = capText(escapeForLog(String(reason)), 300);
   if (response.ok) return JSON.parse(text) as unknown;
   switch (response.status) {
     case 401:
@@ -231,7 +261,7 @@ export async function runSync(options: SyncOptions): Promise<number> {
           };
           bytesSent += Buffer.byteLength(body);
           // Files the remote's schemas refused are stored there as bad (the rest is synced): say so.
-          for (const problem of answer.rejected ?? []) options.log(`loki-metrics sync: the remote refused ${problem}`);
+          for (const problem of (answer.rejected ?? []).slice(0, 20)) options.log(`loki-metrics sync: the remote refused ${capText(escapeForLog(String(problem)), 300)}`);
           // The stored state was not the one our manifest describes (lost, replaced, another sync,
           // a stale KV read): ask for the manifest again and send what it lacks.
           const diverged = answer.previousSyncedAtMs !== remoteSyncedAtMs;

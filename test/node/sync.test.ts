@@ -266,3 +266,51 @@ describe('parseInterval', () => {
     expect([parseInterval('0s'), parseInterval('fast'), parseInterval('2h')]).toEqual([undefined, undefined, undefined]);
   });
 });
+
+describe('what the remote says (issue 19, item 13)', () => {
+  async function remote(handler: (res: import('node:http').ServerResponse) => void): Promise<string> {
+    const server = createServer((req, res) => {
+      req.resume();
+      handler(res);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+
+  it('prints the remote\'s error text escaped and cut: no forged log line, no terminal control', async () => {
+    const url = await remote((res) => {
+      res.writeHead(409, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: `boom\nloki-metrics sync: ok again\u001b[2J\u0007${'x'.repeat(1000)}` }));
+    });
+    const dir = await materialize('running');
+    const opts = options(url, dir);
+    expect(await runSync(opts)).toBe(1);
+    expect(opts.logs).toHaveLength(1);
+    const line = opts.logs[0]!;
+    expect(line).toMatch(/^loki-metrics sync: the remote refused the session \(409\): boom\\nloki-metrics sync: ok again\\x1b\[2J\\x07x+…$/);
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(line.length).toBeLessThan(400);
+  });
+
+  it('refuses an answer larger than it reads, without holding it', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    const url = await remote((res) => {
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      let sent = 0;
+      const more = () => {
+        while (sent < 64 && res.write(chunk)) sent++;
+        if (sent < 64) res.once('drain', () => (sent++, more()));
+        else res.end();
+      };
+      res.on('error', () => undefined);
+      more();
+    });
+    const dir = await materialize('running');
+    const opts = options(url, dir, { once: true });
+    const before = process.memoryUsage().rss;
+    expect(await runSync(opts)).toBe(1);
+    expect(opts.logs.join('\n')).toMatch(/the remote's answer is larger than 16777216 bytes \(HTTP 500\); not read/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(48 * 1024 * 1024);
+  });
+});
