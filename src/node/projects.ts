@@ -5,6 +5,7 @@ import type { NamedDir } from '../config.js';
 import { DEFAULT_PROJECT, PROJECT_NAME, type ProjectCatalog, type ProjectInfo } from '../fleet.js';
 import { capText, escapeForLog } from '../log.js';
 import { readProjectRegistry, type RegistryEntry } from '../schemas/project-registry.js';
+import { NOT_REGULAR, OPEN_FLAGS, SYMLINK } from '../stores/fs/read-file.js';
 import type { Log } from '../source-tracker.js';
 import { FsStateStore, type FsStateStoreOptions, type WatchStatus } from '../stores/fs.js';
 
@@ -216,9 +217,11 @@ function uniqueName(entry: RegistryEntry, taken: ReadonlySet<string>): string {
 function readBounded(file: string): Uint8Array | string {
   let fd: number | undefined;
   try {
-    fd = openSync(file, 'r');
+    // As the state files are opened: a FIFO put there must not block the exporter (non-blocking),
+    // nor a link lead elsewhere (no-follow); only a regular file is read.
+    fd = openSync(file, OPEN_FLAGS);
     const st = fstatSync(fd);
-    if (!st.isFile()) return 'not a regular file';
+    if (!st.isFile()) return NOT_REGULAR;
     if (st.size > MAX_REGISTRY_BYTES) return `larger than ${MAX_REGISTRY_BYTES} bytes`;
     const bytes = new Uint8Array(st.size);
     let got = 0;
@@ -230,7 +233,8 @@ function readBounded(file: string): Uint8Array | string {
     }
     return bytes.subarray(0, got);
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? 'cannot be read';
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ELOOP' ? SYMLINK : (code ?? 'cannot be read');
   } finally {
     if (fd !== undefined) closeSync(fd);
   }

@@ -3,9 +3,10 @@
  * format, written atomically as Loki Mode does), projects appearing and going away without a
  * restart, and every kind of bad registry: each with one log line and the other projects served.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config.js';
@@ -65,6 +66,27 @@ describe('NodeProjectCatalog', () => {
     expect(catalog.store('app-a')).toBeUndefined();
     expect((await catalog.store('app-b')!.read()).available).toBe(true);
     expect(logs).toEqual([]);
+  });
+
+  it('never blocks on a FIFO put at the registry path, nor follows a link there (issue 19, item 4)', async () => {
+    const root = await tempDir('loki-fleet-');
+    const file = join(root, 'projects.json');
+    const a = await project(root, 'app-a');
+    await writeRegistry(file, [{ path: a, name: 'app-a' }]);
+    const logs: string[] = [];
+    const catalog = catalogOf({ registryFile: file, named: [{ name: 'fixed', dir: join(a, '.loki') }] }, logs);
+    expect((await catalog.list()).map((p) => p.name)).toEqual(['fixed', 'app-a']);
+    await unlink(file);
+    execFileSync('mkfifo', [file]);
+    // A blocking open would never return here (nothing writes to the FIFO): the test would time out.
+    expect((await catalog.list()).map((p) => p.name)).toEqual(['fixed', 'app-a']);
+    expect(logs.at(-1)).toMatch(/projects\.json: not a regular file; keeping the 1 projects read before$/);
+    await unlink(file);
+    const elsewhere = join(root, 'elsewhere.json');
+    await writeRegistry(elsewhere, []);
+    await symlink(elsewhere, file);
+    expect((await catalog.list()).map((p) => p.name)).toEqual(['fixed', 'app-a']);
+    expect(logs.at(-1)).toMatch(/projects\.json: is a symbolic link \(not followed\); keeping the 1 projects read before$/);
   });
 
   it('names projects by alias, name or directory, valid and unique', async () => {
