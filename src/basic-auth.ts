@@ -19,8 +19,11 @@ export interface BasicAuthOptions {
   readonly compare?: (password: string, hash: string) => Promise<boolean>;
 }
 
-/** A valid hash of a random password: an unknown user costs the same bcrypt as a known one. */
+/** A valid hash of a random password, for a configuration without users. */
 const DUMMY_HASH = '$2b$10$lJWPp3mVeGWCXKvCPRUv2ucUI/7JUKVeivhJ.47OUJkuRQoAS4cSS';
+
+/** A bcrypt hash's cost (its work factor, 2^cost rounds). */
+export const bcryptCost = (hash: string) => Number(/^\$2[aby]\$(\d\d)\$/.exec(hash)?.[1] ?? 0);
 
 export class BasicAuthUsers {
   private readonly ttlMs: number;
@@ -31,6 +34,11 @@ export class BasicAuthUsers {
   private readonly remembered = new Map<string, number>();
   /** Checks under way, so a burst of scrapes with the same credentials runs bcrypt once. */
   private readonly pending = new Map<string, Promise<boolean>>();
+  /**
+   * What an unknown user is checked against: the costliest configured hash, so a wrong name takes as
+   * long as a wrong password for the slowest user (with users of one cost, exactly as long).
+   */
+  private readonly unknownUserHash: string;
 
   constructor(
     private readonly users: Readonly<Record<string, string>>,
@@ -40,6 +48,7 @@ export class BasicAuthUsers {
     this.maxEntries = options.maxEntries ?? 100;
     this.clock = options.clock ?? Date.now;
     this.compare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
+    this.unknownUserHash = Object.values(users).reduce((costliest, hash) => (bcryptCost(hash) > bcryptCost(costliest) ? hash : costliest), Object.values(users)[0] ?? DUMMY_HASH);
   }
 
   /** Whether `user` exists and `password` matches its hash. */
@@ -58,7 +67,7 @@ export class BasicAuthUsers {
     this.remembered.delete(key);
     let check = this.pending.get(key);
     if (!check) {
-      check = this.compare(password, hash ?? DUMMY_HASH)
+      check = this.compare(password, hash ?? this.unknownUserHash)
         .then((ok) => ok && hash !== undefined)
         .catch(() => false)
         .finally(() => this.pending.delete(key));

@@ -59,7 +59,13 @@ describe('BasicAuthUsers', () => {
     const { auth, compared } = counted({ a: HASH });
     expect(await auth.verify('nobody', 'right')).toBe(false);
     expect(compared).toHaveLength(1);
-    expect(compared[0]).toMatch(/^\$2b\$10\$/);
+  });
+
+  it('checks an unknown user against the costliest configured hash: as slow as a wrong password (issue 19, item 14)', async () => {
+    const cost6 = bcrypt.hashSync('other', 6);
+    const { auth, compared } = counted({ a: HASH, b: cost6 });
+    expect(await auth.verify('nobody', 'right')).toBe(false);
+    expect(compared).toEqual([cost6]);
   });
 
   it('runs one comparison for a burst of identical requests that arrive while it runs', async () => {

@@ -80,6 +80,9 @@ const KNOWN_UNSUPPORTED: Readonly<Record<string, string>> = {
   'tls_server_config.client_ca': 'use client_ca_file',
 };
 
+/** The highest bcrypt cost accepted: 14 is ~1 s a check in bcryptjs on a laptop core; each step doubles it. */
+export const MAX_BCRYPT_COST = 14;
+
 /** bcrypt as `htpasswd -nBC 10` (`$2y$`), Go (`$2a$`) and OpenBSD (`$2b$`) write it. */
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 
@@ -218,6 +221,11 @@ function basicAuthUsers(users: Readonly<Record<string, string>>): Readonly<Recor
     const name = capText(escapeForLog(user), 40);
     if (user === '' || user.includes(':')) throw new WebConfigError(`basic_auth_users: user name ${JSON.stringify(name)} must be non-empty and without ':'`);
     if (!BCRYPT.test(hash)) throw new WebConfigError(`basic_auth_users.${name}: not a bcrypt hash (make one with: htpasswd -nBC 10 ${name})`);
+    const cost = Number(hash.slice(4, 6));
+    if (cost > MAX_BCRYPT_COST) {
+      // Each wrong password would hold the exporter for seconds to days: a denial of service.
+      throw new WebConfigError(`basic_auth_users.${name}: bcrypt cost ${cost} is more than ${MAX_BCRYPT_COST} (each check would take seconds or more); use 10-12 (htpasswd -nBC 10 ${name})`);
+    }
     out[user] = hash;
   }
   return out;

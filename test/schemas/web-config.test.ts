@@ -4,7 +4,7 @@
  */
 import { validateHeaderValue } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { headerValueProblem, parseWebConfig, WebConfigError } from '../../src/schemas/web-config.js';
+import { headerValueProblem, MAX_BCRYPT_COST, parseWebConfig, WebConfigError } from '../../src/schemas/web-config.js';
 
 const HASH = '$2y$10$8As8Gm9zk6DB5vt2uOpDFO6rtNxYQpfLhUttntX.yEq.K0QuGl2N2';
 const tls = (extra = '') => `tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n${extra}`;
@@ -144,6 +144,17 @@ describe('parseWebConfig', () => {
     expect(problem('http_server_config:\n  headers:\n    Content-Security-Policy: "default-src \u2018self\u2019"\n')).toBe(
       'http_server_config.headers.Content-Security-Policy: characters beyond Latin-1 (a typographic quote, say) cannot be sent in a header',
     );
+  });
+
+  it('refuses a bcrypt cost above MAX_BCRYPT_COST, each wrong password taking seconds to days (issue 19, item 14)', () => {
+    const at = (cost: number) => `$2y$${String(cost).padStart(2, '0')}$${'a'.repeat(53)}`;
+    expect(parseWebConfig(`basic_auth_users:\n  u: "${at(MAX_BCRYPT_COST)}"\n`).basicAuthUsers).toEqual({ u: at(MAX_BCRYPT_COST) });
+    for (const cost of [MAX_BCRYPT_COST + 1, 31]) {
+      expect(problem(`basic_auth_users:\n  u: "${at(cost)}"\n`)).toBe(
+        `basic_auth_users.u: bcrypt cost ${cost} is more than ${MAX_BCRYPT_COST} (each check would take seconds or more); use 10-12 (htpasswd -nBC 10 u)`,
+      );
+    }
+    expect(MAX_BCRYPT_COST).toBe(14);
   });
 
   it('accepts a header value exactly when Node\'s HTTP layer does (its own validateHeaderValue, every code point to U+2FFF)', () => {
