@@ -223,7 +223,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function landingPage(metricsPath: string, version: string): string {
+export function landingPage(metricsPath: string, version: string): string {
   const path = metricsPath.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
   return `<!doctype html>
 <html lang="en">

@@ -1,9 +1,10 @@
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { createApp, type AppDeps } from './app.js';
+import { createApp, landingPage, type AppDeps } from './app.js';
 import { createGuard } from './auth.js';
 import type { Log } from './source-tracker.js';
 import type { StateStore } from './stores/store.js';
+import { VERSION } from './version.js';
 
 /**
  * The fleet layer: many projects (Node: state directories; Worker: synced sessions) behind one
@@ -57,7 +58,7 @@ export interface FleetAppDeps extends Omit<AppDeps, 'store' | 'healthExtras'> {
   readonly maxRetainedBytes?: number;
 }
 
-const PROJECT_ROUTES = ['/health', '/'] as const;
+const PROJECT_ROUTES = ['/health'] as const;
 
 export function createFleetApp(deps: FleetAppDeps): Hono {
   const { catalog, config } = deps;
@@ -123,18 +124,25 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
     );
   });
 
+  // The landing page is the same for every project: answered here, it makes no project app (a
+  // stray `/?session=X` must not create one, nor push a real one out, nor tell whether X exists).
+  const landing = landingPage(config.metricsPath, deps.version ?? VERSION);
+  app.get('/', (c) => (projectOf(c, deps.defaultProject) === undefined ? invalidName(c) : c.html(landing)));
+  app.all('/', (c) => c.text('method not allowed\n', 405, { Allow: 'GET, HEAD' }));
+
+  const credentialed = Boolean(config.token || deps.basicAuthUsers);
   const routes = new Set<string>([config.metricsPath, ...PROJECT_ROUTES]);
   app.all('*', async (c) => {
     // Only a project app's own routes reach a project: anything else is answered here, so stray
     // requests neither cost a read nor push real projects out of the cache.
     if (!routes.has(c.req.path)) return c.text(`not found: metrics are at ${config.metricsPath}\n`, 404);
-    const name = projectOf(c, deps.defaultProject);
+    // A public /health without credentials speaks for the default project only, whatever project
+    // is asked for: its answer never tells whether one exists, and it reads no other.
+    const anonymous = credentialed && c.req.path === '/health' && !(await guard.authenticated(c));
+    if (anonymous && deps.defaultProject === undefined) return c.json({ status: 'ok' });
+    const name = anonymous ? deps.defaultProject! : projectOf(c, deps.defaultProject);
     if (name === null) return c.text(`choose a project: ${config.metricsPath}?project=NAME (the projects are listed at /targets)\n`, 404);
-    if (name === undefined) {
-      // Named after the parameter the client used (the Worker's scrapers have always sent ?session=).
-      const word = c.req.query('project') === undefined ? 'session' : 'project';
-      return c.text(`invalid ${word} name: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit\n`, 400);
-    }
+    if (name === undefined) return invalidName(c);
     const store = await catalog.store(name);
     if (!store) return c.text(`unknown project ${JSON.stringify(name)}: the projects are listed at /targets\n`, 404);
     return projectApp(name, store).fetch(c.req.raw);
@@ -146,6 +154,12 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
     return c.text('internal error\n', 500);
   });
   return app;
+}
+
+/** 400 for a name that is not one, named after the parameter the client used (the Worker's scrapers have always sent ?session=). */
+function invalidName(c: Context) {
+  const word = c.req.query('project') === undefined ? 'session' : 'project';
+  return c.text(`invalid ${word} name: use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit\n`, 400);
 }
 
 /** The project a request names (`?project=`, or `?session=`), the default, null for none, undefined when invalid. */

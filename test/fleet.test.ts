@@ -227,3 +227,38 @@ describe('the apps kept, bounded by what their stores retain', () => {
     expect(forgotten).toEqual(['b', 'c']);
   });
 });
+
+describe('without credentials, nothing names a project (issue 19, items 3 and 11)', () => {
+  it('/ and a public /health answer the same whichever project is asked for, and touch none but the default', async () => {
+    const web = await storeOf('running');
+    const asked: string[] = [];
+    const base = mutableCatalog({ web });
+    const catalog = { ...base, store: (name: string) => (asked.push(name), base.store(name)) };
+    const app = createFleetApp({ catalog, config: parseConfig({ LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_HEALTH_PUBLIC: 'true' }), log: () => undefined, defaultProject: 'web' });
+    const answer = async (path: string) => {
+      const res = await app.request(path);
+      return { status: res.status, body: await res.text() };
+    };
+    for (const route of ['/', '/health']) {
+      const known = await answer(`${route}?project=web`);
+      expect(await answer(`${route}?project=nosuch`)).toEqual(known);
+      expect(await answer(`${route}?session=nosuch`)).toEqual(known);
+      expect(known.status).toBe(200);
+    }
+    expect(asked.every((name) => name === 'web')).toBe(true); // only the default, for /health
+    expect(asked.filter((name) => name === 'web').length).toBeLessThanOrEqual(3);
+    // With the token, /health speaks for the project asked for, and an unknown one is a 404.
+    const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+    expect((await app.request('/health?project=nosuch', auth)).status).toBe(404);
+    expect(asked).toContain('nosuch');
+  });
+
+  it('a public /health without a default project answers ok, reading nothing', async () => {
+    const asked: string[] = [];
+    const base = mutableCatalog({ web: await storeOf('running') });
+    const catalog = { ...base, store: (name: string) => (asked.push(name), base.store(name)) };
+    const app = createFleetApp({ catalog, config: parseConfig({ LOKI_METRICS_TOKEN: TOKEN, LOKI_METRICS_HEALTH_PUBLIC: 'true' }), log: () => undefined });
+    for (const path of ['/health', '/health?project=web', '/health?project=nosuch']) expect(await (await app.request(path)).json()).toEqual({ status: 'ok' });
+    expect(asked).toEqual([]);
+  });
+});
