@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { NamedDir } from '../config.js';
 import { DEFAULT_PROJECT, PROJECT_NAME, type ProjectCatalog, type ProjectInfo } from '../fleet.js';
 import { capText, escapeForLog } from '../log.js';
@@ -154,20 +154,26 @@ export class NodeProjectCatalog implements ProjectCatalog {
     // Running projects first when the list must be cut; otherwise the registry's order.
     const ordered = [...entries].sort((a, b) => Number(LIVE_STATUSES.has(b.status ?? '')) - Number(LIVE_STATUSES.has(a.status ?? '')));
     const room = Math.max(0, this.#options.maxProjects - this.#fixed.length);
-    let usable = 0;
+    const left: string[] = [];
     for (const entry of ordered) {
       const problem = pathProblem(entry.path);
       if (problem) {
         this.#say(`${where}: project ${quote(entry.name ?? entry.key)} left out: ${problem}`);
         continue;
       }
-      usable++;
-      if (out.length >= room) continue;
+      if (out.length >= room) {
+        left.push(quote(entry.name ?? entry.key));
+        continue;
+      }
       const name = uniqueName(entry, taken);
       taken.add(name);
-      out.push({ name, dir: join(entry.path, '.loki') });
+      out.push({ name, dir: join(resolve(entry.path), '.loki') });
     }
-    if (usable > out.length) this.#say(`${where} lists ${usable} usable projects; serving ${out.length} (LOKI_MAX_PROJECTS=${this.#options.maxProjects})`);
+    if (left.length > 0) {
+      // What the cap keeps: the named projects, then running ones, then the rest, in the registry's order.
+      const more = left.length > 5 ? ` and ${left.length - 5} more` : '';
+      this.#say(`${where} lists ${out.length + left.length} usable projects; serving ${out.length} (LOKI_MAX_PROJECTS=${this.#options.maxProjects}: the named ones, then running ones first); left out: ${left.slice(0, 5).join(', ')}${more}`);
+    }
     return out;
   }
 
@@ -187,7 +193,8 @@ export class NodeProjectCatalog implements ProjectCatalog {
 function pathProblem(path: string): string | undefined {
   if (!isAbsolute(path)) return 'its path is not absolute';
   try {
-    const st = lstatSync(path);
+    // As written: `/x/link/` or `/x/link/.` would have lstat follow the link.
+    const st = lstatSync(resolve(path));
     if (st.isSymbolicLink()) return 'its path is a symlink';
     if (!st.isDirectory()) return 'its path is not a directory';
     return undefined;
@@ -222,6 +229,10 @@ function readBounded(file: string): Uint8Array | string {
     fd = openSync(file, OPEN_FLAGS);
     const st = fstatSync(fd);
     if (!st.isFile()) return NOT_REGULAR;
+    // As ssh treats its files: a registry anyone else can write could point the exporter anywhere.
+    if ((st.mode & 0o022) !== 0) return `writable by group or others (mode ${(st.mode & 0o777).toString(8)}; chmod go-w it)`;
+    const me = process.getuid?.();
+    if (me !== undefined && st.uid !== me && st.uid !== 0) return `owned by another user (uid ${st.uid})`;
     if (st.size > MAX_REGISTRY_BYTES) return `larger than ${MAX_REGISTRY_BYTES} bytes`;
     const bytes = new Uint8Array(st.size);
     let got = 0;

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, rm, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config.js';
@@ -87,6 +87,32 @@ describe('NodeProjectCatalog', () => {
     await symlink(elsewhere, file);
     expect((await catalog.list()).map((p) => p.name)).toEqual(['fixed', 'app-a']);
     expect(logs.at(-1)).toMatch(/projects\.json: is a symbolic link \(not followed\); keeping the 1 projects read before$/);
+  });
+
+  it('checks a project path as written (a trailing / or /. is no way round the symlink check), and the registry as ssh would (issue 19, item 10)', async () => {
+    const root = await tempDir('loki-fleet-');
+    const file = join(root, 'projects.json');
+    const real = await project(root, 'real');
+    await symlink(real, join(root, 'link'));
+    await writeRegistry(file, [{ path: real, name: 'real' }, { path: `${join(root, 'link')}/`, name: 'slash' }, { path: `${join(root, 'link')}/.`, name: 'dot' }]);
+    const logs: string[] = [];
+    const catalog = catalogOf({ registryFile: file }, logs);
+    expect((await catalog.list()).map((p) => p.name)).toEqual(['real']);
+    expect(logs.filter((l) => l.includes('its path is a symlink'))).toHaveLength(2);
+    // Writable by others: refused, the projects read before kept.
+    await writeRegistry(file, [{ path: real, name: 'changed' }]);
+    await chmod(file, 0o666);
+    expect((await catalog.list()).map((p) => p.name)).toEqual(['real']);
+    expect(logs.at(-1)).toMatch(/projects\.json: writable by group or others \(mode 666; chmod go-w it\); keeping the 1 projects read before$/);
+    await chmod(file, 0o644);
+    expect((await catalog.list()).map((p) => p.name)).toEqual(['changed']);
+    // Owned by another user (root's own files are fine, as ssh allows).
+    if (process.getuid?.() === 0) {
+      await writeRegistry(file, [{ path: real, name: 'theirs' }]);
+      await chown(file, 65534, 65534);
+      expect((await catalog.list()).map((p) => p.name)).toEqual(['changed']);
+      expect(logs.at(-1)).toMatch(/owned by another user \(uid 65534\)/);
+    }
   });
 
   it('names projects by alias, name or directory, valid and unique', async () => {
@@ -220,7 +246,9 @@ describe('NodeProjectCatalog', () => {
     const catalog = catalogOf({ registryFile: file, maxProjects: 5 }, logs);
     const names = (await catalog.list()).map((p) => p.name);
     expect(names).toEqual(['p2999', 'p0', 'p1', 'p2', 'p3']);
-    expect(logs).toEqual([expect.stringMatching(/lists 3000 usable projects; serving 5 \(LOKI_MAX_PROJECTS=5\)$/)]);
+    expect(logs).toEqual([
+      expect.stringMatching(/lists 3000 usable projects; serving 5 \(LOKI_MAX_PROJECTS=5: the named ones, then running ones first\); left out: "p4", "p5", "p6", "p7", "p8" and 2990 more$/),
+    ]);
   });
 
   it('the fixed projects take their share of LOKI_MAX_PROJECTS first, and are all served even beyond it', async () => {
@@ -231,7 +259,7 @@ describe('NodeProjectCatalog', () => {
     const logs: string[] = [];
     const catalog = catalogOf({ registryFile: file, named: [{ name: 'fixed', dir: join(dir, '.loki') }], maxProjects: 3 }, logs);
     expect((await catalog.list()).map((p) => p.name)).toEqual(['fixed', 'r0', 'r1']);
-    expect(logs).toEqual([`loki-metrics: project registry ${file} lists 5 usable projects; serving 2 (LOKI_MAX_PROJECTS=3)`]);
+    expect(logs).toEqual([`loki-metrics: project registry ${file} lists 5 usable projects; serving 2 (LOKI_MAX_PROJECTS=3: the named ones, then running ones first); left out: "r2", "r3", "r4"`]);
     const crowded = catalogOf(
       {
         registryFile: file,
