@@ -335,7 +335,14 @@ describe('a custom LOKI_METRICS_PATH keeps the token', () => {
 
 describe('request limits', () => {
   it('the production defaults bound slow clients', () => {
-    expect(DEFAULT_SERVER_LIMITS).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000, checkIntervalMs: 1_000 });
+    expect(DEFAULT_SERVER_LIMITS).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 65_000,
+      checkIntervalMs: 1_000,
+      handshakeTimeoutMs: 10_000,
+      maxConnections: 200,
+    });
   });
 
   it('headers over 16 KiB get 431', async () => {
@@ -370,9 +377,9 @@ describe('request limits', () => {
     expect((await fetch(server.url)).status).toBe(200);
   });
 
-  it('200 idle connections (and 50 half-sent requests) do not stop a normal scrape', async () => {
+  it('150 idle connections (and 50 half-sent requests) do not stop a normal scrape', async () => {
     const { server } = await serve({}, { headersTimeoutMs: 5_000, checkIntervalMs: 250 });
-    const idle = await Promise.all(Array.from({ length: 200 }, () => tcp('127.0.0.1', server.port)));
+    const idle = await Promise.all(Array.from({ length: 150 }, () => tcp('127.0.0.1', server.port)));
     for (const socket of idle.slice(0, 50)) socket.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n');
     const started = Date.now();
     const res = await fetch(server.url);
@@ -380,6 +387,25 @@ describe('request limits', () => {
     expect(await res.text()).toContain('loki_up 1');
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(idle.filter((s) => s.destroyed)).toHaveLength(0);
+  });
+});
+
+describe('connections held by strangers (issue 19, item 8)', () => {
+  it('beyond maxConnections a new connection is closed at once, and idle ones go at the headers timeout, so scrapes come back', async () => {
+    const { server } = await serve({}, { maxConnections: 5, headersTimeoutMs: 1_000, checkIntervalMs: 250 });
+    const idle = await Promise.all(Array.from({ length: 5 }, () => tcp('127.0.0.1', server.port)));
+    // The sixth is accepted by the kernel, then closed by the server without a byte.
+    const extra = await tcp('127.0.0.1', server.port);
+    extra.setTimeout(0); // only the server may close it
+    let got = '';
+    extra.on('data', (d: Buffer) => (got += d.toString()));
+    await new Promise<void>((resolve) => (extra.destroyed ? resolve() : extra.once('close', () => resolve())));
+    expect(got).toBe('');
+    // Closed for the cap, not by a timeout: the five held ones are all still open.
+    expect(idle.filter((s) => s.destroyed)).toHaveLength(0);
+    // The idle ones are cut at the headers timeout; then a scrape gets through.
+    await Promise.all(idle.map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())))));
+    expect((await fetch(server.url)).status).toBe(200);
   });
 });
 

@@ -35,6 +35,13 @@ export interface ServerLimits {
   readonly keepAliveTimeoutMs?: number;
   /** How often Node checks the two request timeouts. Default 1 s (Node's own default is 30 s). */
   readonly checkIntervalMs?: number;
+  /** A TLS connection must finish its handshake within this long. Default 10 s (Node's: 120 s). */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * Connections open at once; beyond it a new one is closed at once. Default 200: well under a
+   * 256-descriptor limit, so sockets held open by strangers cannot take every descriptor.
+   */
+  readonly maxConnections?: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: Required<ServerLimits> = {
@@ -42,6 +49,8 @@ export const DEFAULT_SERVER_LIMITS: Required<ServerLimits> = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 65_000,
   checkIntervalMs: 1_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 200,
 };
 
 export interface ServerDeps {
@@ -107,7 +116,10 @@ export async function startFleetServer(
       };
   const serverOptions = { connectionsCheckingInterval: limits.checkIntervalMs };
   const server = web?.tls
-    ? createTlsServer({ ...serverOptions, ...web.tls.contextOptions, requestCert: web.tls.requestCert, rejectUnauthorized: web.tls.rejectUnauthorized }, handler)
+    ? createTlsServer(
+        { ...serverOptions, ...web.tls.contextOptions, requestCert: web.tls.requestCert, rejectUnauthorized: web.tls.rejectUnauthorized, handshakeTimeout: limits.handshakeTimeoutMs },
+        handler,
+      )
     : createServer(serverOptions, handler);
   if (web && config.webConfigFile !== undefined) {
     reloader = new WebConfigReloader(config.webConfigFile, web, (next) => next.tls && applyTls(server as TlsHttpServer, next.tls), log);
@@ -137,6 +149,7 @@ export async function startFleetServer(
   server.requestTimeout = Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxHeadersCount = 100;
+  server.maxConnections = limits.maxConnections;
 
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {

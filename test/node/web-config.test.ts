@@ -10,10 +10,11 @@ import { copyFile, rename, writeFile } from 'node:fs/promises';
 import { request, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/node/server.js';
+import { startServer, type RunningServer, type ServerLimits } from '../../src/node/server.js';
 import { loadWebConfig } from '../../src/node/web-config.js';
 import { WebConfigError } from '../../src/schemas/web-config.js';
 import { FsStateStore } from '../../src/stores/fs.js';
@@ -59,10 +60,11 @@ async function writeConfig(name: string, yaml: string): Promise<string> {
 }
 
 /** A server on `configPath`; requests re-check the config every `checkMs` (0: each request). */
-async function serveWith(configPath: string, env: Record<string, string> = {}, checkMs = 0): Promise<RunningServer> {
+async function serveWith(configPath: string, env: Record<string, string> = {}, checkMs = 0, limits?: ServerLimits): Promise<RunningServer> {
   const store = new FsStateStore(lokiDir, { watch: false });
   const server = await startServer({ ...parseConfig({ LOKI_DIR: lokiDir, LOKI_METRICS_WEB_CONFIG: configPath, ...env }), port: 0 }, store, (l) => logs.push(l), {
     webConfigCheckMs: checkMs,
+    ...(limits ? { limits } : {}),
   });
   running.push({ server, store });
   // Every config the exporter accepts is one Prometheus's own checker accepts too (Debian's 2.42
@@ -246,6 +248,19 @@ describe('http_server_config', () => {
     const answer = await get(server.port);
     expect(answer.headers['strict-transport-security']).toBe('max-age=31536000');
     expect(answer.headers['x-frame-options']).toBe('deny');
+  });
+});
+
+describe('a TLS connection that never handshakes (issue 19, item 8)', () => {
+  it('is closed at the handshake timeout, not held for Node\'s 120 s', async () => {
+    const server = await serveWith(await writeConfig('tls-timeout.yml', `tls_server_config:\n  cert_file: server1.crt\n  key_file: server1.key\n`), {}, 0, { handshakeTimeoutMs: 300 });
+    const socket = connect({ host: '127.0.0.1', port: server.port });
+    const closed = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)));
+    socket.on('error', () => undefined);
+    // Well within the headers timeout (10 s) and Node's default (120 s): only the handshake bound can close it.
+    const outcome = await Promise.race([closed, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000))]);
+    socket.destroy();
+    expect(outcome).toBe(true);
   });
 });
 
