@@ -69,6 +69,12 @@ export function judgeRunner(
   };
 }
 
+/**
+ * Runners and helpers probed at most: the newest by start (a registry of 80,000 stale entries must
+ * not cost 80,000 signals per refresh, nor stall another project's scrape).
+ */
+export const MAX_CANDIDATES = 32;
+
 export interface RunnerProbeResult {
   readonly verdict: RunnerVerdict;
   /** `loki.pid`, `pids`, `sessions` as sources. */
@@ -85,6 +91,9 @@ export class RunnerProbe {
   readonly #sessions: FileSetCollector<number>;
   readonly #mode: LivenessMode;
 
+  /** The candidates, kept while the files naming them are unchanged (the collectors keep their values' identity). */
+  #memo: { inputs: readonly unknown[]; facts: ProcessFacts } | undefined;
+
   constructor(mode: LivenessMode, log: Log) {
     this.#mode = mode;
     this.#pidFile = new SourceTracker('loki.pid', readPidFile, log);
@@ -100,29 +109,42 @@ export class RunnerProbe {
     // Synced state: the verdict was made where the processes are.
     if (reading.runner) return { verdict: reading.runner, sources };
 
-    const runners: RunnerCandidate[] = [];
-    const helpers: number[] = [];
+    const facts = this.#facts(reading, pids.values, pidFile.value, sessions.values);
+    const verdict = judgeRunner(facts, (pid) => reading.isProcessAlive(pid), reading.hostPidNamespace, this.#mode);
+    return { verdict, sources };
+  }
+
+  /** Who may be the runner, from the files naming processes: linear, memoised, capped. */
+  #facts(reading: StateReading, pidValues: readonly { name: string; value: PidEntry }[], pidFile: number | undefined, sessionValues: readonly { name: string; value: number }[]): ProcessFacts {
+    const inputs = [pidValues, pidFile, reading.documents['loki.pid'].mtimeMs, sessionValues, reading.sessions.files, reading.events.sessionPid, reading.events.sessionStartMs];
+    if (this.#memo && this.#memo.inputs.every((input, i) => input === inputs[i])) return this.#memo.facts;
+    const runners = new Map<number, RunnerCandidate>();
+    const helpers: { pid: number; startedMs?: number }[] = [];
     const add = (pid: number, started: number | undefined) => {
-      const known = runners.findIndex((r) => r.pid === pid);
-      if (known === -1) runners.push({ pid, ...(started !== undefined ? { startedMs: started } : {}) });
+      const known = runners.get(pid);
       // The same runner named twice: the first start known wins (the registry's over a file's mtime).
-      else if (runners[known]!.startedMs === undefined && started !== undefined) runners[known] = { pid, startedMs: started };
+      if (!known || (known.startedMs === undefined && started !== undefined)) runners.set(pid, { pid, ...(started !== undefined ? { startedMs: started } : {}) });
     };
     // `pids/` first: its `started` is the process's own; a pid file's mtime is when it was written.
-    for (const { value } of pids.values) {
+    for (const { value } of pidValues) {
       if (value.kind === 'wrapper' || value.kind === 'runner') add(value.pid, startedMs(value));
-      else helpers.push(value.pid);
+      else helpers.push({ pid: value.pid, ...(startedMs(value) !== undefined ? { startedMs: startedMs(value)! } : {}) });
     }
-    if (pidFile.value !== undefined) add(pidFile.value, reading.documents['loki.pid'].mtimeMs);
+    if (pidFile !== undefined) add(pidFile, reading.documents['loki.pid'].mtimeMs);
     const sessionFiles = new Map(reading.sessions.files.map((f) => [f.name, f.mtimeMs]));
-    for (const { name, value } of sessions.values) add(value, sessionFiles.get(name));
+    for (const { name, value } of sessionValues) add(value, sessionFiles.get(name));
     // The latest session_start names its runner: after a clean exit (5.4x removes loki.pid and has
     // no registry) it is what tells that the runner is gone.
     const named = reading.events.sessionPid;
-    if (named !== undefined && !runners.some((r) => r.pid === named)) {
-      runners.push({ pid: named, weak: true, ...(reading.events.sessionStartMs !== undefined ? { startedMs: reading.events.sessionStartMs } : {}) });
+    if (named !== undefined && !runners.has(named)) {
+      runners.set(named, { pid: named, weak: true, ...(reading.events.sessionStartMs !== undefined ? { startedMs: reading.events.sessionStartMs } : {}) });
     }
-    const verdict = judgeRunner({ runners, helpers }, (pid) => reading.isProcessAlive(pid), reading.hostPidNamespace, this.#mode);
-    return { verdict, sources };
+    const newestFirst = (a: { startedMs?: number }, b: { startedMs?: number }) => (b.startedMs ?? -Infinity) - (a.startedMs ?? -Infinity);
+    const candidates = [...runners.values()];
+    const kept = candidates.length > MAX_CANDIDATES ? candidates.sort(newestFirst).slice(0, MAX_CANDIDATES) : candidates;
+    const newestHelpers = helpers.length > MAX_CANDIDATES ? helpers.sort(newestFirst).slice(0, MAX_CANDIDATES) : helpers;
+    const facts = { runners: kept, helpers: newestHelpers.map((h) => h.pid) };
+    this.#memo = { inputs, facts };
+    return facts;
   }
 }

@@ -6,9 +6,9 @@
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { judgeRunner, LIVENESS_MODES, RunnerProbe, type LivenessMode, type ProcessFacts } from '../src/liveness.js';
+import { judgeRunner, LIVENESS_MODES, MAX_CANDIDATES, RunnerProbe, type LivenessMode, type ProcessFacts } from '../src/liveness.js';
 import { FsStateStore } from '../src/stores/fs.js';
-import type { RunnerVerdict, StateReading } from '../src/stores/store.js';
+import { unreadableReading, type RunnerVerdict, type StateReading } from '../src/stores/store.js';
 import { cleanTrees, deadPid, tempDir } from './support/loki-tree.js';
 import { fileOf, readingOf } from './support/readings.js';
 
@@ -408,5 +408,40 @@ describe('the probe on hand-built readings (stated pids, no files)', () => {
     expect(new RunnerProbe('pid', () => undefined).probe(reading).verdict).toEqual({ decided: true, alive: true, pid: LIVE, startedMs: T_LATER });
     // `auto`: alone it proves nothing (the pid may have been reused), so the heartbeat decides
     expect(new RunnerProbe('auto', () => undefined).probe(reading).verdict).toEqual(NOT_DECIDED);
+  });
+});
+
+describe('RunnerProbe over a huge registry (issue 19, item 5)', () => {
+  it(`probes at most ${MAX_CANDIDATES} runners and ${MAX_CANDIDATES} helpers, the newest, whatever the registry holds`, () => {
+    const enc = new TextEncoder();
+    const entry = (pid: number, kind: string | null, started: number) => ({
+      name: `${pid}.json`,
+      present: true,
+      bytes: enc.encode(JSON.stringify({ pid, kind, started })),
+      mtimeMs: 1,
+      version: `v${pid}`,
+    });
+    // 40,000 stale wrappers and helpers; the newest wrapper (started last) is the live one.
+    const files = Array.from({ length: 40_000 }, (_, i) => entry(i + 2, i % 2 ? 'wrapper' : null, 1_700_000_000 + i));
+    const live = files[files.length - 1]!;
+    const probed: number[] = [];
+    const base = unreadableReading('unused');
+    const state: StateReading = {
+      ...base,
+      available: true,
+      pids: { present: true, files },
+      isProcessAlive: (pid) => (probed.push(pid), pid === 40_001),
+      hostPidNamespace: true,
+    };
+    const probe = new RunnerProbe('auto', () => undefined);
+    const { verdict } = probe.probe(state);
+    expect(JSON.parse(new TextDecoder().decode(live.bytes))).toMatchObject({ pid: 40_001, kind: 'wrapper' });
+    expect(verdict).toEqual({ decided: true, alive: true, pid: 40_001, startedMs: (1_700_000_000 + 39_999) * 1000 });
+    expect(probed.length).toBeLessThanOrEqual(2 * MAX_CANDIDATES);
+    // A second refresh of the same files probes as few again (the live verdict is never cached).
+    probed.length = 0;
+    expect(probe.probe(state).verdict).toEqual(verdict);
+    expect(probed.length).toBeGreaterThan(0);
+    expect(probed.length).toBeLessThanOrEqual(2 * MAX_CANDIDATES);
   });
 });
