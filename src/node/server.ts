@@ -57,6 +57,8 @@ export interface ServerDeps {
   readonly limits?: ServerLimits;
   /** How often a request (rather than a new connection) re-checks the web config's files. Default 1 s. */
   readonly webConfigCheckMs?: number;
+  /** How long a changed web config must stay unchanged before it applies. Default 1 s. */
+  readonly webConfigSettleMs?: number;
 }
 
 /**
@@ -122,7 +124,9 @@ export async function startFleetServer(
       )
     : createServer(serverOptions, handler);
   if (web && config.webConfigFile !== undefined) {
-    reloader = new WebConfigReloader(config.webConfigFile, web, (next) => next.tls && applyTls(server as TlsHttpServer, next.tls), log);
+    reloader = new WebConfigReloader(config.webConfigFile, web, (next) => next.tls && applyTls(server as TlsHttpServer, next.tls), log, {
+      ...(deps.webConfigSettleMs !== undefined ? { settleMs: deps.webConfigSettleMs } : {}),
+    });
     // Before the TLS layer takes the connection: the handshake after a rotation uses the new files.
     server.prependListener('connection', () => reloader?.check());
     if (web.tls) {
@@ -180,6 +184,7 @@ export async function startFleetServer(
     authenticates: web !== undefined && (web.users !== undefined || web.tls?.rejectUnauthorized === true),
     close: () =>
       new Promise<void>((resolve) => {
+        reloader?.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -7,6 +7,7 @@ import { BasicAuthUsers } from '../basic-auth.js';
 import { escapeForLog } from '../log.js';
 import { parseWebConfig, WebConfigError, type TlsSettings, type WebConfig } from '../schemas/web-config.js';
 import type { Log } from '../source-tracker.js';
+import { authWeakenings } from '../web-config-change.js';
 
 /**
  * The exporter-toolkit web config on Node: read the YAML and every file it names, check that they
@@ -118,43 +119,112 @@ function canonicalIp(text: string): string | undefined {
   return new URL(`http://[${text}]/`).hostname.slice(1, -1);
 }
 
+/** A change applies once the files have stayed the same for this long (see WebConfigReloader). */
+export const WEB_CONFIG_SETTLE_MS = 1_000;
+
+export interface ReloaderOptions {
+  /** Default WEB_CONFIG_SETTLE_MS. */
+  readonly settleMs?: number;
+  readonly clock?: () => number;
+}
+
 /**
  * Watches a web config's files by their stat signature (inode, size, times) and reloads on a
- * change. `check()` is cheap (one stat per file) and is called at each new connection, so the next
- * handshake after a rotation uses the new certificate.
+ * change. `check()` is cheap (one stat per file) and is called at each new connection, so a
+ * handshake soon after a rotation uses the new certificate.
+ *
+ * Two rules keep a reload from opening the door:
+ * - A torn file never applies: a changed signature must be seen unchanged again at least
+ *   `settleMs` later (a timer makes that second check, so no connection is needed for it). A file
+ *   still being written in place changes size or mtime in between and waits; only a write that
+ *   stops part-way for good can reach the load, and then the next rule holds.
+ * - A version that would weaken authentication (authWeakenings) is refused, with a warning that
+ *   says so; the stronger config stands until a restart or a complete, valid replacement.
  */
 export class WebConfigReloader {
   private applied: string;
   private failed: string | undefined;
+  /** A changed signature waiting to settle, and when it was first seen. */
+  private pending: { readonly signature: string; readonly since: number } | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly settleMs: number;
+  private readonly clock: () => number;
 
   constructor(
     private readonly path: string,
     private loaded: LoadedWebConfig,
     private readonly apply: (next: LoadedWebConfig) => void,
     private readonly log: Log,
+    options: ReloaderOptions = {},
   ) {
     this.applied = signature(loaded.files);
+    this.settleMs = options.settleMs ?? WEB_CONFIG_SETTLE_MS;
+    this.clock = options.clock ?? (() => performance.now());
   }
 
   get current(): LoadedWebConfig {
     return this.loaded;
   }
 
-  /** Reloads when a watched file changed since the last load (or failed load). */
+  /** Reloads when a watched file changed since the last load (or failed load) and has settled. */
   check(): void {
     const now = signature(this.loaded.files);
-    if (now === this.applied || now === this.failed) return;
+    if (now === this.applied || now === this.failed) {
+      this.pending = undefined;
+      return;
+    }
+    const at = this.clock();
+    if (this.pending?.signature !== now) {
+      this.pending = { signature: now, since: at };
+      this.checkAgainLater();
+      return;
+    }
+    if (at - this.pending.since < this.settleMs) return;
+    this.pending = undefined;
+    this.reload(now);
+  }
+
+  /** Stops the settle timer (the server is closing). */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Written to while it was read: wait for it to settle again rather than trust what was read. */
+  private changedSince(seen: string): boolean {
+    const now = signature(this.loaded.files);
+    if (now === seen) return false;
+    this.pending = { signature: now, since: this.clock() };
+    this.checkAgainLater();
+    return true;
+  }
+
+  private checkAgainLater(): void {
+    clearTimeout(this.timer);
+    // A little past settleMs: timers may fire a millisecond early.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.check();
+    }, this.settleMs + 20);
+    this.timer.unref();
+  }
+
+  private reload(seen: string): void {
     let next: LoadedWebConfig;
     try {
       next = loadWebConfig(this.path);
       if (Boolean(next.tls) !== Boolean(this.loaded.tls)) {
         throw new WebConfigError(`turning TLS ${next.tls ? 'on' : 'off'} needs a restart`);
       }
+      const lost = authWeakenings(this.loaded.config, next.config);
+      if (lost.length > 0) throw new WebConfigError(`the new version would weaken authentication (${lost.join(', ')}), which needs a restart`);
     } catch (error) {
-      this.failed = now;
+      if (this.changedSince(seen)) return;
+      this.failed = seen;
       this.log(`loki-metrics: web config ${escapeForLog(this.path)}: ${errorText(error)}; keeping the previous one`);
       return;
     }
+    if (this.changedSince(seen)) return;
     this.apply(next);
     this.loaded = next;
     this.applied = signature(next.files);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.js';
 import { startServer, type RunningServer, type ServerLimits } from '../../src/node/server.js';
-import { loadWebConfig } from '../../src/node/web-config.js';
+import { loadWebConfig, WEB_CONFIG_SETTLE_MS, WebConfigReloader } from '../../src/node/web-config.js';
 import { WebConfigError } from '../../src/schemas/web-config.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { bcryptHash, issue, makeCa, type Ca, type Issued } from '../support/certs.js';
@@ -59,11 +59,15 @@ async function writeConfig(name: string, yaml: string): Promise<string> {
   return path;
 }
 
+/** Tests let a changed config settle for this long (the default, 1 s, is pinned in its own test). */
+const SETTLE_MS = 150;
+
 /** A server on `configPath`; requests re-check the config every `checkMs` (0: each request). */
 async function serveWith(configPath: string, env: Record<string, string> = {}, checkMs = 0, limits?: ServerLimits): Promise<RunningServer> {
   const store = new FsStateStore(lokiDir, { watch: false });
   const server = await startServer({ ...parseConfig({ LOKI_DIR: lokiDir, LOKI_METRICS_WEB_CONFIG: configPath, ...env }), port: 0 }, store, (l) => logs.push(l), {
     webConfigCheckMs: checkMs,
+    webConfigSettleMs: SETTLE_MS,
     ...(limits ? { limits } : {}),
   });
   running.push({ server, store });
@@ -101,6 +105,19 @@ function get(port: number, options: RequestOptions & { path?: string } = {}): Pr
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * Scrapes (each request lets the server see its files) until it has logged `count` lines: a reload,
+ * or a refusal to reload. At most 10 s.
+ */
+async function untilLogged(count: number, scrape: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (logs.length < count && Date.now() < deadline) {
+    await scrape().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(logs.length, logs.join('\n')).toBeGreaterThanOrEqual(count);
 }
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -319,8 +336,8 @@ describe('live reload', () => {
     const live = await tempDir('loki-rotate-', dir);
     await copyFile(server1.cert, join(live, 'tls.crt'));
     await copyFile(server1.key, join(live, 'tls.key'));
-    // Requests re-check only every 10 s here: the new certificate must come from the check that
-    // each new connection makes before its handshake.
+    // Requests re-check only every 10 s here: the new certificate must come from the checks that
+    // new connections (and the settle timer) make before a handshake.
     const server = await serveWith(await writeConfig('rotate.yml', `tls_server_config:\n  cert_file: ${live}/tls.crt\n  key_file: ${live}/tls.key\n`), {}, 10_000);
     const server2 = issue(dir, ca, 'server2');
     const seen: string[] = [];
@@ -345,9 +362,13 @@ describe('live reload', () => {
       await rename(join(live, 'tls.key.new'), join(live, 'tls.key'));
       await rename(join(live, 'tls.crt.new'), join(live, 'tls.crt'));
       const rotatedAt = seen.length;
-      // The first handshake that starts after the rename must present the new certificate.
-      while (seen.length < rotatedAt + 3) await new Promise((r) => setTimeout(r, 20));
-      expect(seen.slice(rotatedAt + 1)).not.toContain(server1.fingerprint);
+      // Once the renamed files have settled, handshakes present the new certificate, never the old again.
+      const deadline = Date.now() + 10_000;
+      while (!seen.slice(rotatedAt).includes(server2.fingerprint) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const firstNew = seen.indexOf(server2.fingerprint, rotatedAt);
+      expect(firstNew).toBeGreaterThan(0);
+      while (seen.length < firstNew + 3) await new Promise((r) => setTimeout(r, 20));
+      expect(seen.slice(firstNew)).not.toContain(server1.fingerprint);
     } finally {
       stop = true;
       await loop;
@@ -373,6 +394,7 @@ describe('live reload', () => {
     for (const [yaml, expected] of bad) {
       logs = [];
       await writeFile(path, yaml);
+      await untilLogged(1, () => get(server.port, auth));
       // Still served, with the old certificate and the old users.
       const answer = await get(server.port, auth);
       expect(answer.status).toBe(200);
@@ -382,13 +404,14 @@ describe('live reload', () => {
       expect(logs[0]).toMatch(expected);
       expect(logs[0]).toMatch(/keeping the previous one$/);
     }
-    // A good version: client certificates required from now on, users gone.
+    // A good version: client certificates required from now on, as well as the password.
     logs = [];
-    await writeFile(path, `tls_server_config:\n  cert_file: server1.crt\n  key_file: server1.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n`);
-    expect((await get(server.port, clientCert(client))).status).toBe(200);
+    await writeFile(path, `tls_server_config:\n  cert_file: server1.crt\n  key_file: server1.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\nbasic_auth_users:\n  prometheus: ${hash}\n`);
+    await untilLogged(1, () => get(server.port, { ...clientCert(client), ...auth }));
     expect(logs).toEqual([`loki-metrics: web config ${path} reloaded`]);
-    await expect(get(server.port)).rejects.toThrow();
-    await expect(get(server.port)).rejects.toThrow();
+    expect((await get(server.port, { ...clientCert(client), ...auth })).status).toBe(200);
+    await expect(get(server.port, auth)).rejects.toThrow();
+    await expect(get(server.port, auth)).rejects.toThrow();
     // The refusal is logged once, with OpenSSL's reason.
     expect(logs.slice(1)).toEqual([expect.stringMatching(/^loki-metrics: refused a TLS client: .*certificate.* \(further refusals this minute are not logged\)$/)]);
   });
@@ -410,10 +433,113 @@ describe('live reload', () => {
     try {
       expect(await ask(PASSWORD)).toBe(200);
       await writeFile(path, `basic_auth_users:\n  prometheus: ${bcryptHash('prometheus', 'new password')}\n`);
+      await untilLogged(1, () => ask(PASSWORD));
       expect(await ask(PASSWORD)).toBe(401);
       expect(await ask('new password')).toBe(200);
     } finally {
       agent.destroy();
     }
   });
+});
+
+describe('a reload never weakens authentication', () => {
+  const tlsHead = 'tls_server_config:\n  cert_file: server1.crt\n  key_file: server1.key\n';
+
+  it('by default a change applies once its files have looked the same for a second, and any change in between starts the wait again', async () => {
+    const path = await writeConfig('settle.yml', `basic_auth_users:\n  prometheus: ${hash}\n`);
+    let now = 0;
+    const applied: string[] = [];
+    const reloader = new WebConfigReloader(path, loadWebConfig(path), () => applied.push('applied'), (l) => logs.push(l), { clock: () => now });
+    try {
+      await writeFile(path, `basic_auth_users:\n  grafana: ${hash}\n`);
+      reloader.check(); // first seen at 0
+      now = WEB_CONFIG_SETTLE_MS - 1;
+      reloader.check();
+      expect(applied).toEqual([]);
+      // Written again before it settled: the wait starts over.
+      await writeFile(path, `basic_auth_users:\n  grafana: ${hash}\n  prometheus: ${hash}\n`);
+      now = 1_000;
+      reloader.check(); // first seen at 1000
+      now = 1_000 + 999;
+      reloader.check();
+      expect(applied).toEqual([]);
+      now = 1_000 + 1_000;
+      reloader.check();
+      expect(applied).toEqual(['applied']);
+      expect(Object.keys(reloader.current.config.basicAuthUsers ?? {})).toEqual(['grafana', 'prometheus']);
+    } finally {
+      reloader.stop();
+    }
+  });
+
+  it('a file rewritten in place is not read until it has stopped changing: the torn moments never apply', async () => {
+    const path = await writeConfig('torn.yml', `${tlsHead}basic_auth_users:\n  prometheus: ${hash}\n`);
+    const server = await serveWith(path);
+    const auth = { headers: { Authorization: basic('prometheus', PASSWORD) } };
+    const newHash = bcryptHash('prometheus', 'rotated password');
+    // `cat > file` as a slow writer does it: truncate, then the rest in pieces, each within the
+    // settle time of the last. Every torn state on the way would load as a valid config.
+    const pieces = ['', tlsHead, `${tlsHead}basic_auth_users:\n`, `${tlsHead}basic_auth_users:\n  prometheus: ${newHash}\n`];
+    for (const piece of pieces) {
+      await writeFile(path, piece);
+      // Without credentials: refused while the file is torn.
+      expect((await get(server.port)).status).toBe(401);
+      await new Promise((r) => setTimeout(r, SETTLE_MS / 3));
+      expect((await get(server.port)).status).toBe(401);
+    }
+    await untilLogged(1, () => get(server.port, auth));
+    // The complete file applied, and nothing before it did.
+    expect(logs).toEqual([`loki-metrics: web config ${path} reloaded`]);
+    expect((await get(server.port, { headers: { Authorization: basic('prometheus', 'rotated password') } })).status).toBe(200);
+    expect((await get(server.port, auth)).status).toBe(401);
+  });
+
+  const weakenings: [string, string, string, RegExp][] = [
+    ['an empty file', `${tlsHead}basic_auth_users:\n  prometheus: {hash}\n`, '', /turning TLS off needs a restart/],
+    ['a file cut before basic_auth_users', `${tlsHead}basic_auth_users:\n  prometheus: {hash}\n`, tlsHead, /basic_auth_users removed/],
+    ['basic_auth_users with no value', `${tlsHead}basic_auth_users:\n  prometheus: {hash}\n`, `${tlsHead}basic_auth_users:\n`, /basic_auth_users removed/],
+    [
+      'an mTLS config cut after key_file',
+      `${tlsHead}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n`,
+      tlsHead,
+      /client_auth_type lowered from RequireAndVerifyClientCert to NoClientCert, client_ca_file removed/,
+    ],
+    [
+      'client_allowed_sans dropped',
+      `${tlsHead}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: [prometheus.example]\n`,
+      `${tlsHead}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n`,
+      /client_allowed_sans removed/,
+    ],
+  ];
+  for (const [what, before, after, reason] of weakenings) {
+    it(`${what} that stays that way is refused with a warning; the stronger config stands`, async () => {
+      const path = await writeConfig('weaken.yml', before.replace('{hash}', hash));
+      const server = await serveWith(path);
+      const good = { ...clientCert(client), headers: { Authorization: basic('prometheus', PASSWORD) } };
+      const nothing = async () => {
+        try {
+          return (await get(server.port)).status;
+        } catch {
+          return 'refused';
+        }
+      };
+      const refusal = await nothing();
+      expect(refusal === 401 || refusal === 'refused').toBe(true);
+      await writeFile(path, after);
+      logs = []; // the TLS layer logs refusing a client without a certificate
+      await untilLogged(1, () => get(server.port, good));
+      expect(logs[0]).toMatch(/^loki-metrics: web config .*weaken\.yml: .*needs a restart; keeping the previous one$/);
+      expect(logs[0]).toMatch(reason);
+      // Still refused without credentials, still served with them, and said once.
+      expect(await nothing()).toBe(refusal);
+      expect(await nothing()).toBe(refusal);
+      expect((await get(server.port, good)).status).toBe(200);
+      expect(logs.filter((l) => l.includes('web config'))).toHaveLength(1);
+      // A complete, valid replacement as strong as before applies.
+      logs = [];
+      await writeFile(path, `${before.replace('{hash}', hash)}\n`);
+      await untilLogged(1, () => get(server.port, good));
+      expect(logs).toEqual([expect.stringMatching(/weaken\.yml reloaded$/)]);
+    });
+  }
 });
