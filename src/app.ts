@@ -44,6 +44,8 @@ export interface AppDeps {
    * config can change them; undefined from it means none. Either these or the token may pass.
    */
   readonly basicAuthUsers?: () => BasicAuthUsers | undefined;
+  /** Who is asking (the peer's address), so one client's wrong passwords wait only in its own share. */
+  readonly clientAddress?: (c: Context) => string | undefined;
   /** More facts for an authenticated `/health` (the fleet's: how changes are watched). */
   readonly healthExtras?: () => Readonly<Record<string, unknown>>;
 }
@@ -104,6 +106,7 @@ export function createApp(deps: AppDeps): Hono {
     const guard = createGuard({
       ...(config.token ? { token: config.token } : {}),
       ...(deps.basicAuthUsers ? { basicUsers: deps.basicAuthUsers } : {}),
+      ...(deps.clientAddress ? { clientOf: deps.clientAddress } : {}),
     });
     app.use(metricsPath, guard.middleware);
     if (config.healthPublic !== true) app.use('/health', guard.middleware);

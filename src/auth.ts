@@ -12,6 +12,8 @@ export interface Credentials {
   readonly token?: string;
   /** The current basic-auth users; a reloaded web config can change them, so asked per request. */
   readonly basicUsers?: () => BasicAuthUsers | undefined;
+  /** Who is asking, for the per-client bound on bcrypt checks (BasicAuthUsers). */
+  readonly clientOf?: (c: Context) => string | undefined;
 }
 
 export interface Guard {
@@ -33,7 +35,7 @@ export function createGuard(credentials: Credentials): Guard {
   const basic = (users: BasicAuthUsers): MiddlewareHandler => {
     let middleware = basicFor.get(users);
     if (!middleware) {
-      middleware = basicAuth({ realm: REALM, verifyUser: (user, password) => users.verify(user, password) });
+      middleware = basicAuth({ realm: REALM, verifyUser: (user, password, c) => users.verify(user, password, credentials.clientOf?.(c)) });
       basicFor.set(users, middleware);
     }
     return middleware;

@@ -8,14 +8,32 @@ import bcrypt from 'bcryptjs';
  * as exporter-toolkit does: a scraper every 15 s then costs no bcrypt at all. The cache key is a
  * SHA-256 of user, hash and password, so the password is never kept, and a changed hash (a new web
  * config) never matches an old entry.
+ *
+ * Wrong credentials must not be able to take the process: checks waiting for bcrypt are bounded in
+ * all (`maxChecks`) and per client (`maxChecksPerClient`), and a request beyond either bound is
+ * refused at once, without bcrypt. A client that already passed is answered from the cache and
+ * never waits behind them. A failure is remembered briefly (`failureTtlMs`), so a scraper stuck on a
+ * stale password costs one check per that time, not one per request.
  */
 export interface BasicAuthOptions {
   /** A remembered success lapses after this long without use. Default 60 s. */
   readonly ttlMs?: number;
   /** At most this many remembered successes (the least recently used goes first). Default 100. */
   readonly maxEntries?: number;
+  /** Checks waiting for bcrypt at once, in all; beyond it a request is refused unchecked. Default 8. */
+  readonly maxChecks?: number;
+  /** Of those, at most this many for one client (its address). Default 2. */
+  readonly maxChecksPerClient?: number;
+  /** A failed check is remembered this long. Default 10 s. */
+  readonly failureTtlMs?: number;
+  /** At most this many remembered failures (the oldest go first). Default 1,000. */
+  readonly maxFailures?: number;
+  /** Told when a request is refused unchecked because the bounds are full (to log a flood). */
+  readonly onBusy?: (client: string) => void;
+  /** Successes (and failures) carried over from the users of the config this one replaces. */
+  readonly inheritFrom?: BasicAuthUsers;
   readonly clock?: () => number;
-  /** The bcrypt comparison; injectable so tests can count calls. */
+  /** The bcrypt comparison (on Node, off the event loop); injectable so tests can count calls. */
   readonly compare?: (password: string, hash: string) => Promise<boolean>;
 }
 
@@ -28,6 +46,15 @@ export const bcryptCost = (hash: string) => Number(/^\$2[aby]\$(\d\d)\$/.exec(ha
 export class BasicAuthUsers {
   private readonly ttlMs: number;
   private readonly maxEntries: number;
+  private readonly maxChecks: number;
+  private readonly maxChecksPerClient: number;
+  private readonly failureTtlMs: number;
+  private readonly maxFailures: number;
+  private readonly onBusy: ((client: string) => void) | undefined;
+  /** cache key → when a remembered failure lapses. */
+  private readonly failures = new Map<string, number>();
+  /** client → checks of its under way. */
+  private readonly checksByClient = new Map<string, number>();
   private readonly clock: () => number;
   private readonly compare: (password: string, hash: string) => Promise<boolean>;
   /** cache key → when the remembered success lapses. */
@@ -46,13 +73,24 @@ export class BasicAuthUsers {
   ) {
     this.ttlMs = options.ttlMs ?? 60_000;
     this.maxEntries = options.maxEntries ?? 100;
+    this.maxChecks = options.maxChecks ?? 8;
+    this.maxChecksPerClient = options.maxChecksPerClient ?? 2;
+    this.failureTtlMs = options.failureTtlMs ?? 10_000;
+    this.maxFailures = options.maxFailures ?? 1_000;
+    this.onBusy = options.onBusy;
     this.clock = options.clock ?? Date.now;
     this.compare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
+    // Keys hold the hash, so an entry carried over can only match where the hash is unchanged.
+    for (const [key, until] of options.inheritFrom?.remembered ?? []) this.remembered.set(key, until);
+    for (const [key, until] of options.inheritFrom?.failures ?? []) this.failures.set(key, until);
     this.unknownUserHash = Object.values(users).reduce((costliest, hash) => (bcryptCost(hash) > bcryptCost(costliest) ? hash : costliest), Object.values(users)[0] ?? DUMMY_HASH);
   }
 
-  /** Whether `user` exists and `password` matches its hash. */
-  async verify(user: string, password: string): Promise<boolean> {
+  /**
+   * Whether `user` exists and `password` matches its hash. `client` (its address) is who asks, for
+   * the per-client bound; requests without one share a single allowance.
+   */
+  async verify(user: string, password: string, client = ''): Promise<boolean> {
     const hash = Object.hasOwn(this.users, user) ? this.users[user] : undefined;
     const key = await cacheKey(user, hash ?? '', password);
     const now = this.clock();
@@ -65,17 +103,44 @@ export class BasicAuthUsers {
       return true;
     }
     this.remembered.delete(key);
-    let check = this.pending.get(key);
-    if (!check) {
-      check = this.compare(password, hash ?? this.unknownUserHash)
-        .then((ok) => ok && hash !== undefined)
-        .catch(() => false)
-        .finally(() => this.pending.delete(key));
-      this.pending.set(key, check);
-    }
+    if ((this.failures.get(key) ?? now) > now) return false;
+    this.failures.delete(key);
+    const check = this.pending.get(key) ?? this.startCheck(key, password, hash, client);
+    if (!check) return false;
     const ok = await check;
     if (ok) this.remember(key);
+    else this.rememberFailure(key);
     return ok;
+  }
+
+  /** A bcrypt check, or undefined when the bounds say no more may wait. */
+  private startCheck(key: string, password: string, hash: string | undefined, client: string): Promise<boolean> | undefined {
+    const mine = this.checksByClient.get(client) ?? 0;
+    if (this.pending.size >= this.maxChecks || mine >= this.maxChecksPerClient) {
+      this.onBusy?.(client);
+      return undefined;
+    }
+    this.checksByClient.set(client, mine + 1);
+    const check = this.compare(password, hash ?? this.unknownUserHash)
+      .then((ok) => ok && hash !== undefined)
+      .catch(() => false)
+      .finally(() => {
+        this.pending.delete(key);
+        const left = (this.checksByClient.get(client) ?? 1) - 1;
+        if (left > 0) this.checksByClient.set(client, left);
+        else this.checksByClient.delete(client);
+      });
+    this.pending.set(key, check);
+    return check;
+  }
+
+  private rememberFailure(key: string): void {
+    this.failures.delete(key);
+    this.failures.set(key, this.clock() + this.failureTtlMs);
+    for (const oldest of this.failures.keys()) {
+      if (this.failures.size <= this.maxFailures) break;
+      this.failures.delete(oldest);
+    }
   }
 
   private remember(key: string): void {

@@ -107,6 +107,7 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
   const guard = createGuard({
     ...(config.token ? { token: config.token } : {}),
     ...(deps.basicAuthUsers ? { basicUsers: deps.basicAuthUsers } : {}),
+    ...(deps.clientAddress ? { clientOf: deps.clientAddress } : {}),
   });
   app.use(config.metricsPath, guard.middleware);
   app.use('/targets', guard.middleware);

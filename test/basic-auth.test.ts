@@ -7,7 +7,7 @@ import { BasicAuthUsers } from '../src/basic-auth.js';
 
 const HASH = bcrypt.hashSync('right', 4);
 
-function counted(users: Record<string, string>, options: { ttlMs?: number; maxEntries?: number } = {}) {
+function counted(users: Record<string, string>, options: { ttlMs?: number; maxEntries?: number; failureTtlMs?: number; maxFailures?: number } = {}) {
   let now = 1_000_000;
   const compared: string[] = [];
   const auth = new BasicAuthUsers(users, {
@@ -47,12 +47,25 @@ describe('BasicAuthUsers', () => {
     expect(compared).toHaveLength(2);
   });
 
-  it('never remembers a failure, and a remembered success does not let another password in', async () => {
-    const { auth, compared } = counted({ a: HASH });
+  it('remembers a failure for failureTtlMs (10 s by default), and a remembered success does not let another password in', async () => {
+    const { auth, compared, advance } = counted({ a: HASH });
     expect(await auth.verify('a', 'right')).toBe(true);
     expect(await auth.verify('a', 'wrong')).toBe(false);
+    advance(9_999);
+    expect(await auth.verify('a', 'wrong')).toBe(false);
+    expect(compared).toHaveLength(2);
+    advance(1);
     expect(await auth.verify('a', 'wrong')).toBe(false);
     expect(compared).toHaveLength(3);
+    // A remembered failure never stands in the way of the right password.
+    expect(await auth.verify('a', 'right')).toBe(true);
+  });
+
+  it('keeps at most maxFailures failures, dropping the oldest', async () => {
+    const { auth, compared } = counted({ a: HASH }, { maxFailures: 2 });
+    for (const password of ['w1', 'w2', 'w3', 'w2', 'w3', 'w1']) expect(await auth.verify('a', password)).toBe(false);
+    // w1 fell out when w3 came; w2 and w3 were remembered; w1 checked again.
+    expect(compared).toHaveLength(4);
   });
 
   it('an unknown user costs a bcrypt comparison too (no timing tell), and never passes', async () => {
@@ -116,5 +129,90 @@ describe('BasicAuthUsers', () => {
   it('a comparison that throws is a failure, not a crash', async () => {
     const auth = new BasicAuthUsers({ a: HASH }, { compare: async () => { throw new Error('boom'); } });
     expect(await auth.verify('a', 'right')).toBe(false);
+  });
+});
+
+describe('BasicAuthUsers under a flood of wrong passwords (issue 19, item 2)', () => {
+  /** A comparison that waits until released, so checks stay "waiting for bcrypt" as under load. */
+  function gated(options: { maxChecks?: number; maxChecksPerClient?: number } = {}) {
+    const releases: (() => void)[] = [];
+    const busy: string[] = [];
+    let comparisons = 0;
+    const auth = new BasicAuthUsers(
+      { a: HASH },
+      {
+        ...options,
+        onBusy: (client) => busy.push(client),
+        compare: async (password, hash) => {
+          comparisons++;
+          await new Promise<void>((resolve) => releases.push(resolve));
+          return bcrypt.compare(password, hash);
+        },
+      },
+    );
+    return { auth, busy, comparisons: () => comparisons, releaseAll: () => releases.splice(0).forEach((r) => r()) };
+  }
+  const settle = () => new Promise((r) => setTimeout(r, 10));
+
+  it('one client gets at most 2 checks waiting by default; beyond that it is refused at once, unchecked, and told to onBusy', async () => {
+    const { auth, busy, comparisons, releaseAll } = gated();
+    const answers = Array.from({ length: 6 }, (_, i) => auth.verify('a', `wrong ${i}`, '10.0.0.1'));
+    await settle();
+    expect(comparisons()).toBe(2);
+    expect(busy).toEqual(['10.0.0.1', '10.0.0.1', '10.0.0.1', '10.0.0.1']);
+    // Another client still has its share, and once the first client's checks end it has its own again.
+    const other = auth.verify('a', 'right', '10.0.0.2');
+    await settle();
+    expect(comparisons()).toBe(3);
+    releaseAll();
+    expect(await Promise.all(answers)).toEqual([false, false, false, false, false, false]);
+    expect(await other).toBe(true);
+    void auth.verify('a', 'wrong again', '10.0.0.1');
+    await settle();
+    expect(comparisons()).toBe(4);
+    releaseAll();
+  });
+
+  it('at most 8 checks wait in all by default, whoever asks; a remembered success is answered while they wait', async () => {
+    const { auth, busy, comparisons, releaseAll } = gated();
+    // Remember the right password first.
+    const first = auth.verify('a', 'right', 'scraper');
+    await settle();
+    releaseAll();
+    expect(await first).toBe(true);
+    const flood = Array.from({ length: 12 }, (_, i) => auth.verify('a', `wrong ${i}`, `client ${i}`));
+    await settle();
+    expect(comparisons()).toBe(1 + 8);
+    expect(busy).toEqual(['client 8', 'client 9', 'client 10', 'client 11']);
+    // The scraper's remembered success needs no check: answered while all 8 still wait.
+    expect(await auth.verify('a', 'right', 'scraper')).toBe(true);
+    expect(comparisons()).toBe(9);
+    releaseAll();
+    expect(new Set(await Promise.all(flood))).toEqual(new Set([false]));
+  });
+
+  it('the bounds are options', async () => {
+    const { auth, comparisons, releaseAll } = gated({ maxChecks: 3, maxChecksPerClient: 5 });
+    void Promise.all(Array.from({ length: 5 }, (_, i) => auth.verify('a', `wrong ${i}`, 'one')));
+    await settle();
+    expect(comparisons()).toBe(3);
+    releaseAll();
+  });
+
+  it('a reloaded config keeps what the old one remembered where the hash is unchanged, and nothing where it changed', async () => {
+    let compared = 0;
+    const compare = async (password: string, hash: string) => (compared++, bcrypt.compare(password, hash));
+    const old = new BasicAuthUsers({ a: HASH, b: HASH }, { compare });
+    expect(await old.verify('a', 'right')).toBe(true);
+    expect(await old.verify('b', 'right')).toBe(true);
+    expect(await old.verify('a', 'wrong')).toBe(false);
+    compared = 0;
+    const other = bcrypt.hashSync('right', 4);
+    const next = new BasicAuthUsers({ a: HASH, b: other }, { compare, inheritFrom: old });
+    expect(await next.verify('a', 'right')).toBe(true);
+    expect(await next.verify('a', 'wrong')).toBe(false);
+    expect(compared).toBe(0);
+    expect(await next.verify('b', 'right')).toBe(true);
+    expect(compared).toBe(1);
   });
 });

@@ -1,4 +1,5 @@
-import { getRequestListener, RequestError } from '@hono/node-server';
+import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as TlsHttpServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -82,7 +83,15 @@ export async function startFleetServer(
   deps: ServerDeps & { readonly defaultProject?: string } = {},
 ): Promise<RunningServer> {
   const limits = { ...DEFAULT_SERVER_LIMITS, ...deps.limits };
-  const web = config.webConfigFile !== undefined ? loadAtStartup(config.webConfigFile) : undefined;
+  // A flood of wrong passwords is refused unchecked beyond a bound (BasicAuthUsers); the operator
+  // hears of it at most once a minute, so the flood cannot flood the log too.
+  let lastBusy = -Infinity;
+  const onBusy = (client: string) => {
+    if (performance.now() - lastBusy < 60_000) return;
+    lastBusy = performance.now();
+    log(`loki-metrics: too many password checks waiting (from ${escapeForLog(client || 'unknown')}): refusing further wrong credentials unchecked (not logged again this minute)`);
+  };
+  const web = config.webConfigFile !== undefined ? loadAtStartup(config.webConfigFile, onBusy) : undefined;
   let reloader: WebConfigReloader | undefined;
   const app = createFleetApp({
     catalog,
@@ -91,7 +100,7 @@ export async function startFleetServer(
     ...(deps.defaultProject !== undefined ? { defaultProject: deps.defaultProject } : {}),
     processMetrics: createProcessMetrics(),
     build: nodeBuildInfo(process.env),
-    ...(web ? { basicAuthUsers: () => reloader?.current.users } : {}),
+    ...(web ? { basicAuthUsers: () => reloader?.current.users, clientAddress: (c: Context<{ Bindings: HttpBindings }>) => c.env?.incoming?.socket?.remoteAddress } : {}),
   });
   const listener = getRequestListener(app.fetch, {
     hostname: config.host,
@@ -125,6 +134,7 @@ export async function startFleetServer(
     : createServer(serverOptions, handler);
   if (web && config.webConfigFile !== undefined) {
     reloader = new WebConfigReloader(config.webConfigFile, web, (next) => next.tls && applyTls(server as TlsHttpServer, next.tls), log, {
+      onBusy,
       ...(deps.webConfigSettleMs !== undefined ? { settleMs: deps.webConfigSettleMs } : {}),
     });
     // Before the TLS layer takes the connection: the handshake after a rotation uses the new files.
@@ -191,9 +201,9 @@ export async function startFleetServer(
   };
 }
 
-function loadAtStartup(path: string): LoadedWebConfig {
+function loadAtStartup(path: string, onBusy: (client: string) => void): LoadedWebConfig {
   try {
-    return loadWebConfig(path);
+    return loadWebConfig(path, undefined, onBusy);
   } catch (error) {
     if (error instanceof WebConfigError) throw new ConfigError(`web config ${path}: ${error.message}`, 'LOKI_METRICS_WEB_CONFIG');
     throw error;

@@ -4,6 +4,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { BasicAuthUsers } from '../basic-auth.js';
+import { compareOffThread } from './bcrypt-thread.js';
 import { escapeForLog } from '../log.js';
 import { parseWebConfig, WebConfigError, type TlsSettings, type WebConfig } from '../schemas/web-config.js';
 import type { Log } from '../source-tracker.js';
@@ -34,8 +35,12 @@ export interface LoadedTls {
   readonly rejectUnauthorized: boolean;
 }
 
-/** Reads and checks a web config and its files. Throws WebConfigError with one line. */
-export function loadWebConfig(path: string): LoadedWebConfig {
+/**
+ * Reads and checks a web config and its files. Throws WebConfigError with one line. The users
+ * check passwords off the event loop, and keep what `previous` (the config this one replaces)
+ * remembered about credentials whose hash is unchanged.
+ */
+export function loadWebConfig(path: string, previous?: LoadedWebConfig, onBusy?: (client: string) => void): LoadedWebConfig {
   const file = resolve(path);
   const text = readText(file, 'the web config file');
   const config = parseWebConfig(text);
@@ -76,7 +81,13 @@ export function loadWebConfig(path: string): LoadedWebConfig {
   return {
     config,
     ...(tls ? { tls } : {}),
-    ...(config.basicAuthUsers ? { users: new BasicAuthUsers(config.basicAuthUsers) } : {}),
+    ...(config.basicAuthUsers
+      ? { users: new BasicAuthUsers(config.basicAuthUsers, {
+          compare: compareOffThread,
+          ...(previous?.users ? { inheritFrom: previous.users } : {}),
+          ...(onBusy ? { onBusy } : {}),
+        }) }
+      : {}),
     files,
   };
 }
@@ -126,6 +137,8 @@ export interface ReloaderOptions {
   /** Default WEB_CONFIG_SETTLE_MS. */
   readonly settleMs?: number;
   readonly clock?: () => number;
+  /** Passed to the users of each reloaded version (see loadWebConfig). */
+  readonly onBusy?: (client: string) => void;
 }
 
 /**
@@ -149,6 +162,7 @@ export class WebConfigReloader {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly settleMs: number;
   private readonly clock: () => number;
+  private readonly onBusy: ((client: string) => void) | undefined;
 
   constructor(
     private readonly path: string,
@@ -160,6 +174,7 @@ export class WebConfigReloader {
     this.applied = signature(loaded.files);
     this.settleMs = options.settleMs ?? WEB_CONFIG_SETTLE_MS;
     this.clock = options.clock ?? (() => performance.now());
+    this.onBusy = options.onBusy;
   }
 
   get current(): LoadedWebConfig {
@@ -212,7 +227,7 @@ export class WebConfigReloader {
   private reload(seen: string): void {
     let next: LoadedWebConfig;
     try {
-      next = loadWebConfig(this.path);
+      next = loadWebConfig(this.path, this.loaded, this.onBusy);
       if (Boolean(next.tls) !== Boolean(this.loaded.tls)) {
         throw new WebConfigError(`turning TLS ${next.tls ? 'on' : 'off'} needs a restart`);
       }

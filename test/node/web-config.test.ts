@@ -4,6 +4,7 @@
  * reloads (certificate rotation under a scrape loop, a bad new version keeping the old one).
  * Certificates come from the real openssl CLI; every request is a real HTTPS request.
  */
+import bcrypt from 'bcryptjs';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { copyFile, rename, writeFile } from 'node:fs/promises';
@@ -542,4 +543,22 @@ describe('a reload never weakens authentication', () => {
       expect(logs).toEqual([expect.stringMatching(/weaken\.yml reloaded$/)]);
     });
   }
+});
+
+describe('basic auth under a flood of wrong passwords (issue 19, item 2)', () => {
+  it("wrong passwords beyond a client's share are refused unchecked, said once; another client still gets in", async () => {
+    const slow = bcrypt.hashSync(PASSWORD, 12); // ~0.3 s a check: the flood is still waiting when the rest arrive
+    const path = await writeConfig('flood.yml', `tls_server_config:\n  cert_file: server1.crt\n  key_file: server1.key\nbasic_auth_users:\n  prometheus: ${slow}\n`);
+    const server = await serveWith(path);
+    const from = (address: string, password: string) => get(server.port, { localAddress: address, headers: { Authorization: basic('prometheus', password) } });
+    const flood = await Promise.all(Array.from({ length: 6 }, (_, i) => from('127.0.0.2', `wrong ${i}`)));
+    expect(flood.map((a) => a.status)).toEqual([401, 401, 401, 401, 401, 401]);
+    expect(logs).toEqual([
+      'loki-metrics: too many password checks waiting (from 127.0.0.2): refusing further wrong credentials unchecked (not logged again this minute)',
+    ]);
+    expect((await from('127.0.0.3', PASSWORD)).status).toBe(200);
+    // Said once a minute at most.
+    await Promise.all(Array.from({ length: 6 }, (_, i) => from('127.0.0.2', `still wrong ${i}`)));
+    expect(logs).toHaveLength(1);
+  });
 });
