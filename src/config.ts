@@ -30,6 +30,11 @@ export interface Config {
    * client certificates, basic auth). Node only.
    */
   readonly webConfigFile?: string;
+  /**
+   * `LOKI_METRICS_ALLOWED_HOSTS` / `serve --allowed-hosts`: more Host names a loopback server without
+   * credentials answers (host-check.ts); `*` for any. Node only.
+   */
+  readonly allowedHosts: readonly string[];
   /** Worker: how many sessions may exist; ingest for one more is refused. */
   readonly maxSessions: number;
   readonly cacheTtlMs: number;
@@ -103,6 +108,7 @@ export const ENV = {
   LOKI_METRICS_TOKEN: '',
   LOKI_METRICS_HEALTH_PUBLIC: '',
   LOKI_METRICS_WEB_CONFIG: '',
+  LOKI_METRICS_ALLOWED_HOSTS: '',
   LOKI_METRICS_CACHE_SECONDS: '2',
   LOKI_HEARTBEAT_WINDOW_SECONDS: '30',
   LOKI_LIVENESS: 'auto',
@@ -205,6 +211,11 @@ const EnvSchema = v.object({
     v.check((s) => !/[\0\n\r]/.test(s), 'must be a file path'),
     v.transform((s) => (s === '' ? undefined : s)),
   ),
+  LOKI_METRICS_ALLOWED_HOSTS: v.pipe(
+    text('LOKI_METRICS_ALLOWED_HOSTS'),
+    v.transform((s) => s.split(',').map((name) => name.trim()).filter((name) => name !== '')),
+    v.check((names) => names.every((name) => name === '*' || /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$/.test(name)), 'must be host names separated by commas, or *'),
+  ),
   LOKI_METRICS_CACHE_SECONDS: seconds('LOKI_METRICS_CACHE_SECONDS', 3600),
   LOKI_HEARTBEAT_WINDOW_SECONDS: seconds('LOKI_HEARTBEAT_WINDOW_SECONDS', 86400),
   LOKI_LIVENESS: v.pipe(
@@ -258,6 +269,7 @@ export function parseConfig(
     ...(e.LOKI_METRICS_TOKEN !== undefined ? { token: e.LOKI_METRICS_TOKEN } : {}),
     healthPublic: e.LOKI_METRICS_HEALTH_PUBLIC,
     ...(e.LOKI_METRICS_WEB_CONFIG !== undefined ? { webConfigFile: e.LOKI_METRICS_WEB_CONFIG } : {}),
+    allowedHosts: e.LOKI_METRICS_ALLOWED_HOSTS,
     cacheTtlMs: e.LOKI_METRICS_CACHE_SECONDS,
     heartbeatWindowMs: e.LOKI_HEARTBEAT_WINDOW_SECONDS,
     liveness: e.LOKI_LIVENESS,

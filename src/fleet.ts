@@ -1,7 +1,9 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { createApp, landingPage, type AppDeps } from './app.js';
 import { createGuard } from './auth.js';
+import { hostAllowed } from './host-check.js';
+import { capText, escapeForLog } from './log.js';
 import type { Log } from './source-tracker.js';
 import type { StateStore } from './stores/store.js';
 import { VERSION } from './version.js';
@@ -56,6 +58,12 @@ export interface FleetAppDeps extends Omit<AppDeps, 'store' | 'healthExtras'> {
    * recently used apps are dropped as a new one comes. Default: no bound but the count.
    */
   readonly maxRetainedBytes?: number;
+  /**
+   * With a list, only requests whose Host is `localhost`, an IP address or in the list are answered
+   * (host-check.ts); undefined: any Host. The Node server sets it on a loopback address without
+   * credentials.
+   */
+  readonly allowedHosts?: readonly string[];
 }
 
 const PROJECT_ROUTES = ['/health'] as const;
@@ -100,6 +108,7 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
   });
+  if (deps.allowedHosts) app.use('*', hostCheck(deps.allowedHosts, log));
 
   // Credentials before anything that could name a project or cost a read. /health stays open
   // here when it is public: the project's own app then answers with the status only. Without
@@ -176,5 +185,23 @@ export function singleProject(store: StateStore, name = DEFAULT_PROJECT): Projec
   return {
     list: async () => projects,
     store: (asked) => (asked === name ? store : undefined),
+  };
+}
+
+/**
+ * Refuses a request for a Host name a rebinding page could use (host-check.ts), before anything
+ * else looks at it. The operator hears of it at most once a minute, with the name to allow if it
+ * is theirs (a reverse proxy passing its own Host on).
+ */
+function hostCheck(allowed: readonly string[], log: Log): MiddlewareHandler {
+  let lastLogged = -Infinity;
+  return async (c, next) => {
+    const hostname = new URL(c.req.url).hostname;
+    if (hostAllowed(hostname, allowed)) return next();
+    if (performance.now() - lastLogged >= 60_000) {
+      lastLogged = performance.now();
+      log(`loki-metrics: refused a request for Host ${escapeForLog(capText(hostname, 100))}: on a loopback address without credentials only localhost and IP addresses are answered; if the name is yours (a reverse proxy's), add it to LOKI_METRICS_ALLOWED_HOSTS or --allowed-hosts (not logged again this minute)`);
+    }
+    return c.text('forbidden: this Host is not answered (DNS rebinding protection; see docs/configuration.md, LOKI_METRICS_ALLOWED_HOSTS)\n', 403);
   };
 }

@@ -5,6 +5,7 @@ import { createServer as createTlsServer, type Server as TlsHttpServer } from 'n
 import type { TLSSocket } from 'node:tls';
 import { createFleetApp, DEFAULT_PROJECT, singleProject, type ProjectCatalog } from '../fleet.js';
 import { ConfigError, type Config } from '../config.js';
+import { hostAllowList } from '../host-check.js';
 import { capText, escapeForLog } from '../log.js';
 import { WebConfigError } from '../schemas/web-config.js';
 import type { Log } from '../source-tracker.js';
@@ -93,6 +94,8 @@ export async function startFleetServer(
   };
   const web = config.webConfigFile !== undefined ? loadAtStartup(config.webConfigFile, onBusy) : undefined;
   let reloader: WebConfigReloader | undefined;
+  const asksForCredentials = Boolean(config.token) || web?.users !== undefined || web?.tls?.rejectUnauthorized === true;
+  const allowedHosts = hostAllowList(config.host, asksForCredentials, config.allowedHosts);
   const app = createFleetApp({
     catalog,
     config,
@@ -100,6 +103,7 @@ export async function startFleetServer(
     ...(deps.defaultProject !== undefined ? { defaultProject: deps.defaultProject } : {}),
     processMetrics: createProcessMetrics(),
     build: nodeBuildInfo(process.env),
+    ...(allowedHosts ? { allowedHosts } : {}),
     ...(web ? { basicAuthUsers: () => reloader?.current.users, clientAddress: (c: Context<{ Bindings: HttpBindings }>) => c.env?.incoming?.socket?.remoteAddress } : {}),
   });
   const listener = getRequestListener(app.fetch, {

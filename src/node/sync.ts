@@ -4,6 +4,7 @@
  * the manifest the remote acknowledged, so a failed request is simply retried (nothing is counted
  * twice — events travel as their summary) and a restart asks the remote for its manifest first.
  */
+import { isLoopback } from '../host-check.js';
 import type { LivenessMode } from '../liveness.js';
 import { capText, escapeForLog } from '../log.js';
 import { FsStateStore } from '../stores/fs.js';
@@ -297,13 +298,6 @@ export async function runSync(options: SyncOptions): Promise<number> {
   } finally {
     await store.close();
   }
-}
-
-/** Loopback hosts, where plain http never leaves the machine: 127.0.0.0/8, ::1, localhost. */
-export function isLoopback(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
-  if (host === 'localhost' || host === '::1' || host === '0:0:0:0:0:0:0:1') return true;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** `2s`, `500ms`, `1m`, or plain seconds. */

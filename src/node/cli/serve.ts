@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { checkDistinct, parseNamedDir, type Config, type NamedDir } from '../../config.js';
 import { DEFAULT_PROJECT } from '../../fleet.js';
+import { isLoopback } from '../../host-check.js';
 import { FsStateStore } from '../../stores/fs.js';
 import { VERSION } from '../../version.js';
 import { startDemo } from '../demo.js';
@@ -12,8 +13,6 @@ import { startFleetServer, startServer } from '../server.js';
 import { configFrom, dirProblem, parse, UsageError, type Io } from './common.js';
 import { USAGE } from './usage.js';
 
-
-const isLoopback = (host: string) => /^127\.\d+\.\d+\.\d+$/.test(host) || ['localhost', '::1', '[::1]'].includes(host.toLowerCase());
 
 export async function serve(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
@@ -24,6 +23,7 @@ export async function serve(args: string[], io: Io): Promise<number> {
     demo: { type: 'boolean' },
     'demo-if-missing': { type: 'boolean' },
     'web.config.file': { type: 'string' },
+    'allowed-hosts': { type: 'string' },
     'projects-from-registry': { type: 'boolean' },
     'registry-file': { type: 'string' },
   });
@@ -41,6 +41,7 @@ export async function serve(args: string[], io: Io): Promise<number> {
     LOKI_METRICS_PORT: ['--port', values.port],
     LOKI_METRICS_PATH: ['--path', values.path],
     LOKI_METRICS_WEB_CONFIG: ['--web.config.file', values['web.config.file']],
+    LOKI_METRICS_ALLOWED_HOSTS: ['--allowed-hosts', values['allowed-hosts']],
   });
   // Listen for SIGINT/SIGTERM before anything is started: a signal during startup still cleans up
   // (the demo's temporary directory) instead of killing the process.

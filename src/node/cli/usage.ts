@@ -45,6 +45,10 @@ Serve metrics for a .loki directory, or for many projects (read-only) until SIGI
   --web.config.file FILE
                       Prometheus exporter-toolkit web config: TLS, client certificates, basic
                       auth (LOKI_METRICS_WEB_CONFIG); re-read when it or its files change
+  --allowed-hosts NAMES
+                      On a loopback address without credentials, Host names answered besides
+                      localhost and IP addresses, comma-separated, or * for any
+                      (LOKI_METRICS_ALLOWED_HOSTS)
   --demo              Serve a simulated, changing session from a temporary directory
                       (not with --dir)
   --demo-if-missing   Serve the demo when no directory was given (no --dir, no LOKI_DIR) and
