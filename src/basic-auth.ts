@@ -97,9 +97,7 @@ export class BasicAuthUsers {
     const until = this.remembered.get(key);
     // Only successes are remembered, and a success needs a known user's hash.
     if ((until ?? now) > now) {
-      // Least recently used goes first: move this entry to the end, with a fresh lease.
-      this.remembered.delete(key);
-      this.remembered.set(key, now + this.ttlMs);
+      keep(this.remembered, key, now + this.ttlMs, this.maxEntries);
       return true;
     }
     this.remembered.delete(key);
@@ -108,8 +106,8 @@ export class BasicAuthUsers {
     const check = this.pending.get(key) ?? this.startCheck(key, password, hash, client);
     if (!check) return false;
     const ok = await check;
-    if (ok) this.remember(key);
-    else this.rememberFailure(key);
+    if (ok) keep(this.remembered, key, this.clock() + this.ttlMs, this.maxEntries);
+    else keep(this.failures, key, this.clock() + this.failureTtlMs, this.maxFailures);
     return ok;
   }
 
@@ -134,23 +132,18 @@ export class BasicAuthUsers {
     return check;
   }
 
-  private rememberFailure(key: string): void {
-    this.failures.delete(key);
-    this.failures.set(key, this.clock() + this.failureTtlMs);
-    for (const oldest of this.failures.keys()) {
-      if (this.failures.size <= this.maxFailures) break;
-      this.failures.delete(oldest);
-    }
-  }
+}
 
-  private remember(key: string): void {
-    this.remembered.delete(key);
-    this.remembered.set(key, this.clock() + this.ttlMs);
-    // Map keys iterate in insertion order: least recently used first.
-    for (const oldest of this.remembered.keys()) {
-      if (this.remembered.size <= this.maxEntries) break;
-      this.remembered.delete(oldest);
-    }
+/**
+ * Sets when `key` lapses and makes it the most recently used (Map keys iterate in insertion order:
+ * least recently used first), then drops the least recently used beyond `max`.
+ */
+function keep(entries: Map<string, number>, key: string, until: number, max: number): void {
+  entries.delete(key);
+  entries.set(key, until);
+  for (const oldest of entries.keys()) {
+    if (entries.size <= max) break;
+    entries.delete(oldest);
   }
 }
 
