@@ -4,12 +4,14 @@
  * - `/metrics`, `/health`, `/` — the very same app as on Node, one instance per synced session,
  *   chosen by `?project=NAME` or `?session=NAME` (the fleet layer, fleet.ts: the multi-target
  *   exporter pattern; default `default`), so each scrape's output is exactly the single-session
- *   output; `/targets` lists the sessions for Prometheus's http_sd. The scrape token and the route
- *   are checked before a session app is made; any other path is a 404 here.
+ *   output; `/targets` lists every stored session for Prometheus's http_sd (behind the scrape token;
+ *   refused with 403 on a Worker without one). The scrape token and the route are checked before a
+ *   session app is made; any other path is a 404 here.
  * - `POST /ingest?session=NAME` and `GET /ingest/manifest?session=NAME` — the sync endpoint,
  *   behind the write token `LOKI_SYNC_TOKEN` (every session; must differ from the scrape token) or
  *   the session's own token `sessionSyncToken(LOKI_SYNC_TOKEN, NAME)` (that session only). At most
- *   `LOKI_MAX_SESSIONS` sessions: ingest creating one more is refused with 409.
+ *   `LOKI_MAX_SESSIONS` sessions: ingest creating one more is refused with 409 (sync/admission.ts:
+ *   exact on R2, where creates are serialised; on KV, concurrent creates can pass it).
  */
 import { Hono, type Context } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
@@ -30,7 +32,8 @@ import { ingestShards } from './sync/ingest.js';
 import { manifestHead, manifestPage } from './sync/manifest.js';
 import { DEFAULT_SESSION, emptyDoc, IngestPayloadSchema, manifestOf, MAX_INGEST_BYTES, SESSION_NAME, type IngestPayload } from './sync/protocol.js';
 import { applyIngest } from './sync/session-doc.js';
-import { beatKey, legacyKey, listSessions } from './sync/shards.js';
+import { beatKey, legacyKey } from './sync/shards.js';
+import { SessionAdmission, type Refusal } from './sync/admission.js';
 import { sessionSyncToken } from './sync/tokens.js';
 
 export interface RemoteAppDeps {
@@ -60,6 +63,8 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   const log = deps.log ?? ((line: string) => console.error(line));
   // The cadence this Worker asks of sync clients; staleness follows from it.
   const cadence = bucket ? syncCadence(bucket.kind, config) : undefined;
+  // The session cap, per isolate: on R2 serialised through the registry object (sync/admission.ts).
+  const admission = bucket ? new SessionAdmission(bucket, { maxSessions: config.maxSessions, clock }) : undefined;
   const app = new Hono();
   app.use('*', async (c, next) => {
     await next();
@@ -133,17 +138,12 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
         }
         const payload = v.safeParse(IngestPayloadSchema, body);
         if (!payload.success) return c.json({ error: `invalid payload: ${describeIssues(payload.issues)}` }, 422);
-        const countSessions = async (atLeast: number) => (await listSessions(bucket, atLeast)).length;
+        const admit = (name: string, reserve?: boolean) => admission!.admit(name, reserve);
         if (c.req.query('layout') === '3') {
-          const answer = await ingestShards(bucket, session, payload.output, {
-            nowMs: clock(),
-            nonce: crypto.randomUUID(),
-            countSessions,
-            maxSessions: config.maxSessions,
-          });
+          const answer = await ingestShards(bucket, session, payload.output, { nowMs: clock(), nonce: crypto.randomUUID(), admit });
           return c.json(answer.body, answer.status);
         }
-        return ingestLegacy(c, bucket, session, payload.output, { config, nowMs: clock(), countSessions });
+        return ingestLegacy(c, bucket, session, payload.output, { nowMs: clock(), admit });
       },
     );
   }
@@ -153,7 +153,12 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   // with discovery at /targets. The scrape token and the route are checked before any session
   // work, so unauthenticated requests cannot create session apps and push real ones out. (Also
   // when it equals the sync token: ingest is then disabled, but the scrape side stays closed.)
-  const catalog = new SessionCatalog(bucket, { maxSessions: config.maxSessions, clock });
+  const catalog = new SessionCatalog(bucket, { clock });
+  if (!config.token) {
+    // A Worker is reachable by anyone: without a scrape token, discovery would hand every session's
+    // name to anyone who asks. /metrics stays open (the token is optional), for a name one knows.
+    app.all('/targets', (c) => c.text(TARGETS_NEED_TOKEN, 403));
+  }
   app.route(
     '/',
     createFleetApp({
@@ -180,6 +185,9 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   return app;
 }
 
+/** Why /targets is refused on a Worker without a scrape token. */
+const TARGETS_NEED_TOKEN = 'discovery is disabled: set the LOKI_METRICS_TOKEN secret (without it, /targets would list every synced session to anyone)\n';
+
 /** What a sync client from before format 3 is told once its session has moved on. */
 const UPGRADE = 'this session is stored in format 3: upgrade loki-metrics sync (npm i -g loki-metrics)';
 
@@ -192,15 +200,13 @@ async function ingestLegacy(
   store: ObjectStore,
   session: string,
   payload: IngestPayload,
-  options: { readonly config: Config; readonly nowMs: number; readonly countSessions: (atLeast: number) => Promise<number> },
+  options: { readonly nowMs: number; readonly admit: (session: string, reserve?: boolean) => Promise<Refusal> },
 ) {
-  const { config, countSessions } = options;
   if ((await store.get(beatKey(session))) !== null) return c.json({ error: UPGRADE }, 409);
   const stored = await store.get(legacyKey(session));
-  if (stored === null && (await countSessions(config.maxSessions)) >= config.maxSessions) {
-    // A new session beyond the cap: 409 (retrying does not help; existing sessions keep syncing).
-    return c.json({ error: `session limit reached: this exporter keeps at most ${config.maxSessions} sessions (LOKI_MAX_SESSIONS); "${session}" is not one of them` }, 409);
-  }
+  // A new session beyond the cap: 409 (retrying does not help; existing sessions keep syncing).
+  const early = stored === null ? await options.admit(session, false) : undefined;
+  if (early) return c.json({ error: early.error }, early.status);
   const previous = stored && stored !== 'unchanged' ? parseDoc(stored.text) : undefined;
   const result = await applyIngest(previous ?? emptyDoc(), payload, options.nowMs);
   // A malformed upload writes nothing; a file whose content was refused is stored as a problem.
@@ -209,6 +215,8 @@ async function ingestLegacy(
   if (text.length > MAX_SESSION_DOC_BYTES) {
     return c.json({ error: `session state would exceed ${MAX_SESSION_DOC_BYTES} bytes (too many or too large files): upgrade loki-metrics sync` }, 413);
   }
+  const refusal = stored === null ? await options.admit(session) : undefined;
+  if (refusal) return c.json({ error: refusal.error }, refusal.status);
   await store.put(legacyKey(session), text);
   // `previousSyncedAtMs` lets the client see that the state it built on was lost or replaced.
   return c.json({

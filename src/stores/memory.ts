@@ -21,8 +21,8 @@ export class MemoryObjectStore implements ObjectStore {
     return etag === object.etag ? 'unchanged' : { ...object };
   }
 
-  async put(key: string, text: string, ifMatch?: string): Promise<boolean> {
-    if (this.strong && ifMatch !== undefined && this.objects.get(key)?.etag !== ifMatch) return false;
+  async put(key: string, text: string, ifMatch?: string | null): Promise<boolean> {
+    if (this.strong && ifMatch !== undefined && (this.objects.get(key)?.etag ?? null) !== ifMatch) return false;
     this.set(key, text);
     return true;
   }

@@ -13,10 +13,11 @@ export interface ObjectStore {
   /** The object; `'unchanged'` when it still has `etag` (R2 sends no body then); null when absent. */
   get(key: string, etag?: string): Promise<StoredObject | 'unchanged' | null>;
   /**
-   * Writes `text`. With `ifMatch`, only while the stored object still has that etag: false when it
-   * does not (another writer came first). A store without conditional writes (KV) always writes.
+   * Writes `text`. With `ifMatch`, only while the stored object still has that etag; with `null`,
+   * only while there is no object: false when the condition fails (another writer came first). A
+   * store without conditional writes (KV) always writes.
    */
-  put(key: string, text: string, ifMatch?: string): Promise<boolean>;
+  put(key: string, text: string, ifMatch?: string | null): Promise<boolean>;
   /** Removes keys (absent ones are fine). */
   delete(keys: readonly string[]): Promise<void>;
   /** One page of the keys under `prefix` (at most 1,000), and where the next page starts. */

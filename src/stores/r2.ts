@@ -3,7 +3,7 @@ import type { ObjectStore } from './object-store.js';
 /** The slice of Cloudflare's `R2Bucket` binding this adapter uses. */
 export interface R2BucketLike {
   get(key: string, options?: { onlyIf?: { etagDoesNotMatch?: string } }): Promise<R2ObjectLike | null>;
-  put(key: string, value: string, options?: { httpMetadata?: { contentType?: string }; onlyIf?: { etagMatches?: string } }): Promise<unknown>;
+  put(key: string, value: string, options?: { httpMetadata?: { contentType?: string }; onlyIf?: { etagMatches?: string; etagDoesNotMatch?: string } }): Promise<unknown>;
   delete(keys: string | string[]): Promise<unknown>;
   list(options?: { prefix?: string; cursor?: string; limit?: number }): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }>;
 }
@@ -17,7 +17,7 @@ interface R2ObjectLike {
 /**
  * Objects in R2: strongly consistent, with conditional reads (`etagDoesNotMatch`: no download
  * while unchanged) and conditional writes (`etagMatches`: a head written by another sync first is
- * not overwritten).
+ * not overwritten; `etagDoesNotMatch: '*'`: written only while absent).
  */
 export class R2ObjectStore implements ObjectStore {
   readonly strong = true;
@@ -32,10 +32,10 @@ export class R2ObjectStore implements ObjectStore {
     return { text: await object.text(), etag: object.etag };
   }
 
-  async put(key: string, text: string, ifMatch?: string): Promise<boolean> {
+  async put(key: string, text: string, ifMatch?: string | null): Promise<boolean> {
     const written = await this.bucket.put(key, text, {
       httpMetadata: { contentType: 'application/json' },
-      ...(ifMatch !== undefined ? { onlyIf: { etagMatches: ifMatch } } : {}),
+      ...(ifMatch === null ? { onlyIf: { etagDoesNotMatch: '*' } } : ifMatch !== undefined ? { onlyIf: { etagMatches: ifMatch } } : {}),
     });
     // R2 answers null when the condition failed.
     return written !== null;

@@ -9,6 +9,8 @@ import type { StateStore } from './store.js';
  * The Worker's projects: the sessions synced into its bucket. Any valid name has a store (a session
  * not synced yet reads as `loki_up 0`, as before); discovery lists the bucket at most once per
  * `listTtlMs` per isolate (a storage list is the costly operation), one list in flight at a time.
+ * It lists every stored session, never cut at the cap: a session /metrics serves is never hidden
+ * (KV's cap can be passed by concurrent creates, and a lowered cap keeps the sessions it finds).
  */
 export class SessionCatalog implements ProjectCatalog {
   readonly #stores = new Map<string, StateStore>();
@@ -17,7 +19,7 @@ export class SessionCatalog implements ProjectCatalog {
 
   constructor(
     private readonly bucket: ObjectStore | undefined,
-    private readonly options: { readonly maxSessions: number; readonly listTtlMs?: number; readonly clock?: () => number },
+    private readonly options: { readonly listTtlMs?: number; readonly clock?: () => number },
   ) {}
 
   list(): Promise<readonly ProjectInfo[]> {
@@ -28,7 +30,7 @@ export class SessionCatalog implements ProjectCatalog {
   }
 
   async #list(now: number): Promise<readonly ProjectInfo[]> {
-    const names = this.bucket ? await listSessions(this.bucket, this.options.maxSessions) : [];
+    const names = this.bucket ? await listSessions(this.bucket, Infinity) : [];
     const projects = names
       .filter((name) => PROJECT_NAME.test(name))
       .sort()

@@ -9,6 +9,7 @@
  * cannot both commit); a bucket whose write the head never committed is undone when next read.
  */
 import type { ObjectStore } from '../stores/object-store.js';
+import type { Refusal } from './admission.js';
 import { FILE_SETS, type DocumentName, type FileSetName } from '../stores/store.js';
 import { efficiencyContribution } from '../usage-totals.js';
 import { receiptContribution } from '../receipts.js';
@@ -50,9 +51,12 @@ export interface IngestOptions {
   readonly nowMs: number;
   /** A fresh random id for this write. */
   readonly nonce: string;
-  /** Sessions stored now, counting no further than `atLeast` (lists: asked only for a new session). */
-  readonly countSessions: (atLeast: number) => Promise<number>;
-  readonly maxSessions: number;
+  /**
+   * Whether a session nothing is stored for may be created (the cap: sync/admission.ts); asked only
+   * then: first only looking (`reserve` false), before any work, then to take its place, just before
+   * the first write, so a request refused for another reason takes none.
+   */
+  readonly admit: (session: string, reserve?: boolean) => Promise<Refusal>;
 }
 
 export type IngestAnswer =
@@ -66,12 +70,14 @@ export async function ingestShards(store: ObjectStore, session: string, payload:
   const beat = parseStored(BeatSchema, beatObject);
   const storedHead = parseStored(HeadSchema, headObject) as Head | undefined;
   let head = storedHead;
-  const headEtag = headObject && headObject !== 'unchanged' ? headObject.etag : undefined;
+  let creating = false;
+  // The head is written only if it is still what was read (R2): this version, or still absent.
+  const headEtag = headObject === null ? null : headObject !== 'unchanged' ? headObject.etag : undefined;
   if (!head) {
     const legacy = await store.get(legacyKey(session));
-    if (legacy === null && beat === undefined && (await options.countSessions(options.maxSessions)) >= options.maxSessions) {
-      return fail(409, `session limit reached: this exporter keeps at most ${options.maxSessions} sessions (LOKI_MAX_SESSIONS); "${session}" is not one of them`);
-    }
+    creating = legacy === null && beat === undefined;
+    const refusal = creating ? await options.admit(session, false) : undefined;
+    if (refusal) return fail(refusal.status, refusal.error);
     // A head that cannot be read starts over in new epochs; the client sees the reset and resends.
     head = emptyHead(legacy !== null);
   }
@@ -187,6 +193,10 @@ export async function ingestShards(store: ObjectStore, session: string, payload:
     !storedHead || docWrites.length + docDeletes.length + bucketWrites.length > 0 || finishing ||
     JSON.stringify(next.docs) !== JSON.stringify(head.docs) || JSON.stringify(next.sets) !== JSON.stringify(head.sets);
 
+  if (creating) {
+    const refusal = await options.admit(session);
+    if (refusal) return fail(refusal.status, refusal.error);
+  }
   let committedRev = head.rev;
   if (headChanged) {
     // Contents first, the head last: it is what makes them count.

@@ -11,7 +11,8 @@ import { ingestShards, type IngestAnswer, type IngestOptions } from '../../src/s
 import { manifestHead, manifestPage } from '../../src/sync/manifest.js';
 import { applyToManifest, LAYOUT3_LIMITS, planUploads, SyncMemory, type Upload } from '../../src/sync/plan.js';
 import { bytesToBase64, sha256Hex, type IngestPayload, type Manifest, type SyncedFile } from '../../src/sync/protocol.js';
-import { bucketOf, headKey, HeadSchema, listSessions, parseStored, type Head } from '../../src/sync/shards.js';
+import { SessionAdmission } from '../../src/sync/admission.js';
+import { bucketOf, headKey, HeadSchema, parseStored, type Head } from '../../src/sync/shards.js';
 import type { UsageTotals } from '../../src/usage-totals.js';
 import { cleanTrees, materialize } from './loki-tree.js';
 import type { MemoryObjectStore } from './object-store.js';
@@ -41,9 +42,10 @@ export const setChanges = (changes: { upsert?: Record<string, SyncedFile>; remov
   ...(changes.error !== undefined ? { error: changes.error } : {}),
 });
 
-/** Ingest options as the Worker builds them (remote-app.ts): sessions counted by listing. */
+/** Ingest options as the Worker builds them (remote-app.ts): new sessions admitted under the cap (sync/admission.ts). */
 export function options(store: MemoryObjectStore, nowMs: number, nonce: string, maxSessions = 100): IngestOptions {
-  return { nowMs, nonce, maxSessions, countSessions: async (atLeast) => (await listSessions(store, atLeast)).length };
+  const admission = new SessionAdmission(store, { maxSessions, clock: () => nowMs });
+  return { nowMs, nonce, admit: (session, reserve) => admission.admit(session, reserve) };
 }
 
 let nonces = 0;

@@ -20,8 +20,8 @@ export class MemoryObjectStore extends Memory {
     return super.get(key, etag);
   }
 
-  override put(key: string, text: string, ifMatch?: string): Promise<boolean> {
-    this.calls.push({ op: 'put', key, bytes: new TextEncoder().encode(text).length, ...(ifMatch !== undefined ? { etag: ifMatch } : {}) });
+  override put(key: string, text: string, ifMatch?: string | null): Promise<boolean> {
+    this.calls.push({ op: 'put', key, bytes: new TextEncoder().encode(text).length, ...(ifMatch !== undefined ? { etag: ifMatch ?? '(absent)' } : {}) });
     return super.put(key, text, ifMatch);
   }
 

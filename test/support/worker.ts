@@ -39,7 +39,19 @@ export interface TestWorker {
   dispose(): Promise<void>;
 }
 
-export async function startWorker(options: { r2?: boolean; kv?: boolean; vars?: Record<string, string>; port?: number } = {}): Promise<TestWorker> {
+export interface WorkerOptions {
+  r2?: boolean;
+  kv?: boolean;
+  vars?: Record<string, string>;
+  port?: number;
+  /**
+   * A directory for R2/KV's contents that outlives the Worker: a second Worker given the same one
+   * (e.g. with other vars, as after a redeploy) sees what the first stored. The caller removes it.
+   */
+  persist?: string;
+}
+
+export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
   const script = await bundle();
   // Miniflare keeps its storage in a `miniflare-<hash>` directory under os.tmpdir() and removes it
   // fire-and-forget on dispose, which a test process can outlive. Give it a directory of ours that
@@ -58,6 +70,7 @@ export async function startWorker(options: { r2?: boolean; kv?: boolean; vars?: 
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.r2 !== false ? { r2Buckets: ['LOKI_STATE_BUCKET'] } : {}),
       ...(options.kv ? { kvNamespaces: ['LOKI_STATE_KV'] } : {}),
+      ...(options.persist !== undefined ? { r2Persist: join(options.persist, 'r2'), kvPersist: join(options.persist, 'kv') } : {}),
       bindings: { LOKI_SYNC_TOKEN: SYNC_TOKEN, LOKI_METRICS_CACHE_SECONDS: '0', ...options.vars },
       handleStructuredLogs: ({ message }: { message: string }) => void logs.push(message),
     });

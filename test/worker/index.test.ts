@@ -230,13 +230,15 @@ describe('sessions and staleness', () => {
 describe('discovery (/targets) and ?project=', () => {
   for (const binding of ['r2', 'kv'] as const) {
     it(`lists the synced sessions for http_sd_configs with one ${binding} list per minute, and serves each at ?project=`, async () => {
-      const w = await worker(binding === 'r2' ? {} : { r2: false, kv: true });
+      const vars = { LOKI_METRICS_TOKEN: SCRAPE_TOKEN };
+      const w = await worker(binding === 'r2' ? { vars } : { r2: false, kv: true, vars });
+      const scrape = { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } };
       await syncOnce(w, await materialize('running', { pid: 'alive', mtimeMs: Date.now() }), 'laptop');
       await syncOnce(w, await materialize('paused', { pid: 'alive', mtimeMs: Date.now() }), 'build-box');
       await w.resetOps();
       const origin = new URL(w.url).host;
       for (let i = 0; i < 3; i++) {
-        const res = await w.fetch('/targets');
+        const res = await w.fetch('/targets', scrape);
         expect(res.status).toBe(200);
         expect(await res.json()).toEqual([
           { targets: [origin], labels: { session: 'build-box', project: 'build-box', __param_project: 'build-box' } },
@@ -245,11 +247,12 @@ describe('discovery (/targets) and ?project=', () => {
       }
       const ops = await w.ops();
       expect(ops[binding]?.list).toBe(1);
-      expect(await (await w.fetch('/metrics?project=build-box')).text()).toContain('loki_session_status 2\n');
-      expect(await (await w.fetch('/metrics?project=laptop')).text()).toContain('loki_session_status 1\n');
+      expect(await (await w.fetch('/metrics?project=build-box', scrape)).text()).toContain('loki_session_status 2\n');
+      expect(await (await w.fetch('/metrics?project=laptop', scrape)).text()).toContain('loki_session_status 1\n');
     });
   }
 
+  // Without a scrape token /targets is refused (item 17): test/worker/session-cap.test.ts.
   it('needs the scrape token when one is set', async () => {
     const w = await worker({ vars: { LOKI_METRICS_TOKEN: SCRAPE_TOKEN } });
     expect((await w.fetch('/targets')).status).toBe(401);
