@@ -28,6 +28,14 @@ export interface BasicAuthOptions {
   readonly failureTtlMs?: number;
   /** At most this many remembered failures (the oldest go first). Default 1,000. */
   readonly maxFailures?: number;
+  /**
+   * A refusal is answered this long after it is decided. Default 1 s: a client looping on wrong
+   * passwords then sends about one a second per connection, not thousands (refusals unchecked are
+   * otherwise instant), so a flood cannot become a flood of cheap requests instead.
+   */
+  readonly failureDelayMs?: number;
+  /** How the delay is waited (tests record it). */
+  readonly delay?: (ms: number) => Promise<void>;
   /** Told when a request is refused unchecked because the bounds are full (to log a flood). */
   readonly onBusy?: (client: string) => void;
   /** Successes (and failures) carried over from the users of the config this one replaces. */
@@ -51,6 +59,8 @@ export class BasicAuthUsers {
   private readonly failureTtlMs: number;
   private readonly maxFailures: number;
   private readonly onBusy: ((client: string) => void) | undefined;
+  private readonly failureDelayMs: number;
+  private readonly delay: (ms: number) => Promise<void>;
   /** cache key → when a remembered failure lapses. */
   private readonly failures = new Map<string, number>();
   /** client → checks of its under way. */
@@ -78,6 +88,8 @@ export class BasicAuthUsers {
     this.failureTtlMs = options.failureTtlMs ?? 10_000;
     this.maxFailures = options.maxFailures ?? 1_000;
     this.onBusy = options.onBusy;
+    this.failureDelayMs = options.failureDelayMs ?? 1_000;
+    this.delay = options.delay ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.clock = options.clock ?? Date.now;
     this.compare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
     // Keys hold the hash, so an entry carried over can only match where the hash is unchanged.
@@ -91,6 +103,12 @@ export class BasicAuthUsers {
    * the per-client bound; requests without one share a single allowance.
    */
   async verify(user: string, password: string, client = ''): Promise<boolean> {
+    const ok = await this.check(user, password, client);
+    if (!ok && this.failureDelayMs > 0) await this.delay(this.failureDelayMs);
+    return ok;
+  }
+
+  private async check(user: string, password: string, client: string): Promise<boolean> {
     const hash = Object.hasOwn(this.users, user) ? this.users[user] : undefined;
     const key = await cacheKey(user, hash ?? '', password);
     const now = this.clock();

@@ -11,6 +11,7 @@ function counted(users: Record<string, string>, options: { ttlMs?: number; maxEn
   let now = 1_000_000;
   const compared: string[] = [];
   const auth = new BasicAuthUsers(users, {
+    failureDelayMs: 0,
     ...options,
     clock: () => now,
     compare: async (password, hash) => {
@@ -141,6 +142,7 @@ describe('BasicAuthUsers under a flood of wrong passwords (issue 19, item 2)', (
     const auth = new BasicAuthUsers(
       { a: HASH },
       {
+        failureDelayMs: 0,
         ...options,
         onBusy: (client) => busy.push(client),
         compare: async (password, hash) => {
@@ -191,6 +193,18 @@ describe('BasicAuthUsers under a flood of wrong passwords (issue 19, item 2)', (
     expect(new Set(await Promise.all(flood))).toEqual(new Set([false]));
   });
 
+  it('answers a refusal 1 s after deciding it by default (checked, unchecked, remembered or unknown user alike), a success at once', async () => {
+    const delays: number[] = [];
+    const auth = new BasicAuthUsers({ a: HASH }, { maxChecksPerClient: 1, delay: async (ms) => void delays.push(ms) });
+    expect(await auth.verify('a', 'right')).toBe(true);
+    expect(delays).toEqual([]);
+    expect(await auth.verify('a', 'wrong')).toBe(false); // checked
+    expect(await auth.verify('a', 'wrong')).toBe(false); // remembered
+    expect(await auth.verify('nobody', 'x')).toBe(false); // unknown user
+    expect(await Promise.all([auth.verify('a', 'w1', 'c'), auth.verify('a', 'w2', 'c')])).toEqual([false, false]); // one unchecked
+    expect(delays).toEqual([1_000, 1_000, 1_000, 1_000, 1_000]);
+  });
+
   it('the bounds are options', async () => {
     const { auth, comparisons, releaseAll } = gated({ maxChecks: 3, maxChecksPerClient: 5 });
     void Promise.all(Array.from({ length: 5 }, (_, i) => auth.verify('a', `wrong ${i}`, 'one')));
@@ -202,13 +216,13 @@ describe('BasicAuthUsers under a flood of wrong passwords (issue 19, item 2)', (
   it('a reloaded config keeps what the old one remembered where the hash is unchanged, and nothing where it changed', async () => {
     let compared = 0;
     const compare = async (password: string, hash: string) => (compared++, bcrypt.compare(password, hash));
-    const old = new BasicAuthUsers({ a: HASH, b: HASH }, { compare });
+    const old = new BasicAuthUsers({ a: HASH, b: HASH }, { compare, failureDelayMs: 0 });
     expect(await old.verify('a', 'right')).toBe(true);
     expect(await old.verify('b', 'right')).toBe(true);
     expect(await old.verify('a', 'wrong')).toBe(false);
     compared = 0;
     const other = bcrypt.hashSync('right', 4);
-    const next = new BasicAuthUsers({ a: HASH, b: other }, { compare, inheritFrom: old });
+    const next = new BasicAuthUsers({ a: HASH, b: other }, { compare, inheritFrom: old, failureDelayMs: 0 });
     expect(await next.verify('a', 'right')).toBe(true);
     expect(await next.verify('a', 'wrong')).toBe(false);
     expect(compared).toBe(0);
