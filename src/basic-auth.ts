@@ -29,8 +29,8 @@ export interface BasicAuthOptions {
   /** At most this many remembered failures (the oldest go first). Default 1,000. */
   readonly maxFailures?: number;
   /**
-   * A refusal is answered this long after it is decided. Default 1 s: a client looping on wrong
-   * passwords then sends about one a second per connection, not thousands (refusals unchecked are
+   * A refusal is answered this long after it is decided. Default 0.5 s: a client looping on wrong
+   * passwords then sends about two a second per connection, not thousands (refusals unchecked are
    * otherwise instant), so a flood cannot become a flood of cheap requests instead.
    */
   readonly failureDelayMs?: number;
@@ -88,7 +88,7 @@ export class BasicAuthUsers {
     this.failureTtlMs = options.failureTtlMs ?? 10_000;
     this.maxFailures = options.maxFailures ?? 1_000;
     this.onBusy = options.onBusy;
-    this.failureDelayMs = options.failureDelayMs ?? 1_000;
+    this.failureDelayMs = options.failureDelayMs ?? 500;
     this.delay = options.delay ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.clock = options.clock ?? Date.now;
     this.compare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
