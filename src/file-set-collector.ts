@@ -2,7 +2,7 @@ import { capText, escapeForLog } from './log.js';
 import type { ParseResult } from './schemas/parse.js';
 import type { SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
-import { FILE_SETS, fileSetPath, type BadEntry, type FileSetName, type FileSetRead, type FileSetSummary } from './stores/store.js';
+import { FILE_SETS, fileSetPath, type BadEntry, type FileSetEntryRead, type FileSetName, type FileSetRead, type FileSetSummary } from './stores/store.js';
 
 /** One valid entry of a file set. */
 export interface FileSetValue<T> {
@@ -19,18 +19,31 @@ export interface FileSetResult<T, A = unknown> {
   readonly totals?: A;
 }
 
+/** One entry across refreshes: its tracker, and what it gave for the version last seen. */
+interface Kept<T> {
+  readonly tracker: SourceTracker<T>;
+  tracked?: { readonly value: T | undefined; readonly problem?: string };
+  version?: string;
+  error?: string | undefined;
+  stale?: string | undefined;
+}
+
 /**
  * Parses one file set across refreshes: a `SourceTracker` per entry (parse on change, last good
  * value while torn, one log line per change of state), and nothing at all while the store hands
  * back the same entries array (a warm refresh over 10,000 unchanged receipts costs one comparison).
  * The result keeps its identity while unchanged, so consumers can memoise on it in turn.
+ *
+ * What it keeps per entry is the parsed value (what the set's schema outputs: an efficiency record
+ * without the fields no metric reads), never the bytes; and it never asks an entry whose version it
+ * has seen for its bytes (a local store keeps none between refreshes and would read them again).
  */
 export class FileSetCollector<T, A = never> {
   readonly #name: FileSetName;
   readonly #parse: (bytes: Uint8Array) => ParseResult<T>;
   readonly #log: Log;
   readonly #fold: ((values: readonly FileSetValue<T>[]) => A) | undefined;
-  readonly #trackers = new Map<string, SourceTracker<T>>();
+  readonly #trackers = new Map<string, Kept<T>>();
   #memo: { files: unknown; summary: unknown; error: string | undefined; result: FileSetResult<T, A> } | undefined;
   #loggedError: string | undefined;
 
@@ -59,12 +72,7 @@ export class FileSetCollector<T, A = never> {
     const bad: BadEntry[] = [];
     for (const file of read.files) {
       seen.add(file.name);
-      let tracker = this.#trackers.get(file.name);
-      if (!tracker) {
-        tracker = new SourceTracker(fileSetPath(this.#name, file.name), this.#parse, this.#log);
-        this.#trackers.set(file.name, tracker);
-      }
-      const tracked = tracker.next(file);
+      const tracked = this.#track(file);
       if (tracked.value !== undefined) values.push({ name: file.name, value: tracked.value });
       if (tracked.problem !== undefined) {
         bad.push({ name: file.name, problem: tracked.problem, stale: tracked.value !== undefined });
@@ -74,6 +82,24 @@ export class FileSetCollector<T, A = never> {
       for (const name of this.#trackers.keys()) if (!seen.has(name)) this.#trackers.delete(name);
     }
     return { values, status: this.#status(read, bad.length, bad), ...(this.#fold ? { totals: this.#fold(values) } : {}) };
+  }
+
+  /** The entry's value and problem: parsed when its version is new, else as last time. */
+  #track(file: FileSetEntryRead): NonNullable<Kept<T>['tracked']> {
+    let kept = this.#trackers.get(file.name);
+    if (!kept) {
+      kept = { tracker: new SourceTracker(fileSetPath(this.#name, file.name), this.#parse, this.#log) };
+      this.#trackers.set(file.name, kept);
+    }
+    // Version '' promises nothing (as in SourceTracker): looked at every time.
+    if (kept.tracked && file.version !== '' && kept.version === file.version && kept.error === file.error && kept.stale === file.stale) {
+      return kept.tracked;
+    }
+    kept.tracked = kept.tracker.next(file);
+    kept.version = file.version;
+    kept.error = file.error;
+    kept.stale = file.stale;
+    return kept.tracked;
   }
 
   /** A synced set: its sums as the store kept them, its status from the bad entries it names. */

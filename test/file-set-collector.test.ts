@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileSetCollector } from '../src/file-set-collector.js';
+import { readEfficiencyFile } from '../src/schemas/efficiency.js';
 import { readPidFile } from '../src/schemas/pid.js';
 import { FsStateStore } from '../src/stores/fs.js';
 import type { FileSetEntryRead, FileSetRead } from '../src/stores/store.js';
@@ -185,5 +186,51 @@ describe('FileSetCollector', () => {
       { name: 's2', value: 203 },
     ]);
     expect(parses()).toBe(3);
+  });
+
+  it('never asks an entry whose version it has seen for its bytes (a local store would read the file again)', () => {
+    const { c } = collector();
+    const asked = new Map<string, number>();
+    /** An entry whose bytes count how often they are asked for. */
+    const counted = (name: string, text: string, version: string): FileSetEntryRead => ({
+      name,
+      present: true,
+      version,
+      get bytes() {
+        asked.set(version, (asked.get(version) ?? 0) + 1);
+        return new TextEncoder().encode(text);
+      },
+    });
+    c.update(set([counted('a', '11', 'va1'), counted('b', '22', 'vb')]));
+    expect([...asked.keys()]).toEqual(['va1', 'vb']);
+    const atFirst = asked.get('vb');
+    // A new array: a changed, b the same version (a new object, as a store may hand over).
+    const after = c.update(set([counted('a', '12', 'va2'), counted('b', '22', 'vb')]));
+    expect(after.values).toEqual([
+      { name: 'a', value: 12 },
+      { name: 'b', value: 22 },
+    ]);
+    expect(asked.get('va2')).toBeGreaterThan(0);
+    expect(asked.get('vb')).toBe(atFirst);
+    // A bad entry stays bad, and is not asked again either.
+    c.update(set([counted('a', 'x', 'va3'), counted('b', '22', 'vb')]));
+    const bad = asked.get('va3');
+    expect(c.update(set([counted('a', 'x', 'va3'), counted('b', '22', 'vb')])).status.problem).toMatch(/^1 bad file\(s\): a: not a pid/);
+    expect(asked.get('va3')).toBe(bad);
+    expect(asked.get('vb')).toBe(atFirst);
+  });
+
+  it('keeps each entry\'s parsed value, not its file: an efficiency file\'s other fields are dropped', async () => {
+    const dir = join(await tempDir(), '.loki');
+    await mkdir(join(dir, 'metrics/efficiency'), { recursive: true });
+    const record = { iteration: 1, model: 'opus', input_tokens: 10, output_tokens: 2, cost_usd: 0.5, status: 'completed' };
+    const transcript = 'x'.repeat(100_000); // a field no metric reads
+    await writeFile(join(dir, 'metrics/efficiency/iteration-1.json'), JSON.stringify({ ...record, transcript, phase: 'build' }));
+    const store = new FsStateStore(dir, { watch: false });
+    stores.push(store);
+    const c = new FileSetCollector('efficiency', readEfficiencyFile, () => undefined);
+    const result = c.update((await store.read()).efficiency);
+    expect(result.status.ok).toBe(true);
+    expect(result.values).toStrictEqual([{ name: 'iteration-1.json', value: record }]);
   });
 });

@@ -8,9 +8,13 @@ const tokens = v.optional(v.nullable(nonNegativeNumber(MAX_COUNT)));
  * partial reads happen; `"cost_usd": None` is invalid JSON). Legacy files have no tokens or cost;
  * third-party ones have no model. 9.x adds cache tokens, `status` and `duration_ms`, and writes
  * `cost_usd` as 0 when nothing was measured.
+ *
+ * Only these fields are kept (`v.object` drops the rest: 9.x's `phase`, `provider`, `timestamp`, or
+ * anything a file carries besides): a parsed record is kept per file for as long as the file
+ * exists, and the metrics read nothing else.
  */
 export const EfficiencySchema = jsonObject(
-  v.looseObject({
+  v.object({
   iteration: v.optional(nonNegativeInteger(MAX_COUNT)),
   model: v.optional(v.nullable(v.string())),
   input_tokens: tokens,

@@ -4,7 +4,8 @@
  *
  * Cost per refresh, for a long-running session:
  * - documents: one lstat each; bytes are re-read only when (ino, size, mtime, ctime) changed;
- * - each file set (`metrics/efficiency/`, `proofs/`, `pids/`, `sessions/`): see `FileSetTracker`;
+ * - each file set (`metrics/efficiency/`, `proofs/`, `pids/`, `sessions/`): see `FileSetTracker`,
+ *   which keeps no entry's bytes past the next refresh and caps each set (`FILE_SET_CAPS`);
  * - `events.jsonl`: see `EventsTracker`.
  */
 import { lstat, stat } from 'node:fs/promises';
@@ -25,14 +26,18 @@ import {
 } from './store.js';
 import { EventsTracker } from './fs/events.js';
 import { FileSetTracker, type FileSetCounters, type FileSetOptions } from './fs/file-set.js';
+import { FILE_SET_CAPS, type FileSetCaps } from './fs/set-entry.js';
 import { inHostPidNamespace, isProcessAlive } from './fs/processes.js';
 import { errorCode, isMissing, OpenedPathCheck, readSmallFile, reason, SYMLINK } from './fs/read-file.js';
 
 export { isProcessAlive } from './fs/processes.js';
+export { FILE_SET_CAPS, type FileSetCaps } from './fs/set-entry.js';
 
 export interface FsStateStoreOptions {
-  /** Larger documents and set entries are reported as errors, not read. Default 16 MiB. */
+  /** Larger documents and set entries are reported as errors, not read. Default 16 MiB (set entries: at most `fileSetCaps.entryBytes`). */
   readonly maxFileBytes?: number;
+  /** What each file set may hold; default `FILE_SET_CAPS`. */
+  readonly fileSetCaps?: Partial<FileSetCaps>;
   /** Full re-stat of each file set at least this often. Default 60 s. */
   readonly rescanIntervalMs?: number;
   /** Watch file-set directories with inotify. Without it, every read re-stats every entry. */
@@ -89,9 +94,10 @@ export class FsStateStore implements StateStore {
     this.#maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.#hostPidNamespace = options.hostPidNamespace ?? inHostPidNamespace();
     this.#guard = new OpenedPathCheck(dir);
+    const caps = { ...FILE_SET_CAPS, ...options.fileSetCaps };
     const setOptions = {
       guard: this.#guard,
-      maxFileBytes: this.#maxFileBytes,
+      caps: { ...caps, entryBytes: Math.min(caps.entryBytes, this.#maxFileBytes) },
       rescanIntervalMs: options.rescanIntervalMs ?? DEFAULT_RESCAN_MS,
       watch: options.watch ?? true,
       ...(options.watchFn ? { watchFn: options.watchFn } : {}),
@@ -116,6 +122,17 @@ export class FsStateStore implements StateStore {
 
   close(): void {
     for (const name of FILE_SET_NAMES) this.#sets[name].close();
+  }
+
+  /**
+   * Bytes of file content this store holds now: the documents' (kept between reads), and the file-set
+   * entries' read by the last refresh (held until the next one; see `HeldEntry`).
+   */
+  retainedBytes(): number {
+    let bytes = 0;
+    for (const read of this.#documents.values()) bytes += read.bytes?.length ?? 0;
+    for (const name of FILE_SET_NAMES) bytes += this.#sets[name].retainedBytes();
+    return bytes;
   }
 
   /** The inotify watches this store holds now, and the directories it polls because a watch failed. */

@@ -60,7 +60,11 @@ export function fileSetPath(name: FileSetName, entry: string): string {
 /** One file as a store last saw it. */
 export interface FileRead {
   readonly present: boolean;
-  /** Whole content when present and readable. */
+  /**
+   * Whole content when present and readable. A file-set entry of a local store keeps no bytes past
+   * the next refresh: asked for later, they are read again, and may then be newer than `version`
+   * (the next refresh shows the new version). Consumers keep what they parsed, not these.
+   */
   readonly bytes?: Uint8Array;
   /** Modification time, ms since the epoch, when present. */
   readonly mtimeMs?: number;
@@ -164,10 +168,11 @@ export interface StateReading extends FileSets {
   readonly events: EventsSummary;
   /**
    * Whether a process with this (already validated, positive) pid is alive on the machine that
-   * runs Loki Mode. Locally: signal 0, EPERM counting as alive. Remote stores answer with the
-   * fact the sync shipped.
+   * runs Loki Mode. Locally: signal 0, EPERM counting as alive; with `startedByMs`, where the
+   * platform shows a process's start (Linux `/proc`), one that started after it counts as dead (it
+   * reused the number). Remote stores answer with the fact the sync shipped.
    */
-  isProcessAlive(pid: number): boolean;
+  isProcessAlive(pid: number, startedByMs?: number): boolean;
   /**
    * Whether this store sees every process of the machine that runs Loki Mode even when none of the
    * pids the state names is alive: a local store in the host's pid namespace (or on a system without

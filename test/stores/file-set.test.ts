@@ -1,6 +1,7 @@
 /**
  * FileSetTracker through the real fs store: `proofs/<run>/proof.json` (two levels) and
  * `pids/<pid>.json` (one level). Costs are checked with the store's counters, never with timings.
+ * Caps and memory: file-set-caps.test.ts.
  */
 import { mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

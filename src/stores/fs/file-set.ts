@@ -15,15 +15,20 @@
  * Sweeps over many entries use synchronous system calls in batches, yielding between batches: a
  * cold start over 10,000 files costs a few hundred thousand microseconds of syscalls, not 40,000
  * thread-pool round trips.
+ *
+ * Memory: an entry keeps its name, version, mtime and size, never its bytes past the next refresh
+ * (see `HeldEntry`); a set holds at most `FileSetCaps` entries and bytes, and is reported bad past
+ * them, not grown.
  */
-import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
+import { closeSync, lstatSync, opendirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ABSENT, type FileRead, type FileSetEntryRead, type FileSetRead, type FileSetSpec } from '../store.js';
-import { isMissing, readSmallFileSync, reason, SYMLINK, type OpenedPathCheck } from './read-file.js';
+import { isDirectory, isMissing, openCheckedDir, OVER_BUDGET, readSmallFileSync, reason, SYMLINK, type OpenedPathCheck } from './read-file.js';
+import { capProblems, HeldEntry, type EntrySource, type FileSetCaps } from './set-entry.js';
 
 export interface FileSetOptions {
-  readonly maxFileBytes: number;
+  readonly caps: FileSetCaps;
   readonly rescanIntervalMs: number;
   readonly watch: boolean;
   /** Checks each opened entry was reached through real directories (see `OpenedPathCheck`). */
@@ -41,16 +46,16 @@ export interface FileSetCounters {
   stats: number;
   /** Entries whose bytes were read. */
   reads: number;
+  /** Entries whose bytes were asked for after the refresh that read them, and read again. */
+  loads: number;
   /** Full re-stats of the directory. */
   fullScans: number;
 }
 
 /** More changed names than this between two reads: re-stat everything instead. */
 const MAX_DIRTY = 4096;
-/** Sweeps of more entries than this open their files through the checked directory (see #openBase). */
+/** Sweeps of more entries than this open their files through the checked directory (see openCheckedDir). */
 const SWEEP_MIN = 16;
-/** `/proc/<pid>/fd/` where this process can see its descriptors as paths (Linux), else undefined. */
-const PROC_SELF_FD = existsSync(`/proc/${process.pid}/fd`) ? `/proc/${process.pid}/fd/` : undefined;
 
 /** Entries handled between two yields to the event loop. */
 const BATCH = 256;
@@ -65,8 +70,20 @@ export class FileSetTracker {
   readonly #dir: string;
   readonly #spec: FileSetSpec;
   readonly #options: FileSetOptions;
-  readonly counters: FileSetCounters = { stats: 0, reads: 0, fullScans: 0 };
+  readonly counters: FileSetCounters = { stats: 0, reads: 0, loads: 0, fullScans: 0 };
   #files = new Map<string, FileSetEntryRead>();
+  /** Sum of the held entries' sizes: what `FileSetCaps.bytes` bounds. */
+  #size = 0;
+  /** Entries left out, unread, because the set was at its cap of bytes. */
+  #overBytes = new Set<string>();
+  /** Whether the last listing had more entries than `FileSetCaps.entries`. */
+  #overCount = false;
+  /** Entries holding bytes until the next refresh. */
+  #holding: HeldEntry[] = [];
+  readonly #source: EntrySource = {
+    load: (entry) => this.#load(entry),
+    holding: (entry) => void this.#holding.push(entry),
+  };
   #sorted: readonly FileSetEntryRead[] | undefined;
   #dirIdentity: string | undefined;
   #dirIno: bigint | undefined;
@@ -95,6 +112,7 @@ export class FileSetTracker {
   }
 
   async read(): Promise<FileSetRead> {
+    this.#release();
     let st: BigIntStats;
     try {
       st = await lstat(this.#dir, { bigint: true });
@@ -130,6 +148,7 @@ export class FileSetTracker {
         for (const name of this.#files.keys()) if (!names.has(name)) this.#drop(name);
         for (const name of this.#waiting) if (!names.has(name)) this.#waiting.delete(name);
         for (const name of this.#recent) if (!names.has(name)) this.#recent.delete(name);
+        for (const name of this.#overBytes) if (!names.has(name)) this.#overBytes.delete(name);
         await this.#refreshAll(full ? names : [...names].filter((name) => !this.#files.has(name) || dirty.has(name)));
         if (full) {
           this.#lastFullMs = now;
@@ -145,11 +164,20 @@ export class FileSetTracker {
       this.#needFull = true;
       return { present: true, files: this.#list(), error: reason(error), ...this.#newest() };
     }
-    return { present: true, files: this.#list(), ...this.#newest() };
+    const capped = capProblems(this.#options.caps, this.#overCount, this.#overBytes.size > 0);
+    return { present: true, files: this.#list(), ...(capped !== undefined ? { error: capped } : {}), ...this.#newest() };
+  }
+
+  /** Bytes the entries hold now: those read by the last refresh, or asked for since. */
+  retainedBytes(): number {
+    let bytes = 0;
+    for (const entry of this.#holding) bytes += entry.heldBytes;
+    return bytes;
   }
 
   /** The directory cannot be used (a parent is a symlink): nothing is listed or kept. */
   refuse(error: string): FileSetRead {
+    this.#release();
     this.#forget();
     return { present: true, files: [], error };
   }
@@ -157,24 +185,42 @@ export class FileSetTracker {
   close(): void {
     this.#closed = true;
     this.#closeWatcher();
+    this.#release();
+  }
+
+  #release(): void {
+    for (const entry of this.#holding) entry.release();
+    this.#holding = [];
   }
 
   #accepts(name: string): boolean {
     return this.#spec.depth === 1 ? name.endsWith(this.#spec.suffix) && name !== this.#spec.suffix : !name.startsWith('.');
   }
 
-  /** The entry names now in the directory: matching files, or sub-directories (symlinks kept, to be refused). */
+  /**
+   * The entry names now in the directory: matching files, or sub-directories (symlinks kept, to be
+   * refused). Read as a stream, and no further than one name past `FileSetCaps.entries`: a
+   * directory of a million files costs no more memory than one at the cap.
+   */
   #listNames(): Set<string> {
     const names = new Set<string>();
-    if (this.#spec.depth === 1) {
-      for (const name of readdirSync(this.#dir)) if (this.#accepts(name)) names.add(name);
-    } else {
-      this.#listedDirs.clear();
-      for (const entry of readdirSync(this.#dir, { withFileTypes: true })) {
-        if (!this.#accepts(entry.name)) continue;
-        if (entry.isDirectory()) this.#listedDirs.add(entry.name);
-        if (entry.isDirectory() || entry.isSymbolicLink()) names.add(entry.name);
+    const max = this.#options.caps.entries;
+    const twoLevel = this.#spec.depth === 2;
+    if (twoLevel) this.#listedDirs.clear();
+    this.#overCount = false;
+    const dir = opendirSync(this.#dir, { bufferSize: 256 });
+    try {
+      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+        if (!this.#accepts(entry.name) || (twoLevel && !entry.isDirectory() && !entry.isSymbolicLink())) continue;
+        if (names.size >= max) {
+          this.#overCount = true;
+          break;
+        }
+        names.add(entry.name);
+        if (twoLevel && entry.isDirectory()) this.#listedDirs.add(entry.name);
       }
+    } finally {
+      dir.closeSync();
     }
     return names;
   }
@@ -182,7 +228,7 @@ export class FileSetTracker {
   async #refreshAll(names: Iterable<string>): Promise<void> {
     const list = [...names];
     // A sweep of a one-level set opens its files relative to the directory, opened and checked once.
-    const base = this.#spec.depth === 1 && list.length > SWEEP_MIN ? this.#openBase() : undefined;
+    const base = this.#spec.depth === 1 && list.length > SWEEP_MIN ? openCheckedDir(this.#dir, this.#options.guard) : undefined;
     let n = 0;
     try {
       for (const name of list) {
@@ -195,31 +241,17 @@ export class FileSetTracker {
     }
   }
 
-  /**
-   * The set's directory as an open descriptor whose real path was checked, and the `/proc` path
-   * through it: a file opened as `<that>/<name>` is looked up in that directory object, as openat()
-   * would, so no directory above it can be swapped for a symlink in between, and no per-file check
-   * of the opened path is needed. Linux only; elsewhere (or on any doubt) each file is checked.
-   */
-  #openBase(): { readonly fd: number; readonly prefix: string } | undefined {
-    const guard = this.#options.guard;
-    if (!guard || !PROC_SELF_FD) return undefined;
-    let fd: number;
-    try {
-      fd = openSync(this.#dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0));
-    } catch {
-      return undefined;
-    }
-    if (guard.check(fd, this.#dir) !== undefined) {
-      closeSync(fd);
-      return undefined; // the per-file checks report it
-    }
-    return { fd, prefix: `${PROC_SELF_FD}${fd}` };
-  }
-
   #refresh(name: string, base?: { readonly prefix: string }): void {
     const cached = this.#files.get(name);
+    // A new name from the watcher while the set is full: not grown (its listing reports the cap).
+    if (cached === undefined && this.#files.size >= this.#options.caps.entries) return;
     const next = this.#readEntry(name, cached, base);
+    if (next.error === OVER_BUDGET) {
+      this.#drop(name);
+      this.#overBytes.add(name);
+      return;
+    }
+    this.#overBytes.delete(name);
     if (!next.present) {
       this.#drop(name);
       this.#recent.delete(name);
@@ -233,19 +265,26 @@ export class FileSetTracker {
       else if (!recent) this.#recent.delete(name);
     }
     if (cached && cached.version === next.version && cached.error === next.error) return;
-    this.#files.set(name, { ...next, name });
+    this.#drop(name);
+    const entry = next.bytes !== undefined ? new HeldEntry(name, next.version, next.mtimeMs, next.bytes, this.#source) : { ...next, name };
+    this.#files.set(name, entry);
     this.#sorted = undefined;
+    if (entry instanceof HeldEntry) this.#size += entry.size;
   }
 
   #readEntry(name: string, cached: FileRead | undefined, base?: { readonly prefix: string }): FileRead {
     // Names come from a listing or the watcher: never a path (no `/`), so plain concatenation is safe.
     const entryPath = `${this.#dir}/${name}`;
-    const onStat = () => this.counters.stats++;
-    const onRead = () => this.counters.reads++;
+    const { caps, guard } = this.#options;
+    const options = {
+      maxBytes: caps.entryBytes,
+      // What the set may still take: its cap, less what its other entries hold.
+      budget: caps.bytes - (this.#size - (cached instanceof HeldEntry ? cached.size : 0)),
+      onStat: () => this.counters.stats++,
+      onRead: () => this.counters.reads++,
+    };
     if (this.#spec.depth === 1) {
-      const read = base
-        ? readSmallFileSync(`${base.prefix}/${name}`, this.#options.maxFileBytes, cached, onStat, onRead)
-        : readSmallFileSync(entryPath, this.#options.maxFileBytes, cached, onStat, onRead, this.#options.guard);
+      const read = base ? readSmallFileSync(`${base.prefix}/${name}`, cached, options) : readSmallFileSync(entryPath, cached, { ...options, guard });
       // Regular files only: a directory named *.json is no entry.
       return read.error === 'not a regular file' && isDirectory(entryPath) ? ABSENT : read;
     }
@@ -254,7 +293,7 @@ export class FileSetTracker {
     if (!this.#listedDirs.has(name)) {
       let st: BigIntStats;
       try {
-        onStat();
+        options.onStat();
         st = lstatSync(entryPath, { bigint: true });
       } catch (error) {
         return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
@@ -262,15 +301,28 @@ export class FileSetTracker {
       if (st.isSymbolicLink()) return { present: true, error: SYMLINK, version: `symlink:${st.ino}` };
       if (!st.isDirectory()) return ABSENT;
     }
-    const read = readSmallFileSync(`${entryPath}/${this.#spec.leaf}`, this.#options.maxFileBytes, cached, onStat, onRead, this.#options.guard);
+    const read = readSmallFileSync(`${entryPath}/${this.#spec.leaf}`, cached, { ...options, guard });
     if (read.present) return read;
     // The sub-directory is there, its file not yet: look again at every refresh.
     if (this.#waiting.size < MAX_WAITING) this.#waiting.add(name);
     return ABSENT_ENTRY_DIR;
   }
 
+  /** An entry's bytes asked for after its refresh: read again, as the sweep would (no set budget: held briefly). */
+  #load(entry: HeldEntry): Uint8Array | undefined {
+    const path = this.#spec.depth === 1 ? `${this.#dir}/${entry.name}` : `${this.#dir}/${entry.name}/${this.#spec.leaf}`;
+    const { caps, guard } = this.#options;
+    const onStat = () => this.counters.stats++;
+    const onRead = () => this.counters.loads++;
+    return readSmallFileSync(path, undefined, { maxBytes: caps.entryBytes, onStat, onRead, ...(guard ? { guard } : {}) }).bytes;
+  }
+
   #drop(name: string): void {
-    if (this.#files.delete(name)) this.#sorted = undefined;
+    const entry = this.#files.get(name);
+    if (entry === undefined) return;
+    if (entry instanceof HeldEntry) this.#size -= entry.size;
+    this.#files.delete(name);
+    this.#sorted = undefined;
   }
 
   #list(): readonly FileSetEntryRead[] {
@@ -329,6 +381,9 @@ export class FileSetTracker {
     this.#closeWatcher();
     this.#watchFailed = false;
     this.#files.clear();
+    this.#size = 0;
+    this.#overBytes.clear();
+    this.#overCount = false;
     this.#sorted = undefined;
     this.#dirty.clear();
     this.#waiting.clear();
@@ -341,11 +396,3 @@ export class FileSetTracker {
 
 /** A two-level entry whose sub-directory exists but whose file does not (yet). */
 const ABSENT_ENTRY_DIR: FileRead = Object.freeze({ present: false, version: '' });
-
-function isDirectory(path: string): boolean {
-  try {
-    return lstatSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}

@@ -2,7 +2,7 @@
  * Reading one small file of a `.loki` tree, read-only and without following symlinks: the pieces
  * every fs reader shares (documents, file sets, events).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type BigIntStats, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { ABSENT, type FileRead } from '../store.js';
@@ -121,11 +121,12 @@ const quickFacts = (st: Stats): StatFacts => ({
 });
 
 /** What a stat says before any byte is read: a reason not to read, or undefined to go on. */
-function refusal(st: StatFacts, maxBytes: number): FileRead | undefined {
+function refusal(st: StatFacts, maxBytes: number, budget = Infinity): FileRead | undefined {
   const { mtimeMs, version } = st;
   if (st.isSymbolicLink()) return { present: true, mtimeMs, error: SYMLINK, version: `symlink:${version}` };
   if (!st.isFile()) return { present: true, mtimeMs, error: NOT_REGULAR, version: `special:${version}` };
   if (st.size > maxBytes) return { present: true, mtimeMs, error: `too large (${st.size} bytes)`, version: `large:${version}` };
+  if (st.size > budget) return overBudget(st);
   return undefined;
 }
 
@@ -135,6 +136,13 @@ const tooLarge = (st: StatFacts, maxBytes: number): FileRead => ({
   error: `too large (> ${maxBytes} bytes)`,
   version: `large:${st.version}`,
 });
+
+/**
+ * The error of a file left unread because its set already holds its cap of bytes (see
+ * `SyncReadOptions.budget`): the caller leaves such a file out of the set rather than reporting it.
+ */
+export const OVER_BUDGET = 'not read: its set is at its cap of bytes';
+const overBudget = (st: StatFacts): FileRead => ({ present: true, mtimeMs: st.mtimeMs, error: OVER_BUDGET, version: `budget:${st.version}` });
 
 /**
  * One small file read whole, re-using `cached` when the version is unchanged. Never throws. `st` is
@@ -173,20 +181,30 @@ export async function readSmallFile(
   }
 }
 
+/** How `readSmallFileSync` may read one file. */
+export interface SyncReadOptions {
+  /** A larger file is refused: `too large (N bytes)`. */
+  readonly maxBytes: number;
+  /**
+   * Bytes its set may still take (its cap, less what its other files hold): a file within
+   * `maxBytes` but larger than this is refused with `OVER_BUDGET`. Default: no such limit.
+   */
+  readonly budget?: number;
+  readonly onStat: () => void;
+  readonly onRead: () => void;
+  readonly guard?: OpenedPathCheck;
+}
+
 /**
  * The same, synchronously: for sweeps over thousands of tiny files, where a thread-pool round trip
  * per system call costs more than the call itself. Callers yield between batches so the event loop
  * is never held for long. A file seen before is lstat'ed first (one call when unchanged); a new one
- * is opened directly (O_NOFOLLOW refuses a symlink, fstat tells everything an lstat would).
+ * is opened directly (O_NOFOLLOW refuses a symlink, fstat tells everything an lstat would). Sizes
+ * are checked before any byte is read, and the read itself stops one byte past the limit: a file
+ * that grows after the stat costs at most that much.
  */
-export function readSmallFileSync(
-  path: string,
-  maxBytes: number,
-  cached: FileRead | undefined,
-  onStat: () => void,
-  onRead: () => void,
-  guard?: OpenedPathCheck,
-): FileRead {
+export function readSmallFileSync(path: string, cached: FileRead | undefined, options: SyncReadOptions): FileRead {
+  const { maxBytes, budget = Infinity, onStat, onRead, guard } = options;
   if (cached !== undefined) {
     let st: StatFacts;
     try {
@@ -195,9 +213,10 @@ export function readSmallFileSync(
     } catch (error) {
       return isMissing(error) ? ABSENT : { present: true, error: reason(error), version: `error:${reason(error)}` };
     }
-    const refused = refusal(st, maxBytes);
+    const refused = refusal(st, maxBytes, budget);
     if (refused) return refused;
-    if (cached.bytes !== undefined && cached.version === st.version) return cached;
+    // Its bytes need not be at hand (a set keeps none between refreshes): the version says they are the same.
+    if (cached.present && cached.error === undefined && cached.version === st.version) return cached;
   }
   let fd: number | undefined;
   try {
@@ -208,26 +227,12 @@ export function readSmallFileSync(
     if (swapped !== undefined) return { present: true, error: swapped, version: `error:${swapped}` };
     // Plain (not bigint) stats: a sweep of thousands of files allocates far less.
     const st = quickFacts(fstatSync(fd));
-    const refused = refusal(st, maxBytes);
+    const refused = refusal(st, maxBytes, budget);
     if (refused) return refused;
-    const size = st.size;
-    let buffer = new Uint8Array(Math.min(Math.max(size + 1, 64), maxBytes + 1));
-    let length = 0;
-    for (;;) {
-      const got = readSync(fd, buffer, length, buffer.length - length, length);
-      if (got === 0) break;
-      length += got;
-      if (length > maxBytes) return tooLarge(st, maxBytes);
-      if (length < buffer.length) {
-        if (length <= size) break; // EOF, as for the async read
-        continue;
-      }
-      const grown = new Uint8Array(Math.min(buffer.length * 2, maxBytes + 1));
-      grown.set(buffer);
-      buffer = grown;
-    }
+    const bytes = readBoundedSync(fd, st.size, Math.min(maxBytes, budget));
     onRead();
-    return { present: true, bytes: buffer.subarray(0, length), mtimeMs: st.mtimeMs, version: st.version };
+    if (bytes === undefined) return budget >= maxBytes ? tooLarge(st, maxBytes) : overBudget(st);
+    return { present: true, bytes, mtimeMs: st.mtimeMs, version: st.version };
   } catch (error) {
     if (isMissing(error)) return ABSENT;
     const why = reason(error);
@@ -236,6 +241,26 @@ export function readSmallFileSync(
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** Reads `fd` to EOF (it may have grown since the stat), giving up one byte past `limit`: never holds more. */
+function readBoundedSync(fd: number, size: number, limit: number): Uint8Array | undefined {
+  let buffer = new Uint8Array(Math.min(Math.max(size + 1, 64), limit + 1));
+  let length = 0;
+  for (;;) {
+    const got = readSync(fd, buffer, length, buffer.length - length, length);
+    if (got === 0) break;
+    length += got;
+    if (length > limit) return undefined;
+    if (length < buffer.length) {
+      if (length <= size) break; // EOF, as for the async read
+      continue;
+    }
+    const grown = new Uint8Array(Math.min(buffer.length * 2, limit + 1));
+    grown.set(buffer);
+    buffer = grown;
+  }
+  return buffer.subarray(0, length);
 }
 
 /** Reads to EOF (the file may have grown since the stat), giving up past `maxBytes`. */
@@ -257,4 +282,38 @@ async function readAll(handle: FileHandle, sizeHint: number, maxBytes: number): 
     buffer = grown;
   }
   return buffer.slice(0, length);
+}
+
+/** `/proc/<pid>/fd/` where this process can see its descriptors as paths (Linux), else undefined. */
+const PROC_SELF_FD = existsSync(PROC_FDS) ? PROC_FDS : undefined;
+
+/**
+ * A directory as an open descriptor whose real path was checked, and the `/proc` path through it:
+ * a file opened as `<that>/<name>` is looked up in that directory object, as openat() would, so no
+ * directory above it can be swapped for a symlink in between, and no per-file check of the opened
+ * path is needed. Linux only; elsewhere (or on any doubt) undefined, and each file is checked.
+ * The caller closes `fd`.
+ */
+export function openCheckedDir(dir: string, guard: OpenedPathCheck | undefined): { readonly fd: number; readonly prefix: string } | undefined {
+  if (!guard || !PROC_SELF_FD) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0));
+  } catch {
+    return undefined;
+  }
+  if (guard.check(fd, dir) !== undefined) {
+    closeSync(fd);
+    return undefined; // the per-file checks report it
+  }
+  return { fd, prefix: `${PROC_SELF_FD}${fd}` };
+}
+
+/** Whether `path` is a directory (not following a symlink). */
+export function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
