@@ -9,7 +9,9 @@
  * of the runner and keeps rewriting it). When it cannot (a container reading a mounted `.loki`),
  * the heartbeat decides, as before. `LOKI_LIVENESS` chooses: `auto` (default) sees the namespace
  * when the exporter is in the host's pid namespace or any pid the state names is alive; `pid`
- * always trusts the pids; `heartbeat` never does.
+ * always trusts the pids; `heartbeat` never does. Where the platform shows when a process started
+ * (Linux `/proc`), a live process that started after the state says the runner was already running
+ * is not the runner but another program that got its pid after it died: dead.
  */
 import { readPidEntry, startedMs, type PidEntry } from './schemas/pid-entry.js';
 import { readPidFile } from './schemas/pid.js';
@@ -26,12 +28,27 @@ export interface RunnerCandidate {
   readonly pid: number;
   readonly startedMs?: number;
   /**
+   * By when the state says this process was running: the latest of the times the files naming it
+   * give (a `pids/` entry's `started`, a pid file's mtime; for a weak witness its `session_start`).
+   * Each is written after the process started. A live process with this pid that started later
+   * (beyond START_SLACK_MS) got the number after the runner died. Absent when no file gives a time.
+   */
+  readonly runningByMs?: number;
+  /**
    * Named only by an event (the latest `session_start`), not by a pid file: it can tell that the
    * runner is gone, but a live process with that pid after the pid file went away may be another
    * program that reused the number, so alone it does not prove the runner alive.
    */
   readonly weak?: boolean;
 }
+
+/**
+ * How much later than `runningByMs` a process may have started and still be the runner: `/proc`'s
+ * boot time is whole seconds, a registry's `started` may be too, and some filesystems keep mtimes
+ * in whole seconds (or two). Only a runner that died within this long of its start could have its
+ * pid taken over unseen.
+ */
+export const START_SLACK_MS = 5_000;
 
 export interface ProcessFacts {
   readonly runners: readonly RunnerCandidate[];
@@ -45,14 +62,15 @@ export interface ProcessFacts {
  */
 export function judgeRunner(
   facts: ProcessFacts,
-  isAlive: (pid: number) => boolean,
+  isAlive: (pid: number, startedByMs?: number) => boolean,
   hostPidNamespace: boolean,
   mode: LivenessMode,
 ): RunnerVerdict {
   if (mode === 'heartbeat') return { decided: false, alive: false };
-  const alive = facts.runners.filter((runner) => isAlive(runner.pid));
+  const runs = (runner: RunnerCandidate) => isAlive(runner.pid, runner.runningByMs === undefined ? undefined : runner.runningByMs + START_SLACK_MS);
+  const alive = facts.runners.filter(runs);
   const live = mode === 'pid' ? alive : alive.filter((runner) => !runner.weak);
-  const visible = mode === 'pid' || hostPidNamespace || live.length > 0 || facts.helpers.some(isAlive);
+  const visible = mode === 'pid' || hostPidNamespace || live.length > 0 || facts.helpers.some((pid) => isAlive(pid));
   // `pid` mode: no runner named means none is running. `auto`: a tree without any pid file (an
   // odd layout, a hand-made demo), or whose only live runner is a weak witness, keeps the heartbeat.
   const onlyWeakAlive = live.length === 0 && alive.length > 0;
@@ -110,7 +128,7 @@ export class RunnerProbe {
     if (reading.runner) return { verdict: reading.runner, sources };
 
     const facts = this.#facts(reading, pids.values, pidFile.value, sessions.values);
-    const verdict = judgeRunner(facts, (pid) => reading.isProcessAlive(pid), reading.hostPidNamespace, this.#mode);
+    const verdict = judgeRunner(facts, (pid, startedByMs) => reading.isProcessAlive(pid, startedByMs), reading.hostPidNamespace, this.#mode);
     return { verdict, sources };
   }
 
@@ -120,10 +138,13 @@ export class RunnerProbe {
     if (this.#memo && this.#memo.inputs.every((input, i) => input === inputs[i])) return this.#memo.facts;
     const runners = new Map<number, RunnerCandidate>();
     const helpers: { pid: number; startedMs?: number }[] = [];
-    const add = (pid: number, started: number | undefined) => {
+    const add = (pid: number, at: number | undefined) => {
       const known = runners.get(pid);
-      // The same runner named twice: the first start known wins (the registry's over a file's mtime).
-      if (!known || (known.startedMs === undefined && started !== undefined)) runners.set(pid, { pid, ...(started !== undefined ? { startedMs: started } : {}) });
+      // The same runner named twice: the first start known wins (the registry's over a file's mtime);
+      // it was running by the latest time given (an older file may speak of an earlier holder of the pid).
+      const startedMs = known?.startedMs ?? at;
+      const runningByMs = latest(known?.runningByMs, at);
+      runners.set(pid, { pid, ...(startedMs !== undefined ? { startedMs } : {}), ...(runningByMs !== undefined ? { runningByMs } : {}) });
     };
     // `pids/` first: its `started` is the process's own; a pid file's mtime is when it was written.
     for (const { value } of pidValues) {
@@ -137,7 +158,8 @@ export class RunnerProbe {
     // no registry) it is what tells that the runner is gone.
     const named = reading.events.sessionPid;
     if (named !== undefined && !runners.has(named)) {
-      runners.set(named, { pid: named, weak: true, ...(reading.events.sessionStartMs !== undefined ? { startedMs: reading.events.sessionStartMs } : {}) });
+      const at = reading.events.sessionStartMs;
+      runners.set(named, { pid: named, weak: true, ...(at !== undefined ? { startedMs: at, runningByMs: at } : {}) });
     }
     const newestFirst = (a: { startedMs?: number }, b: { startedMs?: number }) => (b.startedMs ?? -Infinity) - (a.startedMs ?? -Infinity);
     const candidates = [...runners.values()];
@@ -148,3 +170,5 @@ export class RunnerProbe {
     return facts;
   }
 }
+
+const latest = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));

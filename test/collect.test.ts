@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FAMILIES, PROCESS_FAMILIES, SNAPSHOT_FAMILIES } from '../src/catalogue.js';
 import { createCollector, type CollectorOptions } from '../src/collect.js';
 import { FsStateStore, type FsStateStoreOptions } from '../src/stores/fs.js';
-import { cleanTrees, deadPid, EARLY_RUNNER_START_MS, materialize, setMtimes, tempDir } from './support/loki-tree.js';
+import { cleanTrees, deadPid, materialize, setMtimes, tempDir } from './support/loki-tree.js';
 import { DEAD_RUNNER, readingOf, type ReadingSpec } from './support/readings.js';
 import type { StateReading } from '../src/stores/store.js';
 import { sourceOf, tasksOf, valueOf } from './support/samples.js';
@@ -344,8 +344,12 @@ describe('other writers', () => {
 
 describe('the restart window: a live runner newer than the latest session_start', () => {
   it('5.4x: a loki.pid written 3 s ago by a live runner is a new run at iteration 0 (fixture running/)', async () => {
-    const dir = await materialize('running', { pid: 'alive', mtimeMs: FRESH, runnerStartMs: NOW - 3_000 });
-    const s = await setup(dir).collect();
+    const dir = await materialize('running', { mtimeMs: FRESH });
+    // The new runner (this process) wrote loki.pid after it started: real times, as /proc's are.
+    const wrote = Math.floor(Date.now() / 1000) * 1000;
+    await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
+    await utimes(join(dir, 'loki.pid'), wrote / 1000, wrote / 1000);
+    const s = await setup(dir).collect(wrote + 3_000);
     expect(valueOf(s, 'loki_session_status')).toBe(1);
     // the events still end with the previous run's session_start (09:12:04) and iteration 6
     expect(valueOf(s, 'loki_iteration_current')).toBe(0);
@@ -408,20 +412,22 @@ describe('SIGKILL of the runner: the status monitor keeps dashboard-state.json f
     expect(valueOf(await host.collect(), 'loki_session_status')).toBe(0);
     // in a container the dead pid proves nothing: the fresh heartbeat decides
     expect(valueOf(await setup(dir, {}, { hostPidNamespace: false }).collect(), 'loki_session_status')).toBe(1);
-    // the runner it names is alive: running, timed from that session_start
-    await appendFile(join(dir, 'events.jsonl'), session(process.pid).replace('11:40:00', '11:41:00'));
-    const s = await host.collect(NOW + 3_000);
+    // the runner it names is alive (this process, started before it wrote the event): a weak witness,
+    // so the heartbeat decides: running, timed from that session_start. Real times, as /proc's are.
+    const at = Math.floor(Date.now() / 1000) * 1000;
+    await appendFile(join(dir, 'events.jsonl'), session(process.pid).replace('2026-02-14T11:40:00Z', new Date(at).toISOString()));
+    await utimes(join(dir, 'dashboard-state.json'), at / 1000, at / 1000);
+    const s = await host.collect(at + 3_000);
     expect(valueOf(s, 'loki_session_status')).toBe(1);
-    expect(valueOf(s, 'loki_uptime_seconds')).toBe((NOW + 3_000 - Date.parse('2026-02-14T11:41:00Z')) / 1000);
+    expect(valueOf(s, 'loki_uptime_seconds')).toBe(3);
   });
 
   it('a runner under LOKI_SESSION_ID (sessions/<id>/loki.pid) is the runner', async () => {
     const dir = await materialize('running', { mtimeMs: NOW - 1_000 });
     await rm(join(dir, 'loki.pid'));
     await mkdir(join(dir, 'sessions/feature-a'), { recursive: true });
+    // written now, after this process (the runner) started
     await writeFile(join(dir, 'sessions/feature-a/loki.pid'), `${process.pid}\n`);
-    const early = EARLY_RUNNER_START_MS / 1000;
-    await utimes(join(dir, 'sessions/feature-a/loki.pid'), early, early);
     const { collect } = setup(dir, {}, { hostPidNamespace: true });
     expect(valueOf(await collect(), 'loki_session_status')).toBe(1);
     await writeFile(join(dir, 'sessions/feature-a/loki.pid'), `${deadPid()}\n`);

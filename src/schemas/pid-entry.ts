@@ -7,7 +7,8 @@ const pid = v.pipe(nonNegativeInteger(MAX_PID), v.minValue(1, 'Expected a pid fr
 /**
  * `pids/<pid>.json` (8.56+): Loki Mode's process registry. The runner wrapper has
  * `"kind": "wrapper"`; helpers (status monitor, resource monitor) have no kind and name the wrapper
- * as `ppid`. `started` is when the process registered.
+ * as `ppid`. `started` is when the process registered: after it started, so a live process with
+ * that pid which started later is not it (liveness.ts).
  */
 export const PidEntrySchema = jsonObject(
   v.looseObject({

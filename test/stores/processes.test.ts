@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { build } from 'esbuild';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isProcessAlive } from '../../src/stores/fs/processes.js';
+import { bootTimeMs, CLOCK_TICKS_PER_SECOND, isProcessAlive, parseProcStat, processStartMs } from '../../src/stores/fs/processes.js';
 import { cleanTrees, deadPid, liveHelper } from '../support/loki-tree.js';
 
 afterEach(cleanTrees);
@@ -27,8 +27,11 @@ interface Answer {
   readonly alive: boolean;
 }
 
-/** For each pid, as uid/gid nobody: what signal 0 answers, and what `isProcessAlive` makes of it. */
-async function askAsNobody(pids: readonly number[]): Promise<Answer[]> {
+/**
+ * For each pid, as uid/gid nobody: what signal 0 answers, and what `isProcessAlive` makes of it
+ * (given `startedByMs`, the same for every pid, when set).
+ */
+async function askAsNobody(pids: readonly number[], startedByMs?: number): Promise<Answer[]> {
   const probe = `
     import { isProcessAlive } from './processes.ts';
     process.setgroups([]);
@@ -37,7 +40,7 @@ async function askAsNobody(pids: readonly number[]): Promise<Answer[]> {
     const answers = ${JSON.stringify(pids)}.map((pid) => {
       let signal0 = 'ok';
       try { process.kill(pid, 0); } catch (error) { signal0 = error.code; }
-      return { pid, signal0, alive: isProcessAlive(pid) };
+      return { pid, signal0, alive: isProcessAlive(pid, ${startedByMs ?? 'undefined'}) };
     });
     process.stdout.write(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), answers }));
   `;
@@ -82,9 +85,75 @@ describe.runIf(asRootOnLinux)('isProcessAlive for a process of another user', ()
     }
   });
 
+  it('EPERM from a process that started after the time given: someone else\'s reused pid is dead', async () => {
+    const helper = liveHelper();
+    const started = processStartMs(helper)!;
+    expect(await askAsNobody([helper], started - 1_000)).toEqual([{ pid: helper, signal0: 'EPERM', alive: false }]);
+    expect(await askAsNobody([helper], started + 1_000)).toEqual([{ pid: helper, signal0: 'EPERM', alive: true }]);
+  });
+
   it('ESRCH: an exited process is dead, whoever asks', async () => {
     const gone = deadPid();
     expect(await askAsNobody([gone])).toEqual([{ pid: gone, signal0: 'ESRCH', alive: false }]);
     expect(isProcessAlive(gone)).toBe(false);
+  });
+});
+
+describe('parseProcStat: the fields of /proc/<pid>/stat', () => {
+  /** A real line's shape: fields 3 to 52 after `pid (comm)`, field 22 (starttime) set to `start`. */
+  const line = (comm: string, state: string, start: string) => {
+    const fields = [state, '1', '4242', '4242', '0', '-1', '4194560', '120', '0', '0', '0', '3', '1', '0', '0', '20', '0', '1', '0', start];
+    return `4243 (${comm}) ${fields.join(' ')} 12345678 391 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0\n`;
+  };
+
+  it('counts from the last ")", so a comm with spaces and parentheses changes nothing', () => {
+    for (const comm of ['node', 'a b', 'x) S 1 2 3 (y', ') )', 'loki (runner) ) 9']) {
+      expect(parseProcStat(line(comm, 'S', '801431')), comm).toEqual({ state: 'S', startTicks: 801431 });
+    }
+    expect(parseProcStat(line('sleep) Z 9', 'Z', '17'))).toEqual({ state: 'Z', startTicks: 17 });
+  });
+
+  it('keeps the state of a line cut short, without a start; no state, no answer', () => {
+    expect(parseProcStat('4243 (a) b) R 1 4242')).toEqual({ state: 'R' });
+    expect(parseProcStat(line('a', 'S', '12x'))).toEqual({ state: 'S' });
+    expect(parseProcStat(line('a', 'S', '-5'))).toEqual({ state: 'S' });
+    expect(parseProcStat('4243 node S 1')).toBeUndefined();
+    expect(parseProcStat('4243 (a)')).toBeUndefined();
+    expect(parseProcStat('')).toBeUndefined();
+  });
+});
+
+const hasGetconf = process.platform === 'linux' && spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).status === 0;
+
+describe.runIf(process.platform === 'linux')('process start times from /proc', () => {
+  it.runIf(hasGetconf)('CLOCK_TICKS_PER_SECOND is this system\'s USER_HZ (getconf CLK_TCK)', () => {
+    expect(CLOCK_TICKS_PER_SECOND).toBe(Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()));
+  });
+
+  it('reads the boot time as /proc/stat gives it, in ms', () => {
+    const btime = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'latin1'))![1]!;
+    expect(bootTimeMs()).toBe(Number(btime) * 1000);
+  });
+
+  it('a process started between two clock readings is read as started between them (boot time whole seconds, ticks 10 ms)', () => {
+    const before = Date.now();
+    const helper = liveHelper();
+    const after = Date.now();
+    const started = processStartMs(helper)!;
+    // btime is rounded down to the second, so a start may read up to 1 s early; never late.
+    expect(started).toBeGreaterThanOrEqual(before - 1_000 - 10);
+    expect(started).toBeLessThanOrEqual(after + 10);
+    expect(processStartMs(deadPid())).toBeUndefined();
+  });
+
+  it('isProcessAlive(pid, startedByMs): dead when the process started after startedByMs, alive at or before it', () => {
+    const helper = liveHelper();
+    const started = processStartMs(helper)!;
+    expect(isProcessAlive(helper)).toBe(true);
+    expect(isProcessAlive(helper, started)).toBe(true);
+    expect(isProcessAlive(helper, started - 1)).toBe(false);
+    expect(isProcessAlive(helper, 0)).toBe(false);
+    expect(isProcessAlive(process.pid, Date.now())).toBe(true);
+    expect(isProcessAlive(deadPid(), Date.now())).toBe(false);
   });
 });

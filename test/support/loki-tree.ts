@@ -31,20 +31,29 @@ export function deadPid(): number {
 }
 
 export interface TreeOptions {
-  /** What to write into `loki.pid`: a live pid (this process), an exited one, or leave it. */
+  /**
+   * What to write into `loki.pid`: a live pid (this process), an exited one, or leave it. A live
+   * runner is the one that wrote the tree's latest `session_start` (its `data.pid`, as 5.46 and
+   * 9.x write it), so the session is the fixture's and no new run starts with it.
+   */
   readonly pid?: 'alive' | 'dead' | 'keep';
   /** Set every file's mtime to this (ms since the epoch). */
   readonly mtimeMs?: number;
   /**
-   * With `pid` alive or dead: when the runner wrote `loki.pid` (its mtime), which the collector takes
-   * as the runner's start. Default: long before any fixture's `session_start`, as in a real run.
+   * With `pid` alive or dead, or `registry`: when the runner wrote `loki.pid` (its mtime), which the
+   * collector takes as the runner's start unless a registry entry gives it. Default for a live
+   * runner: now, after this process started (on Linux the exporter takes a process that started
+   * after the state's time for its runner for another program that reused the pid, and the
+   * fixtures' own times are months before any test run). Otherwise: long before any fixture's
+   * `session_start`, as in a real run.
    */
   readonly runnerStartMs?: number;
   /**
    * 9.x trees: the `pids/` registry made real. The wrapper (the runner) gets a live pid (this
    * process) or an exited one, everywhere the fixture names `FIXTURE_RUNNER_PID` (loki.pid, its
    * registry entry, autonomy-state.json, session_start); helpers get live processes or exited pids.
-   * Overrides `pid`.
+   * The registry keeps the fixture's `started` times (the runner's start, for the session); a live
+   * wrapper's `loki.pid` is written now (see `runnerStartMs`). Overrides `pid`.
    */
   readonly registry?: { readonly wrapper: 'alive' | 'dead'; readonly helpers: 'alive' | 'dead' };
 }
@@ -59,14 +68,48 @@ export async function materialize(name: string, options: TreeOptions = {}): Prom
   const dir = join(root, '.loki');
   await cp(join(FIXTURES, name, '.loki'), dir, { recursive: true });
   if (options.registry) await realiseRegistry(dir, options.registry);
-  else if (options.pid === 'alive') await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
+  else if (options.pid === 'alive') await realiseLiveRunner(dir);
   else if (options.pid === 'dead') await writeFile(join(dir, 'loki.pid'), `${deadPid()}\n`);
   if (options.mtimeMs !== undefined) await setMtimes(dir, options.mtimeMs);
   if (options.pid === 'alive' || options.pid === 'dead' || options.registry) {
-    const at = (options.runnerStartMs ?? EARLY_RUNNER_START_MS) / 1000;
+    const live = options.registry ? options.registry.wrapper === 'alive' : options.pid === 'alive';
+    const at = (options.runnerStartMs ?? (live ? Date.now() : EARLY_RUNNER_START_MS)) / 1000;
     await utimes(join(dir, 'loki.pid'), at, at);
   }
   return dir;
+}
+
+/** This process as the runner: in `loki.pid`, and named by the latest `session_start` (the one it wrote). */
+async function realiseLiveRunner(dir: string): Promise<void> {
+  await writeFile(join(dir, 'loki.pid'), `${process.pid}\n`);
+  // The live file first; the rotated one holds the session_start only when the live file has none.
+  for (const file of ['events.jsonl', 'events.jsonl.1']) {
+    const path = join(dir, file);
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    const named = text === undefined ? undefined : nameRunnerInLatestSessionStart(text, process.pid);
+    if (named === undefined) continue;
+    await writeFile(path, named);
+    return;
+  }
+}
+
+/** `text` with its latest complete `session_start` line naming `pid` in `data.pid`; undefined when it has none. */
+function nameRunnerInLatestSessionStart(text: string, pid: number): string | undefined {
+  const lines = text.split('\n');
+  // The last element is an unfinished line (or empty): never touched.
+  for (let i = lines.length - 2; i >= 0; i--) {
+    let event: { type?: unknown; data?: unknown };
+    try {
+      event = JSON.parse(lines[i]!) as typeof event;
+    } catch {
+      continue;
+    }
+    if (event?.type !== 'session_start') continue;
+    const data = typeof event.data === 'object' && event.data !== null ? event.data : {};
+    lines[i] = JSON.stringify({ ...event, data: { ...data, pid } });
+    return lines.join('\n');
+  }
+  return undefined;
 }
 
 async function realiseRegistry(dir: string, registry: NonNullable<TreeOptions['registry']>): Promise<void> {
