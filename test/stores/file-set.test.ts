@@ -335,3 +335,33 @@ describe('pids/<pid>.json (one level)', () => {
     expect(names(back)).toEqual(['44.json']);
   });
 });
+
+describe('unchanged reads keep their identity (consumers memoise on it; issue 19, item 5)', () => {
+  it('a missing set, and one that is not a directory, read as the very same listing each time', async () => {
+    const dir = await lokiDir();
+    const store = open(dir, { watch: false });
+    const first = await store.read();
+    const second = await store.read();
+    expect(first.sessions.present).toBe(false);
+    expect(second.sessions.files).toBe(first.sessions.files);
+    await writeFile(join(dir, 'sessions'), 'not a directory');
+    const third = await store.read();
+    expect(third.sessions.error).toBe('not a directory');
+    expect((await store.read()).sessions.files).toBe(third.sessions.files);
+  });
+
+  it('a set with nothing changed reads as the same listing, with the same newest mtime', async () => {
+    const dir = await lokiDir();
+    await writeFile(join(dir, 'pids', '101.json'), JSON.stringify({ pid: 101, kind: 'wrapper' }));
+    await utimes(join(dir, 'pids', '101.json'), 1_700_000_000, 1_700_000_000);
+    const store = open(dir, { watch: false });
+    const first = (await store.read()).pids;
+    const second = (await store.read()).pids;
+    expect(second.files).toBe(first.files);
+    expect(second.mtimeMs).toBe(1_700_000_000_000);
+    await writeFile(join(dir, 'pids', '102.json'), JSON.stringify({ pid: 102, kind: 'runner' }));
+    const third = (await store.read()).pids;
+    expect(names(third)).toEqual(['101.json', '102.json']);
+    expect(third.mtimeMs).toBeGreaterThan(1_700_000_000_000);
+  });
+});

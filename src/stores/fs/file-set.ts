@@ -64,6 +64,8 @@ const MAX_WAITING = 256;
 /** Two-level entries modified this recently may still be being written: re-checked per refresh. */
 const RECENT_MS = 15_000;
 
+/** The listing of a set that has none: one array, so a missing set reads as unchanged (consumers memoise on identity). */
+const NO_FILES: readonly FileSetEntryRead[] = Object.freeze([]);
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class FileSetTracker {
@@ -99,6 +101,7 @@ export class FileSetTracker {
   #lastFullMs = 0;
   #closed = false;
   #watchFailed = false;
+  #newestOf: { readonly files: readonly FileSetEntryRead[]; readonly newest: { mtimeMs?: number } } | undefined;
 
   constructor(dir: string, spec: FileSetSpec, options: FileSetOptions) {
     this.#dir = dir;
@@ -118,11 +121,11 @@ export class FileSetTracker {
       st = await lstat(this.#dir, { bigint: true });
     } catch (error) {
       this.#forget();
-      if (isMissing(error)) return { present: false, files: [] };
-      return { present: true, files: [], error: reason(error) };
+      if (isMissing(error)) return { present: false, files: NO_FILES };
+      return { present: true, files: NO_FILES, error: reason(error) };
     }
-    if (st.isSymbolicLink()) return this.#forget(), { present: true, files: [], error: SYMLINK };
-    if (!st.isDirectory()) return this.#forget(), { present: true, files: [], error: 'not a directory' };
+    if (st.isSymbolicLink()) return this.#forget(), { present: true, files: NO_FILES, error: SYMLINK };
+    if (!st.isDirectory()) return this.#forget(), { present: true, files: NO_FILES, error: 'not a directory' };
 
     const identity = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
     if (this.#dirIno !== st.ino) {
@@ -179,7 +182,7 @@ export class FileSetTracker {
   refuse(error: string): FileSetRead {
     this.#release();
     this.#forget();
-    return { present: true, files: [], error };
+    return { present: true, files: NO_FILES, error };
   }
 
   close(): void {
@@ -332,10 +335,15 @@ export class FileSetTracker {
     return this.#sorted;
   }
 
+  /** The newest entry's mtime, found once per listing (a refresh with nothing changed walks nothing). */
   #newest(): { mtimeMs?: number } {
-    let newest: number | undefined;
-    for (const file of this.#list()) if (file.mtimeMs !== undefined && (newest === undefined || file.mtimeMs > newest)) newest = file.mtimeMs;
-    return newest !== undefined ? { mtimeMs: newest } : {};
+    const files = this.#list();
+    if (this.#newestOf?.files !== files) {
+      let newest: number | undefined;
+      for (const file of files) if (file.mtimeMs !== undefined && (newest === undefined || file.mtimeMs > newest)) newest = file.mtimeMs;
+      this.#newestOf = { files, newest: newest !== undefined ? { mtimeMs: newest } : {} };
+    }
+    return this.#newestOf.newest;
   }
 
   #ensureWatcher(): void {
