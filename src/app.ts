@@ -186,7 +186,10 @@ async function refresh(
   const startedAt = performance.now();
   const took = (): number => (performance.now() - startedAt) / 1000;
   try {
-    return withScrapeDuration(collector.collect(await withTimeout(store.read(), timeoutMs), clock()), took());
+    const reading = await withTimeout(store.read(), timeoutMs);
+    // New file-set entries parsed in slices first: a cold project never holds its siblings' scrapes.
+    await collector.prepare(reading);
+    return withScrapeDuration(collector.collect(reading, clock()), took());
   } catch (error) {
     log(`loki-metrics: state store failed: ${error instanceof Error ? error.message : String(error)}`);
     const previous = last();

@@ -1,5 +1,5 @@
 import { TASK_STATUSES, type FamilyName } from './catalogue.js';
-import { FileSetCollector } from './file-set-collector.js';
+import { FileSetCollector, timeSlicer, type Slicer } from './file-set-collector.js';
 import { RunnerProbe, type LivenessMode } from './liveness.js';
 import { escapeForLog } from './log.js';
 import { priceTable } from './pricing.js';
@@ -47,6 +47,11 @@ export interface CollectorOptions {
 export interface Collector {
   /** State → Snapshot. Pure apart from the memo it keeps across calls; time is passed in. */
   collect(reading: StateReading, nowMs: number): Snapshot;
+  /**
+   * Optional, before `collect`: parses the file sets' new entries in slices, giving the event loop
+   * back between them, so that `collect` (synchronous) finds them parsed. The result is the same.
+   */
+  prepare(reading: StateReading, slicer?: Slicer): Promise<void>;
 }
 
 export function createCollector(options: CollectorOptions): Collector {
@@ -92,6 +97,11 @@ export function createCollector(options: CollectorOptions): Collector {
   }
 
   return {
+    async prepare(reading, slicer = timeSlicer()) {
+      await efficiencyFiles.prepare(reading.efficiency, slicer);
+      await proofFiles.prepare(reading.proofs, slicer);
+      await runner.prepare(reading, slicer);
+    },
     collect(reading, nowMs) {
       const docs = reading.documents;
       // Compared as logged: an unreadable reading without a reason (a synced doc may carry none) logs once too.

@@ -16,7 +16,7 @@
 import { readPidEntry, startedMs, type PidEntry } from './schemas/pid-entry.js';
 import { readPidFile } from './schemas/pid.js';
 import type { SourceStatus } from './snapshot.js';
-import { FileSetCollector } from './file-set-collector.js';
+import { FileSetCollector, type Slicer } from './file-set-collector.js';
 import { SourceTracker, type Log } from './source-tracker.js';
 import type { RunnerVerdict, StateReading } from './stores/store.js';
 
@@ -117,6 +117,12 @@ export class RunnerProbe {
     this.#pidFile = new SourceTracker('loki.pid', readPidFile, log);
     this.#pids = new FileSetCollector('pids', readPidEntry, log);
     this.#sessions = new FileSetCollector('sessions', readPidFile, log);
+  }
+
+  /** Parses new `pids/` and `sessions/` entries in slices ahead of `probe` (FileSetCollector.prepare). */
+  async prepare(reading: StateReading, slicer: Slicer): Promise<void> {
+    await this.#pids.prepare(reading.pids, slicer);
+    await this.#sessions.prepare(reading.sessions, slicer);
   }
 
   probe(reading: StateReading): RunnerProbeResult {

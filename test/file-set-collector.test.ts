@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileSetCollector } from '../src/file-set-collector.js';
+import { FileSetCollector, SLICE_MS, timeSlicer } from '../src/file-set-collector.js';
 import { readEfficiencyFile } from '../src/schemas/efficiency.js';
 import { readPidFile } from '../src/schemas/pid.js';
 import { FsStateStore } from '../src/stores/fs.js';
@@ -232,5 +232,66 @@ describe('FileSetCollector', () => {
     const result = c.update((await store.read()).efficiency);
     expect(result.status.ok).toBe(true);
     expect(result.values).toStrictEqual([{ name: 'iteration-1.json', value: record }]);
+  });
+});
+
+describe('FileSetCollector.prepare: parsing in slices (issue 19, item 5: one project never stalls another)', () => {
+  const many = (n: number, round = 'a') => set(Array.from({ length: n }, (_, i) => entry(`e${i}`, `${i + 1}\n`, `${round}:${i}`)));
+  const everyStep = { step: () => new Promise<void>((resolve) => setImmediate(resolve)) };
+
+  it('parses the new entries, so that update then parses none and gives the same result as update alone', async () => {
+    const { c, parses } = collector();
+    const read = many(100);
+    await c.prepare(read, everyStep);
+    expect(parses()).toBe(100);
+    const prepared = c.update(read);
+    expect(parses()).toBe(100);
+    const alone = collector();
+    expect(prepared).toEqual(alone.c.update(read));
+    // Unchanged entries are not parsed again; changed ones are.
+    const next = set([...many(100).files.slice(0, 99), entry('e99', '7\n', 'b:99')]);
+    await c.prepare(next, everyStep);
+    expect(parses()).toBe(101);
+    expect(c.update(next).values.at(-1)).toEqual({ name: 'e99', value: 7 });
+  });
+
+  it('gives the event loop back between entries when the slicer says so, and does nothing for a read it has collected or a summary', async () => {
+    const { c, parses } = collector();
+    let turns = 0;
+    let stop = false;
+    const count = () => {
+      if (stop) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
+    const read = many(50);
+    await c.prepare(read, everyStep);
+    stop = true;
+    expect(turns).toBeGreaterThanOrEqual(40);
+    c.update(read);
+    let steps = 0;
+    await c.prepare(read, { step: () => void steps++ });
+    await c.prepare(set([], { summary: { count: 3, bad: 0, badEntries: [] } }), { step: () => void steps++ });
+    expect(steps).toBe(0);
+    expect(parses()).toBe(50);
+  });
+});
+
+describe('timeSlicer', () => {
+  it(`yields once ${SLICE_MS} ms have passed since the last yield, looking at the clock every 16 steps`, async () => {
+    let now = 0;
+    let yields = 0;
+    const slicer = timeSlicer(SLICE_MS, () => now, async () => void yields++);
+    for (let i = 1; i <= 15; i++) expect(slicer.step()).toBeUndefined();
+    now = SLICE_MS - 0.1;
+    expect(slicer.step()).toBeUndefined(); // step 16: not yet
+    now = SLICE_MS;
+    for (let i = 17; i < 32; i++) expect(slicer.step()).toBeUndefined(); // between looks
+    await slicer.step(); // step 32: time is up
+    expect(yields).toBe(1);
+    for (let i = 33; i <= 48; i++) await slicer.step(); // the slice starts again at the yield
+    expect(yields).toBe(1);
+    expect(SLICE_MS).toBe(5);
   });
 });
