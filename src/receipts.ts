@@ -2,7 +2,7 @@
  * Receipts (`proofs/<run_id>/proof.json`), counted name-for-name as upstream Loki Mode 9.22's own
  * `/metrics` counts them, so its dashboards and alerts work unchanged against this exporter.
  */
-import type { Proof } from './schemas/proof.js';
+import { truthy, type Proof } from './schemas/proof.js';
 
 export const RECEIPT_VERDICTS = ['verified', 'with_gaps', 'not_verified', 'unknown'] as const;
 export type ReceiptVerdict = (typeof RECEIPT_VERDICTS)[number];
@@ -27,13 +27,8 @@ export function receiptVerdict(proof: Proof): ReceiptVerdict {
   return (typeof headline === 'string' && HEADLINES.get(headline)) || 'unknown';
 }
 
-/** Python's truthiness (upstream's rule): null, false, 0, "", [] and {} are false. */
-export function truthy(value: unknown): boolean {
-  if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
-  // Arrays too: a JSON array's keys are its indices.
-  if (typeof value === 'object') return Object.keys(value).length > 0;
-  return !Number.isNaN(value);
-}
+// The provenance rule lives with the schema, which keeps only its answer per receipt.
+export { truthy };
 
 export function countReceipts(proofs: Iterable<Proof>): ReceiptCounts {
   const counts = emptyReceiptCounts();

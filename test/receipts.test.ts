@@ -123,3 +123,22 @@ describe('countReceipts', () => {
     expect(counts.byVerdict).toEqual({ verified: 0, with_gaps: 0, not_verified: 2, unknown: 1 });
   });
 });
+
+describe('what a parsed receipt keeps (issue 19, item 7: parsed values, not bytes)', () => {
+  it('only the headline and whether each kind of provenance is there; other fields and the provenance itself are dropped', () => {
+    const big = 'x'.repeat(200_000);
+    const parsed = proof({
+      schema_version: '1.1',
+      run_id: 'r1',
+      transcript: big,
+      honesty: { headline: 'VERIFIED', details: big },
+      verification: { attestation: { statement: big }, gpg_signature: '', extra: big },
+    });
+    expect(parsed).toEqual({ honesty: { headline: 'VERIFIED' }, verification: { attestation: true, gpg_signature: false } });
+    expect(JSON.stringify(parsed).length).toBeLessThan(200);
+    expect(proof({})).toEqual({});
+    expect(proof({ honesty: null, verification: null })).toEqual({ honesty: null, verification: null });
+    // The counts are those of the whole receipt.
+    expect(countReceipts([parsed]).withProvenance).toEqual({ attestation: 1, gpg: 0 });
+  });
+});
