@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rename, utimes, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import fc from 'fast-check';
 import type { Hono } from 'hono';
@@ -128,13 +128,15 @@ export async function seedTree(seed: 'running' | 'paused'): Promise<{ dir: strin
 
 let tmpCounter = 0;
 /**
- * Writes `bytes` to `dir/path` with mtime OLD_MS (`loki.pid`: the runner's start, as materialised;
- * its mtime is when the runner started). `fresh` writes a new inode and renames it into place, so a
- * warm store sees a new version even when size and (coarse) timestamps collide.
+ * Writes `bytes` to `dir/path` with mtime OLD_MS (`loki.pid`: the mtime it has, which is when the
+ * live runner wrote it, as materialised: an earlier one would make that runner a reused pid). `fresh`
+ * writes a new inode and renames it into place, so a warm store sees a new version even when size and
+ * (coarse) timestamps collide.
  */
 export async function put(dir: string, path: string, bytes: Uint8Array, fresh = false): Promise<void> {
   const target = join(dir, path);
-  const at = (path === 'loki.pid' ? EARLY_RUNNER_START_MS : OLD_MS) / 1000;
+  const pidFileMs = path === 'loki.pid' ? ((await stat(target).catch(() => undefined))?.mtimeMs ?? EARLY_RUNNER_START_MS) : undefined;
+  const at = (pidFileMs ?? OLD_MS) / 1000;
   if (fresh) {
     const tmp = join(dirname(dir), `.fuzz-${process.pid}-${tmpCounter++}`);
     await writeFile(tmp, bytes);
