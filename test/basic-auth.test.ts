@@ -185,7 +185,9 @@ describe('BasicAuthUsers under a flood of wrong passwords (issue 19, item 2)', (
     const flood = Array.from({ length: 12 }, (_, i) => auth.verify('a', `wrong ${i}`, `client ${i}`));
     await settle();
     expect(comparisons()).toBe(1 + 8);
-    expect(busy).toEqual(['client 8', 'client 9', 'client 10', 'client 11']);
+    // Which 4 are refused depends on when each one's cache key is ready (WebCrypto answers in any order).
+    expect(busy).toHaveLength(4);
+    expect(new Set(busy).size).toBe(4);
     // The scraper's remembered success needs no check: answered while all 8 still wait.
     expect(await auth.verify('a', 'right', 'scraper')).toBe(true);
     expect(comparisons()).toBe(9);
