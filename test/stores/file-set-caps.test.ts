@@ -8,32 +8,19 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCollector } from '../../src/collect.js';
 import { FileSetCollector } from '../../src/file-set-collector.js';
 import { readPidEntry } from '../../src/schemas/pid-entry.js';
-import { FILE_SET_CAPS, FsStateStore, type FsStateStoreOptions } from '../../src/stores/fs.js';
+import { FILE_SET_CAPS } from '../../src/stores/fs.js';
 import { openHooks } from '../../src/stores/fs/read-file.js';
-import { cleanTrees, tempDir } from '../support/loki-tree.js';
+import { tempDir } from '../support/loki-tree.js';
+import { emptyLokiDir, storesClosedAfterEach } from '../support/fs-stores.js';
 import { sourceOf, valueOf } from '../support/samples.js';
 
-const stores: FsStateStore[] = [];
-afterEach(async () => {
-  for (const store of stores.splice(0)) store.close();
-  await cleanTrees();
-});
+const open = storesClosedAfterEach();
 
-function open(dir: string, options?: FsStateStoreOptions) {
-  const store = new FsStateStore(dir, options);
-  stores.push(store);
-  return store;
-}
-
-async function lokiDir(): Promise<string> {
-  const dir = join(await tempDir(), '.loki');
-  await mkdir(join(dir, 'pids'), { recursive: true });
-  return dir;
-}
+const lokiDir = () => emptyLokiDir('pids');
 
 const text = (bytes: Uint8Array | undefined) => (bytes ? new TextDecoder().decode(bytes) : undefined);
 

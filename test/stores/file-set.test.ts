@@ -5,29 +5,15 @@
  */
 import { mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FsStateStore, type FsStateStoreOptions } from '../../src/stores/fs.js';
+import { describe, expect, it } from 'vitest';
+import type { FsStateStore } from '../../src/stores/fs.js';
 import type { FileSetRead, StateReading } from '../../src/stores/store.js';
-import { cleanTrees, tempDir } from '../support/loki-tree.js';
+import { tempDir } from '../support/loki-tree.js';
+import { emptyLokiDir, storesClosedAfterEach } from '../support/fs-stores.js';
 
-const stores: FsStateStore[] = [];
-afterEach(async () => {
-  for (const store of stores.splice(0)) store.close();
-  await cleanTrees();
-});
+const open = storesClosedAfterEach();
 
-function open(dir: string, options?: FsStateStoreOptions) {
-  const store = new FsStateStore(dir, options);
-  stores.push(store);
-  return store;
-}
-
-async function lokiDir(): Promise<string> {
-  const dir = join(await tempDir(), '.loki');
-  await mkdir(join(dir, 'proofs'), { recursive: true });
-  await mkdir(join(dir, 'pids'), { recursive: true });
-  return dir;
-}
+const lokiDir = () => emptyLokiDir('proofs', 'pids');
 
 const SYMLINK = 'is a symbolic link (not followed)';
 const text = (bytes: Uint8Array | undefined) => (bytes ? new TextDecoder().decode(bytes) : undefined);

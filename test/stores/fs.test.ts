@@ -4,29 +4,15 @@ import { closeSync, existsSync, openSync, renameSync, symlinkSync } from 'node:f
 import { appendFile, mkdir, readFile, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FsStateStore, isProcessAlive, type FsStateStoreOptions } from '../../src/stores/fs.js';
+import { isProcessAlive, type FsStateStore } from '../../src/stores/fs.js';
 import { OpenedPathCheck, openHooks, SWAPPED } from '../../src/stores/fs/read-file.js';
 import { DOCUMENTS, type StateReading } from '../../src/stores/store.js';
-import { cleanTrees, deadPid, tempDir, treeDigest } from '../support/loki-tree.js';
+import { deadPid, tempDir, treeDigest } from '../support/loki-tree.js';
+import { emptyLokiDir, storesClosedAfterEach } from '../support/fs-stores.js';
 
-const stores: FsStateStore[] = [];
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close();
-  await cleanTrees();
-});
+const open = storesClosedAfterEach();
 
-function open(dir: string, options?: FsStateStoreOptions) {
-  const store = new FsStateStore(dir, options);
-  stores.push(store);
-  return store;
-}
-
-async function lokiDir(): Promise<string> {
-  const dir = join(await tempDir(), '.loki');
-  await mkdir(join(dir, 'metrics/efficiency'), { recursive: true });
-  await mkdir(join(dir, 'state'), { recursive: true });
-  return dir;
-}
+const lokiDir = () => emptyLokiDir('metrics/efficiency', 'state');
 
 const text = (bytes: Uint8Array | undefined) => (bytes ? new TextDecoder().decode(bytes) : undefined);
 const T1 = '2026-02-14T08:00:00Z';
