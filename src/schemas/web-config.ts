@@ -27,8 +27,12 @@ export const TLS_VERSIONS = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2'
 export type TlsVersionName = keyof typeof TLS_VERSIONS;
 export type NodeTlsVersion = (typeof TLS_VERSIONS)[TlsVersionName];
 
-/** Go's TLS 1.0–1.2 cipher suite names → OpenSSL's, for the suites Node's OpenSSL offers. */
-const TLS12_SUITES: Readonly<Record<string, string>> = {
+/**
+ * Go's TLS 1.0–1.2 cipher suite names → OpenSSL's, for the suites Node's OpenSSL offers. Go's names
+ * are the IANA ones (plus two short CHACHA20 aliases); the test checks each against what
+ * `openssl ciphers -stdname` says that IANA name is called in OpenSSL.
+ */
+export const TLS12_SUITES: Readonly<Record<string, string>> = {
   TLS_RSA_WITH_AES_128_CBC_SHA: 'AES128-SHA',
   TLS_RSA_WITH_AES_256_CBC_SHA: 'AES256-SHA',
   TLS_RSA_WITH_AES_128_CBC_SHA256: 'AES128-SHA256',
@@ -50,9 +54,9 @@ const TLS12_SUITES: Readonly<Record<string, string>> = {
   TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-ECDSA-CHACHA20-POLY1305',
 };
 /** TLS 1.3 suites: Go ignores them in `cipher_suites`; Node can restrict them, so we do. */
-const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const;
+export const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const;
 /** Go knows these; OpenSSL 3 as Node ships it does not offer them (RC4, 3DES). */
-const UNAVAILABLE_SUITES = [
+export const UNAVAILABLE_SUITES = [
   'TLS_RSA_WITH_RC4_128_SHA',
   'TLS_RSA_WITH_3DES_EDE_CBC_SHA',
   'TLS_ECDHE_ECDSA_WITH_RC4_128_SHA',

@@ -2,9 +2,11 @@
  * The web config parser on its own: exporter-toolkit's YAML in, Node's TLS vocabulary out, and
  * one line naming the field for anything it will not honour.
  */
+import { spawnSync } from 'node:child_process';
 import { validateHeaderValue } from 'node:http';
+import { getCiphers } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { headerValueProblem, MAX_BCRYPT_COST, parseWebConfig, WebConfigError } from '../../src/schemas/web-config.js';
+import { headerValueProblem, MAX_BCRYPT_COST, parseWebConfig, TLS12_SUITES, TLS13_SUITES, UNAVAILABLE_SUITES, WebConfigError } from '../../src/schemas/web-config.js';
 
 const HASH = '$2y$10$8As8Gm9zk6DB5vt2uOpDFO6rtNxYQpfLhUttntX.yEq.K0QuGl2N2';
 const tls = (extra = '') => `tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n${extra}`;
@@ -167,6 +169,43 @@ describe('parseWebConfig', () => {
         node = false;
       }
       expect({ code, ours: headerValueProblem(value) === undefined }).toEqual({ code, ours: node });
+    }
+  });
+});
+
+describe('the cipher suite tables, against their sources (issue 20)', () => {
+  /** IANA name → OpenSSL name, as the real openssl CLI says (every suite it knows, at any security level). */
+  function opensslNames(): Map<string, string> {
+    const out = spawnSync('openssl', ['ciphers', '-stdname', 'ALL:COMPLEMENTOFALL:@SECLEVEL=0'], { encoding: 'utf8', timeout: 10_000 });
+    expect(out.status, out.stderr).toBe(0);
+    const names = new Map<string, string>();
+    for (const line of out.stdout.split('\n')) {
+      const [iana, dash, openssl] = line.trim().split(/\s+/);
+      if (dash === '-' && iana && openssl) names.set(iana, openssl);
+    }
+    return names;
+  }
+  // Go spells two CHACHA20 suites without their hash (crypto/tls: "..._CHACHA20_POLY1305 = ..._CHACHA20_POLY1305_SHA256").
+  const iana = (go: string) => (go.endsWith('_CHACHA20_POLY1305') ? `${go}_SHA256` : go);
+
+  it('each Go name maps to the OpenSSL name `openssl ciphers -stdname` gives its IANA name, and Node offers it', () => {
+    const names = opensslNames();
+    const offered = new Set(getCiphers().map((c) => c.toUpperCase()));
+    for (const [go, openssl] of Object.entries(TLS12_SUITES)) {
+      expect({ go, openssl }).toEqual({ go, openssl: names.get(iana(go)) });
+      expect({ go, offered: offered.has(openssl) }).toEqual({ go, offered: true });
+      // And through the parser.
+      expect(parseWebConfig(tls(`  cipher_suites: [${go}]\n`)).tls?.ciphers?.split(':')[0]).toBe(openssl);
+    }
+    for (const suite of TLS13_SUITES) expect(names.get(suite)).toBe(suite);
+  });
+
+  it('the suites said to be unavailable are ones Node does not offer', () => {
+    const names = opensslNames();
+    const offered = new Set(getCiphers().map((c) => c.toUpperCase()));
+    for (const go of UNAVAILABLE_SUITES) {
+      const openssl = names.get(iana(go));
+      expect({ go, offered: openssl !== undefined && offered.has(openssl) }).toEqual({ go, offered: false });
     }
   });
 });
