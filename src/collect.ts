@@ -14,7 +14,7 @@ import { readEfficiencyFile } from './schemas/efficiency.js';
 import { readOrchestrator } from './schemas/orchestrator.js';
 import { readPricing, type PricingFile } from './schemas/pricing.js';
 import { readProof } from './schemas/proof.js';
-import { agentCounts, currentAutonomyState, currentIteration, currentSession, isHeartbeat, runOutcome, taskCounts } from './rules.js';
+import { agentCounts, budgetState, currentAutonomyState, currentIteration, currentSession, isHeartbeat, runOutcome, taskCounts } from './rules.js';
 import type { Sample, Snapshot, SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
 import { EVENTS_FILE, type StateReading } from './stores/store.js';
@@ -172,15 +172,14 @@ export function createCollector(options: CollectorOptions): Collector {
       const cost = usage.costUsd;
 
       // ---- budget
-      const b = budgetFile.value;
-      // A limit of 0 is none (as null or absent): LOKI_BUDGET_LIMIT applies.
-      const fileLimit = b?.limit ?? b?.budget_limit ?? 0;
-      const limit = fileLimit > 0 ? fileLimit : (options.budgetLimitUsd ?? 0);
-      const signalAtMs = signalFile.value?.timestamp ?? docs['signals/BUDGET_EXCEEDED'].mtimeMs;
-      const signalCurrent =
-        docs['signals/BUDGET_EXCEEDED'].present &&
-        (events.sessionStartMs === undefined || (signalAtMs !== undefined && signalAtMs >= events.sessionStartMs));
-      const exceeded = b?.exceeded === true || signalCurrent || (limit > 0 && cost >= limit);
+      const signalDoc = docs['signals/BUDGET_EXCEEDED'];
+      const { limit, exceeded } = budgetState({
+        file: budgetFile.value,
+        defaultLimitUsd: options.budgetLimitUsd,
+        signal: signalDoc.present ? { atMs: signalFile.value?.timestamp ?? signalDoc.mtimeMs } : undefined,
+        sessionStartMs: events.sessionStartMs,
+        costUsd: cost,
+      });
 
       // ---- the run outcome, when it describes the latest session
       const outcome = runOutcome(completionFile.value, docs['state/completion.json'].mtimeMs, session.latestStartMs);
@@ -213,38 +212,78 @@ export function createCollector(options: CollectorOptions): Collector {
         ...runnerSetStatuses,
       ];
 
-      const one = (value: number): Sample[] => [{ value }];
-      const samples = new Map<FamilyName, Sample[]>([
-        ['loki_session_status', one(session.status)],
-        ['loki_iteration_current', one(iteration)],
-        ['loki_iteration_max', one(options.maxIterations)],
-        ['loki_tasks_total', TASK_STATUSES.map((st) => ({ labels: { status: st }, value: tasks[st] }))],
-        ['loki_agents_active', one(agentsActive)],
-        ['loki_agents_total', one(agentsNow.total)],
-        ['loki_cost_usd', one(cost)],
-        ['loki_events_total', one(events.lines)],
-        ['loki_uptime_seconds', one(session.uptimeSeconds)],
-        ['loki_up', one(reading.available ? 1 : 0)],
-        ['loki_budget_limit_usd', one(limit)],
-        ['loki_budget_exceeded', one(exceeded ? 1 : 0)],
-        ['loki_source_ok', sources.map((src) => ({ labels: { source: src.source }, value: src.ok ? 1 : 0 }))],
-        [
-          'loki_source_mtime_seconds',
-          sources.flatMap((src) => (src.mtimeMs !== undefined ? [{ labels: { source: src.source }, value: src.mtimeMs / 1000 }] : [])),
-        ],
-        ['loki_last_sync_timestamp_seconds', reading.lastSyncMs !== undefined ? one(reading.lastSyncMs / 1000) : []],
-        ['loki_exporter_build_info', buildInfo],
-        ['loki_receipts_total', one(receipts.total)],
-        ['loki_receipts_by_verdict', RECEIPT_VERDICTS.map((verdict) => ({ labels: { verdict }, value: receipts.byVerdict[verdict] }))],
-        ['loki_receipts_with_provenance', PROVENANCE_KINDS.map((kind) => ({ labels: { kind }, value: receipts.withProvenance[kind] }))],
-        ...usageSamples(usage),
-        ['loki_run_outcome', outcome !== undefined ? [{ labels: { outcome }, value: 1 }] : []],
-        // measured around the whole refresh by the app (withScrapeDuration), which includes this call
-        ['loki_exporter_scrape_duration_seconds', []],
-      ]);
+      const samples = snapshotSamples({
+        session,
+        iteration,
+        maxIterations: options.maxIterations,
+        tasks,
+        agentsActive,
+        agentsTotal: agentsNow.total,
+        eventLines: events.lines,
+        up: reading.available,
+        budget: { limit, exceeded },
+        sources,
+        lastSyncMs: reading.lastSyncMs,
+        buildInfo,
+        receipts,
+        usage,
+        outcome,
+      });
       return { samples, sources, up: reading.available, ...(dirProblem !== undefined ? { problem: escapeForLog(dirProblem) } : {}), takenAtMs: nowMs };
     },
   };
+}
+
+/** Everything one snapshot reports, as collected. */
+interface CollectedFacts {
+  readonly session: { readonly status: number; readonly uptimeSeconds: number };
+  readonly iteration: number;
+  readonly maxIterations: number;
+  readonly tasks: Readonly<Record<(typeof TASK_STATUSES)[number], number>>;
+  readonly agentsActive: number;
+  readonly agentsTotal: number;
+  readonly eventLines: number;
+  readonly up: boolean;
+  readonly budget: { readonly limit: number; readonly exceeded: boolean };
+  readonly sources: readonly SourceStatus[];
+  readonly lastSyncMs: number | undefined;
+  readonly buildInfo: Sample[];
+  readonly receipts: ReceiptCounts;
+  readonly usage: Usage;
+  readonly outcome: string | undefined;
+}
+
+/** The facts as the families of the catalogue, in its order. */
+function snapshotSamples(f: CollectedFacts): Map<FamilyName, Sample[]> {
+  const one = (value: number): Sample[] => [{ value }];
+  return new Map<FamilyName, Sample[]>([
+    ['loki_session_status', one(f.session.status)],
+    ['loki_iteration_current', one(f.iteration)],
+    ['loki_iteration_max', one(f.maxIterations)],
+    ['loki_tasks_total', TASK_STATUSES.map((st) => ({ labels: { status: st }, value: f.tasks[st] }))],
+    ['loki_agents_active', one(f.agentsActive)],
+    ['loki_agents_total', one(f.agentsTotal)],
+    ['loki_cost_usd', one(f.usage.costUsd)],
+    ['loki_events_total', one(f.eventLines)],
+    ['loki_uptime_seconds', one(f.session.uptimeSeconds)],
+    ['loki_up', one(f.up ? 1 : 0)],
+    ['loki_budget_limit_usd', one(f.budget.limit)],
+    ['loki_budget_exceeded', one(f.budget.exceeded ? 1 : 0)],
+    ['loki_source_ok', f.sources.map((src) => ({ labels: { source: src.source }, value: src.ok ? 1 : 0 }))],
+    [
+      'loki_source_mtime_seconds',
+      f.sources.flatMap((src) => (src.mtimeMs !== undefined ? [{ labels: { source: src.source }, value: src.mtimeMs / 1000 }] : [])),
+    ],
+    ['loki_last_sync_timestamp_seconds', f.lastSyncMs !== undefined ? one(f.lastSyncMs / 1000) : []],
+    ['loki_exporter_build_info', f.buildInfo],
+    ['loki_receipts_total', one(f.receipts.total)],
+    ['loki_receipts_by_verdict', RECEIPT_VERDICTS.map((verdict) => ({ labels: { verdict }, value: f.receipts.byVerdict[verdict] }))],
+    ['loki_receipts_with_provenance', PROVENANCE_KINDS.map((kind) => ({ labels: { kind }, value: f.receipts.withProvenance[kind] }))],
+    ...usageSamples(f.usage),
+    ['loki_run_outcome', f.outcome !== undefined ? [{ labels: { outcome: f.outcome }, value: 1 }] : []],
+    // measured around the whole refresh by the app (withScrapeDuration), which includes this call
+    ['loki_exporter_scrape_duration_seconds', []],
+  ]);
 }
 
 /** The per-model families. */

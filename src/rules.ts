@@ -5,6 +5,7 @@
 import type { TaskStatus } from './catalogue.js';
 import type { Agent } from './schemas/agents.js';
 import { countAgents } from './schemas/agents.js';
+import type { Budget } from './schemas/budget.js';
 import type { AutonomyState } from './schemas/autonomy-state.js';
 import type { Completion } from './schemas/completion.js';
 import type { DashboardState } from './schemas/dashboard-state.js';
@@ -190,4 +191,29 @@ export function agentCounts(fromFile: readonly Agent[] | undefined, s: Dashboard
     if (list.length > 0) return countAgents(list);
   }
   return { active: s.running_agents ?? 0, total: s.total_agents ?? s.running_agents ?? 0 };
+}
+
+export interface BudgetInput {
+  /** `metrics/budget.json`, when valid. */
+  readonly file: Budget | undefined;
+  /** `LOKI_BUDGET_LIMIT`, USD. */
+  readonly defaultLimitUsd: number | undefined;
+  /** `signals/BUDGET_EXCEEDED` when present: when it was raised (its `timestamp`, else its mtime). */
+  readonly signal: { readonly atMs: number | undefined } | undefined;
+  readonly sessionStartMs: number | undefined;
+  readonly costUsd: number;
+}
+
+/**
+ * The budget limit and whether it is exceeded. A file limit of 0 (or null, or none) means no limit
+ * of its own: `LOKI_BUDGET_LIMIT` applies. Exceeded when the file says so, when the signal was raised
+ * in the current session (a signal from an earlier session, or of unknown time after a session
+ * start, is stale), or when the cost has reached a positive limit.
+ */
+export function budgetState(input: BudgetInput): { limit: number; exceeded: boolean } {
+  const { file, signal, sessionStartMs } = input;
+  const fileLimit = file?.limit ?? file?.budget_limit ?? 0;
+  const limit = fileLimit > 0 ? fileLimit : (input.defaultLimitUsd ?? 0);
+  const signalCurrent = signal !== undefined && (sessionStartMs === undefined || (signal.atMs !== undefined && signal.atMs >= sessionStartMs));
+  return { limit, exceeded: file?.exceeded === true || signalCurrent || (limit > 0 && input.costUsd >= limit) };
 }

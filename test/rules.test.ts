@@ -5,6 +5,7 @@
 import { foldUsage, maxIteration } from '../src/usage-totals.js';
 import { describe, expect, it } from 'vitest';
 import {
+  budgetState,
   agentCounts,
   currentAutonomyState,
   currentIteration,
@@ -365,5 +366,27 @@ describe('taskCounts', () => {
   it("reads loki demo's flat counts when there are no queues, absent as 0", () => {
     expect(taskCounts({ pending_tasks: 3, in_progress_tasks: 1, completed_tasks: 5, failed_tasks: 2 })).toEqual({ pending: 3, in_progress: 1, completed: 5, failed: 2 });
     expect(taskCounts({})).toEqual({ pending: 0, in_progress: 0, completed: 0, failed: 0 });
+  });
+});
+
+describe('budgetState (split out of the collector, issue 20)', () => {
+  const base = { file: undefined, defaultLimitUsd: undefined, signal: undefined, sessionStartMs: 1_000, costUsd: 5 };
+  it('takes the file limit (limit, then budget_limit); 0 or none falls back to LOKI_BUDGET_LIMIT, then 0', () => {
+    expect(budgetState({ ...base, file: { limit: 10, budget_limit: 20 } }).limit).toBe(10);
+    expect(budgetState({ ...base, file: { budget_limit: 20 } }).limit).toBe(20);
+    expect(budgetState({ ...base, file: { limit: 0 }, defaultLimitUsd: 7 }).limit).toBe(7);
+    expect(budgetState({ ...base, file: { limit: null }, defaultLimitUsd: 7 }).limit).toBe(7);
+    expect(budgetState({ ...base }).limit).toBe(0);
+  });
+
+  it('is exceeded when the file says so, when the cost reaches a positive limit, or when the signal belongs to this session', () => {
+    expect(budgetState({ ...base, file: { exceeded: true } }).exceeded).toBe(true);
+    expect(budgetState({ ...base, defaultLimitUsd: 5 }).exceeded).toBe(true); // cost 5 >= 5
+    expect(budgetState({ ...base, defaultLimitUsd: 5.01 }).exceeded).toBe(false);
+    expect(budgetState({ ...base, costUsd: 0, defaultLimitUsd: 0 }).exceeded).toBe(false); // no limit is never reached
+    expect(budgetState({ ...base, signal: { atMs: 1_000 } }).exceeded).toBe(true);
+    expect(budgetState({ ...base, signal: { atMs: 999 } }).exceeded).toBe(false); // an earlier session's
+    expect(budgetState({ ...base, signal: { atMs: undefined } }).exceeded).toBe(false); // of unknown time, after a session start
+    expect(budgetState({ ...base, sessionStartMs: undefined, signal: { atMs: undefined } }).exceeded).toBe(true); // no session start known
   });
 });
