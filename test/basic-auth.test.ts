@@ -2,8 +2,8 @@
  * Basic auth over bcrypt: real bcrypt for the answers, a counted comparison for the cache rules.
  */
 import bcrypt from 'bcryptjs';
-import { describe, expect, it } from 'vitest';
-import { BasicAuthUsers } from '../src/basic-auth.js';
+import { describe, expect, it, vi } from 'vitest';
+import { BasicAuthUsers, bcryptCost } from '../src/basic-auth.js';
 
 const HASH = bcrypt.hashSync('right', 4);
 
@@ -73,6 +73,20 @@ describe('BasicAuthUsers', () => {
     const { auth, compared } = counted({ a: HASH });
     expect(await auth.verify('nobody', 'right')).toBe(false);
     expect(compared).toHaveLength(1);
+  });
+
+  it('bcryptCost reads the cost of a $2a$/$2b$/$2y$ hash, and 0 for anything else', () => {
+    expect(bcryptCost(HASH)).toBe(4);
+    expect(bcryptCost(bcrypt.hashSync('x', 6).replace('$2b$', '$2y$'))).toBe(6);
+    expect(bcryptCost('not a hash')).toBe(0);
+    expect(bcryptCost(`x${bcrypt.hashSync('x', 6)}`)).toBe(0);
+  });
+
+  it('checks an unknown user against the costliest hash wherever it is listed', async () => {
+    const cost6 = bcrypt.hashSync('other', 6);
+    const { auth, compared } = counted({ b: cost6, a: HASH });
+    expect(await auth.verify('nobody', 'right')).toBe(false);
+    expect(compared).toEqual([cost6]);
   });
 
   it('checks an unknown user against the costliest configured hash: as slow as a wrong password (issue 19, item 14)', async () => {
@@ -207,12 +221,66 @@ describe('BasicAuthUsers under a flood of wrong passwords (issue 19, item 2)', (
     expect(delays).toEqual([500, 500, 500, 500, 500]);
   });
 
+  it('a client whose check ends gets back one place, not all of them', async () => {
+    const releases: (() => void)[] = [];
+    let comparisons = 0;
+    const compare = async () => {
+      comparisons++;
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return false;
+    };
+    const auth = new BasicAuthUsers({ a: HASH }, { failureDelayMs: 0, compare });
+    const first = auth.verify('a', 'w1', 'c');
+    void auth.verify('a', 'w2', 'c');
+    await settle();
+    expect(comparisons).toBe(2);
+    releases.shift()!();
+    await first;
+    // One of its two checks ended: one place back, so of two more only one is checked.
+    void auth.verify('a', 'w3', 'c');
+    void auth.verify('a', 'w4', 'c');
+    await settle();
+    expect(comparisons).toBe(3);
+    releases.splice(0).forEach((release) => release());
+  });
+
+  it('requests that name no client share one allowance, the same as client ""', async () => {
+    const { auth, comparisons, busy, releaseAll } = gated({ maxChecksPerClient: 1 });
+    void auth.verify('a', 'w1');
+    void auth.verify('a', 'w2', '');
+    await settle();
+    expect(comparisons()).toBe(1);
+    expect(busy).toEqual(['']);
+    releaseAll();
+  });
+
   it('the bounds are options', async () => {
     const { auth, comparisons, releaseAll } = gated({ maxChecks: 3, maxChecksPerClient: 5 });
     void Promise.all(Array.from({ length: 5 }, (_, i) => auth.verify('a', `wrong ${i}`, 'one')));
     await settle();
     expect(comparisons()).toBe(3);
     releaseAll();
+  });
+
+  it('with failureDelayMs 0 a refusal is not delayed at all, and by default it waits on a real timer', async () => {
+    const delays: number[] = [];
+    const none = new BasicAuthUsers({ a: HASH }, { failureDelayMs: 0, delay: async (ms) => void delays.push(ms), compare: async () => false });
+    expect(await none.verify('a', 'wrong')).toBe(false);
+    expect(delays).toEqual([]);
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const timed = new BasicAuthUsers({ a: HASH }, { compare: async () => false });
+      let done = false;
+      const answer = timed.verify('a', 'wrong').then((ok) => ((done = true), ok));
+      // The check is decided first (a digest, the comparison); then the delay's timer is set.
+      while (vi.getTimerCount() === 0) await new Promise((r) => setImmediate(r));
+      await vi.advanceTimersByTimeAsync(499);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await answer).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a reloaded config keeps what the old one remembered where the hash is unchanged, and nothing where it changed', async () => {

@@ -31,6 +31,10 @@ export const MUTATION_TESTS = [
   'test/sync/shards.test.ts',
   'test/sync/ingest.test.ts',
   'test/stores/synced-format3.test.ts',
+  // Issue 19's runtime-free modules.
+  'test/web-config-change.test.ts',
+  'test/host-check.test.ts',
+  'test/sync/admission.test.ts',
 ];
 
 export default defineConfig({
