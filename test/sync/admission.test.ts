@@ -13,6 +13,25 @@ const names = (n: number, prefix = 's') => Array.from({ length: n }, (_, i) => `
 const registry = (store: MemoryObjectStore) => (JSON.parse(store.text(REGISTRY_KEY) ?? 'null') as { sessions: string[] } | null)?.sessions;
 
 describe('R2: the registry serialises creates', () => {
+  it('a look (reserve false) in a new isolate refuses from the stored registry when it is full, with one read, and remembers it', async () => {
+    const store = new MemoryObjectStore();
+    await new SessionAdmission(store, { maxSessions: 3 }).admit('a');
+    await new SessionAdmission(store, { maxSessions: 3 }).admit('b');
+    // Room for one more: a look says yes (and writes nothing).
+    const roomy = new SessionAdmission(store, { maxSessions: 3 });
+    expect(await roomy.admit('c', false)).toBeUndefined();
+    await roomy.admit('c');
+    const from = store.calls.length;
+    const fresh = new SessionAdmission(store, { maxSessions: 3, clock: () => 0 });
+    expect(await fresh.admit('d', false)).toMatchObject({ status: 409, error: expect.stringMatching(/at most 3 sessions.*"d"/) });
+    expect(store.calls.slice(from).map((c) => c.op)).toEqual(['get']);
+    // A name in the registry is never refused; another new one is refused from memory, reading nothing.
+    expect(await fresh.admit('b', false)).toBeUndefined();
+    const after = store.calls.length;
+    expect(await fresh.admit('e')).toMatchObject({ status: 409 });
+    expect(store.calls.length).toBe(after);
+  });
+
   it('12 concurrent admissions under a cap of 5 admit exactly 5, each written once into the registry', async () => {
     const store = new MemoryObjectStore();
     const admission = new SessionAdmission(store, { maxSessions: 5 });
@@ -120,5 +139,69 @@ describe('KV: counted by a list and what this isolate admitted', () => {
     store.set(beatKey('elsewhere'), '{}');
     now = 60_000;
     expect(await admission.admit('third')).toMatchObject({ status: 409 });
+  });
+
+  it('a name it counts is admitted even when full; a look reserves nothing; what it admitted stops counting after two ttls unless listed', async () => {
+    const store = new MemoryObjectStore(false);
+    let now = 5_000_000;
+    const admission = new SessionAdmission(store, { maxSessions: 2, clock: () => now });
+    expect(await admission.admit('a', false)).toBeUndefined(); // a look: no place taken
+    expect(await admission.admit('b')).toBeUndefined();
+    expect(await admission.admit('c')).toBeUndefined();
+    expect(await admission.admit('b')).toBeUndefined(); // full, but b is one of them
+    expect(await admission.admit('a')).toMatchObject({ status: 409 });
+    const from = store.calls.length;
+    now += 59_999; // within the ttl: from memory, whatever the clock's origin
+    expect(await admission.admit('d')).toMatchObject({ status: 409 });
+    expect(store.count('list', from)).toBe(0);
+    // b was stored (the list shows it), c never was: after two ttls c no longer counts.
+    store.set(beatKey('b'), '{}');
+    now += 60_001; // 120,000 after c was admitted: exactly two ttls
+    expect(await admission.admit('e')).toBeUndefined();
+    expect(store.count('list', from)).toBe(1);
+  });
+});
+
+describe('what an admission costs', () => {
+  it('R2: a new name is one read and one conditional write once the registry exists', async () => {
+    const store = new MemoryObjectStore();
+    const admission = new SessionAdmission(store, { maxSessions: 5 });
+    await admission.admit('a');
+    const from = store.calls.length;
+    expect(await admission.admit('b')).toBeUndefined();
+    expect(store.calls.slice(from).map((c) => c.op)).toEqual(['get', 'put']);
+  });
+
+  it('KV: names admitted one after another within the ttl cost one list in all', async () => {
+    const store = new MemoryObjectStore(false);
+    const admission = new SessionAdmission(store, { maxSessions: 5, clock: () => 1_000 });
+    for (const name of ['a', 'b', 'c']) expect(await admission.admit(name)).toBeUndefined();
+    expect(store.count('list')).toBe(1);
+  });
+});
+
+describe('a create that keeps losing the race', () => {
+  it('is told to retry (503) after 16 lost conditional writes, reading the registry before each', async () => {
+    class AlwaysLate extends MemoryObjectStore {
+      puts = 0;
+      override put(key: string, text: string, ifMatch?: string | null): Promise<boolean> {
+        if (key !== REGISTRY_KEY) return super.put(key, text, ifMatch);
+        this.puts++;
+        return Promise.resolve(false);
+      }
+    }
+    const store = new AlwaysLate();
+    expect(await new SessionAdmission(store, { maxSessions: 5 }).admit('a')).toEqual({ status: 503, error: 'many sessions are being created at once; retry' });
+    expect(store.puts).toBe(16);
+  });
+});
+
+describe('the registry object', () => {
+  it('holds each admitted name once, sorted, whatever order they came in', async () => {
+    const store = new MemoryObjectStore();
+    const admission = new SessionAdmission(store, { maxSessions: 5 });
+    for (const name of ['zeta', 'alpha', 'mid']) await admission.admit(name);
+    await admission.admit('alpha');
+    expect(registry(store)).toEqual(['alpha', 'mid', 'zeta']);
   });
 });
