@@ -14,10 +14,10 @@ import { readEfficiencyFile } from './schemas/efficiency.js';
 import { readOrchestrator } from './schemas/orchestrator.js';
 import { readPricing, type PricingFile } from './schemas/pricing.js';
 import { readProof } from './schemas/proof.js';
-import { agentCounts, budgetState, currentAutonomyState, currentIteration, currentSession, isHeartbeat, runOutcome, taskCounts } from './rules.js';
+import { agentCounts, budgetState, currentAutonomyState, currentIteration, currentSession, holdAgentCounts, isHeartbeat, runOutcome, taskCounts, type HeldAgents } from './rules.js';
 import type { Sample, Snapshot, SourceStatus } from './snapshot.js';
 import { SourceTracker, type Log } from './source-tracker.js';
-import { EVENTS_FILE, type StateReading } from './stores/store.js';
+import { EVENTS_FILE, type EventsSummary, type StateReading } from './stores/store.js';
 import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, ModelLabeler, TOKEN_TYPES, usageFromTotals, type Usage } from './usage.js';
 import { foldUsage, maxIteration, type UsageTotals } from './usage-totals.js';
 
@@ -81,7 +81,7 @@ export function createCollector(options: CollectorOptions): Collector {
   const efficiencyFiles = new FileSetCollector('efficiency', readEfficiencyFile, log, foldUsage);
   const proofFiles = new FileSetCollector('proofs', readProof, log, (proofs): ReceiptCounts => countReceipts(proofs.map((p) => p.value)));
   const labeler = new ModelLabeler();
-  let heldAgents: { active: number; total: number; atMs: number } | undefined;
+  let heldAgents: HeldAgents | undefined;
   let lastLoggedDirProblem: string | undefined;
   let lastLoggedEventsError: string | undefined;
 
@@ -160,10 +160,9 @@ export function createCollector(options: CollectorOptions): Collector {
       const tasks = taskCounts(s);
 
       // ---- agents
-      const counted = agentCounts(agentsFile.value, s);
-      let agentsNow = counted;
-      if (counted.total > 0) heldAgents = { ...counted, atMs: nowMs };
-      else if (heldAgents && nowMs >= heldAgents.atMs && nowMs - heldAgents.atMs <= options.agentsHoldMs) agentsNow = heldAgents;
+      const agentsHeld = holdAgentCounts(agentCounts(agentsFile.value, s), heldAgents, nowMs, options.agentsHoldMs);
+      heldAgents = agentsHeld.held;
+      const agentsNow = agentsHeld.shown;
       // A dead session has no active agents, whatever its last agents.json says.
       const agentsActive = alive ? agentsNow.active : 0;
 
@@ -187,13 +186,7 @@ export function createCollector(options: CollectorOptions): Collector {
       const receipts = proofs.totals!;
 
       // ---- sources
-      const eventsStatus: SourceStatus = {
-        source: EVENTS_FILE,
-        ok: events.error === undefined,
-        present: events.present,
-        ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
-        ...(events.error !== undefined ? { problem: events.error } : {}),
-      };
+      const eventsStatus = eventsSource(events);
       const [pidStatus, ...runnerSetStatuses] = probe.sources;
       const sources: SourceStatus[] = [
         state.status,
@@ -231,6 +224,17 @@ export function createCollector(options: CollectorOptions): Collector {
       });
       return { samples, sources, up: reading.available, ...(dirProblem !== undefined ? { problem: escapeForLog(dirProblem) } : {}), takenAtMs: nowMs };
     },
+  };
+}
+
+/** `events.jsonl` as one source. */
+function eventsSource(events: EventsSummary): SourceStatus {
+  return {
+    source: EVENTS_FILE,
+    ok: events.error === undefined,
+    present: events.present,
+    ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
+    ...(events.error !== undefined ? { problem: events.error } : {}),
   };
 }
 

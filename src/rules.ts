@@ -217,3 +217,26 @@ export function budgetState(input: BudgetInput): { limit: number; exceeded: bool
   const signalCurrent = signal !== undefined && (sessionStartMs === undefined || (signal.atMs !== undefined && signal.atMs >= sessionStartMs));
   return { limit, exceeded: file?.exceeded === true || signalCurrent || (limit > 0 && input.costUsd >= limit) };
 }
+
+/** The last non-empty agent counts, and when they were read. */
+export interface HeldAgents {
+  readonly active: number;
+  readonly total: number;
+  readonly atMs: number;
+}
+
+/**
+ * An empty agent list read within `holdMs` after a non-empty one keeps the non-empty counts (a
+ * list rewritten between iterations is empty for a moment). Returns the counts to report and what
+ * to hold for the next read. A clock that went back never holds.
+ */
+export function holdAgentCounts(
+  counted: { readonly active: number; readonly total: number },
+  held: HeldAgents | undefined,
+  nowMs: number,
+  holdMs: number,
+): { shown: { readonly active: number; readonly total: number }; held: HeldAgents | undefined } {
+  if (counted.total > 0) return { shown: counted, held: { ...counted, atMs: nowMs } };
+  if (held && nowMs >= held.atMs && nowMs - held.atMs <= holdMs) return { shown: held, held };
+  return { shown: counted, held };
+}

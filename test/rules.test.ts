@@ -5,6 +5,7 @@
 import { foldUsage, maxIteration } from '../src/usage-totals.js';
 import { describe, expect, it } from 'vitest';
 import {
+  holdAgentCounts,
   budgetState,
   agentCounts,
   currentAutonomyState,
@@ -388,5 +389,19 @@ describe('budgetState (split out of the collector, issue 20)', () => {
     expect(budgetState({ ...base, signal: { atMs: 999 } }).exceeded).toBe(false); // an earlier session's
     expect(budgetState({ ...base, signal: { atMs: undefined } }).exceeded).toBe(false); // of unknown time, after a session start
     expect(budgetState({ ...base, sessionStartMs: undefined, signal: { atMs: undefined } }).exceeded).toBe(true); // no session start known
+  });
+});
+
+describe('holdAgentCounts (split out of the collector, issue 20)', () => {
+  const empty = { active: 0, total: 0 };
+  it('reports a non-empty count and holds it; an empty one within holdMs shows the held counts, later or after a clock jump back the empty ones', () => {
+    const first = holdAgentCounts({ active: 2, total: 3 }, undefined, 1_000, 10_000);
+    expect(first).toEqual({ shown: { active: 2, total: 3 }, held: { active: 2, total: 3, atMs: 1_000 } });
+    expect(holdAgentCounts(empty, first.held, 11_000, 10_000).shown).toEqual({ active: 2, total: 3, atMs: 1_000 });
+    expect(holdAgentCounts(empty, first.held, 11_001, 10_000).shown).toEqual(empty);
+    expect(holdAgentCounts(empty, first.held, 999, 10_000).shown).toEqual(empty);
+    expect(holdAgentCounts(empty, undefined, 1_000, 10_000)).toEqual({ shown: empty, held: undefined });
+    // An empty read keeps what is held (its time does not move).
+    expect(holdAgentCounts(empty, first.held, 5_000, 10_000).held).toBe(first.held);
   });
 });
