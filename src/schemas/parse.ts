@@ -97,7 +97,8 @@ export function nonNegativeNumber(max: number) {
     // The conversion comes after the union: inside the string branch, a failed regex would make the
     // union report "Expected (number | string)" for a string, hiding which rule it broke.
     v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^\d+(\.\d+)?([eE][+-]?\d+)?$/, 'Expected a numeric string'))]),
-    v.transform(Number),
+    // JSON's -0 (or -0.0) is 0: no sample or total ever reads -0.
+    v.transform((n) => Number(n) + 0),
     v.finite('Expected a finite number'),
     v.minValue(0),
     v.maxValue(max),

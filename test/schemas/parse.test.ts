@@ -76,6 +76,9 @@ describe('nonNegativeNumber / nonNegativeInteger', () => {
 
   it('takes JSON numbers and numeric strings (trimmed), up to and including the maximum', () => {
     expect(validate(nonNegativeNumber(100), 0)).toEqual({ ok: true, value: 0 });
+    // toEqual tells -0 from 0; the fuzz run found an event's `"iteration": -0` reported as -0 by the reference.
+    expect(validate(nonNegativeNumber(100), -0)).toEqual({ ok: true, value: 0 });
+    expect(validate(nonNegativeInteger(100), JSON.parse('-0.0'))).toEqual({ ok: true, value: 0 });
     expect(validate(nonNegativeNumber(100), 100)).toEqual({ ok: true, value: 100 });
     expect(validate(nonNegativeNumber(100), ' 42 ')).toEqual({ ok: true, value: 42 });
     expect(validate(nonNegativeNumber(100), '12.75')).toEqual({ ok: true, value: 12.75 });
