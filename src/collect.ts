@@ -1,25 +1,17 @@
 import { TASK_STATUSES, type FamilyName } from './catalogue.js';
-import { FileSetCollector, timeSlicer, type Slicer } from './file-set-collector.js';
-import { RunnerProbe, type LivenessMode } from './liveness.js';
+import { timeSlicer, type Slicer } from './file-set-collector.js';
+import type { LivenessMode } from './liveness.js';
 import { escapeForLog } from './log.js';
 import { priceTable } from './pricing.js';
-import { countReceipts, PROVENANCE_KINDS, RECEIPT_VERDICTS, type ReceiptCounts } from './receipts.js';
-import { readAgents } from './schemas/agents.js';
-import { readAutonomyState } from './schemas/autonomy-state.js';
-import { readBudget, readBudgetSignal } from './schemas/budget.js';
-import { readCompletion } from './schemas/completion.js';
-import { readCurrentTask } from './schemas/current-task.js';
-import { readDashboardState, type DashboardState } from './schemas/dashboard-state.js';
-import { readEfficiencyFile } from './schemas/efficiency.js';
-import { readOrchestrator } from './schemas/orchestrator.js';
-import { readPricing, type PricingFile } from './schemas/pricing.js';
-import { readProof } from './schemas/proof.js';
+import { PROVENANCE_KINDS, RECEIPT_VERDICTS, type ReceiptCounts } from './receipts.js';
+import type { PricingFile } from './schemas/pricing.js';
 import { agentCounts, budgetState, currentAutonomyState, currentIteration, currentSession, holdAgentCounts, isHeartbeat, runOutcome, taskCounts, type HeldAgents } from './rules.js';
 import type { Sample, Snapshot, SourceStatus } from './snapshot.js';
-import { SourceTracker, type Log } from './source-tracker.js';
-import { EVENTS_FILE, type EventsSummary, type StateReading } from './stores/store.js';
+import type { Log } from './source-tracker.js';
+import { createStateSources, type SourceValues } from './state-sources.js';
+import type { StateReading } from './stores/store.js';
 import { DURATION_BUCKETS_S, ITERATION_OUTCOMES, ModelLabeler, TOKEN_TYPES, usageFromTotals, type Usage } from './usage.js';
-import { foldUsage, maxIteration, type UsageTotals } from './usage-totals.js';
+import { maxIteration, type UsageTotals } from './usage-totals.js';
 
 export interface CollectorOptions {
   /** `LOKI_MAX_ITERATIONS`. */
@@ -56,7 +48,102 @@ export interface Collector {
 
 export function createCollector(options: CollectorOptions): Collector {
   const { log } = options;
-  const buildInfo: Sample[] = [
+  const buildInfo = buildInfoSamples(options);
+  const sources = createStateSources(options.liveness ?? 'auto', log);
+  const labeler = new ModelLabeler();
+  let heldAgents: HeldAgents | undefined;
+  let lastLoggedDirProblem: string | undefined;
+
+  // File sets keep their totals' identity while unchanged, so a warm refresh over thousands of
+  // unchanged files recomputes nothing.
+  let usageMemo: { totals: unknown; pricing: unknown; usage: Usage } | undefined;
+  function usageOf(totals: UsageTotals, pricingFile: PricingFile | undefined): Usage {
+    if (usageMemo?.totals !== totals || usageMemo.pricing !== pricingFile) {
+      usageMemo = { totals, pricing: pricingFile, usage: usageFromTotals(totals, priceTable(pricingFile), labeler) };
+    }
+    return usageMemo.usage;
+  }
+
+  return {
+    prepare: (reading, slicer = timeSlicer()) => sources.prepare(reading, slicer),
+    collect(reading, nowMs) {
+      // Compared as logged: an unreadable reading without a reason (a synced doc may carry none) logs once too.
+      const dirProblem = reading.available ? undefined : (reading.problem ?? 'unknown reason');
+      if (dirProblem !== undefined && dirProblem !== lastLoggedDirProblem) {
+        log(`loki-metrics: state directory unreadable: ${escapeForLog(dirProblem)}`);
+      } else if (dirProblem === undefined && lastLoggedDirProblem !== undefined) {
+        log('loki-metrics: state directory readable again');
+      }
+      lastLoggedDirProblem = dirProblem;
+
+      const read = sources.read(reading);
+      const { documents: docs, events } = reading;
+      const s = read.state;
+      const session = sessionOf(read, reading, options, nowMs);
+      // The real iteration (dashboard-state's is frozen at 0 by a writer bug).
+      const autonomyState = currentAutonomyState(read.autonomy, docs['autonomy-state.json'].mtimeMs, read.verdict.pid, events.sessionStartMs);
+      const iteration = session.newRun
+        ? 0
+        : currentIteration(events, autonomyState, s, read.currentTask?.id, maxIteration(read.usageTotals), read.orchestrator?.currentIteration);
+
+      const agentsHeld = holdAgentCounts(agentCounts(read.agents, s), heldAgents, nowMs, options.agentsHoldMs);
+      heldAgents = agentsHeld.held;
+      const usage = usageOf(read.usageTotals, read.pricing);
+      const signalDoc = docs['signals/BUDGET_EXCEEDED'];
+      const budget = budgetState({
+        file: read.budget,
+        defaultLimitUsd: options.budgetLimitUsd,
+        signal: signalDoc.present ? { atMs: read.budgetSignal?.timestamp ?? signalDoc.mtimeMs } : undefined,
+        sessionStartMs: events.sessionStartMs,
+        costUsd: usage.costUsd,
+      });
+
+      const samples = snapshotSamples({
+        session,
+        iteration,
+        maxIterations: options.maxIterations,
+        tasks: taskCounts(s),
+        // A dead session has no active agents, whatever its last agents.json says.
+        agentsActive: session.alive ? agentsHeld.shown.active : 0,
+        agentsTotal: agentsHeld.shown.total,
+        eventLines: events.lines,
+        up: reading.available,
+        budget,
+        sources: read.statuses,
+        lastSyncMs: reading.lastSyncMs,
+        buildInfo,
+        receipts: read.receipts,
+        usage,
+        // The run outcome, when it describes the latest session.
+        outcome: runOutcome(read.completion, docs['state/completion.json'].mtimeMs, session.latestStartMs),
+      });
+      return { samples, sources: read.statuses, up: reading.available, ...(dirProblem !== undefined ? { problem: escapeForLog(dirProblem) } : {}), takenAtMs: nowMs };
+    },
+  };
+}
+
+/** The current session (rules.ts): liveness from the runner's pids, the heartbeat, a sync's age and the control files. */
+function sessionOf(read: SourceValues, reading: StateReading, options: CollectorOptions, nowMs: number) {
+  const docs = reading.documents;
+  const stateMtime = docs['dashboard-state.json'].mtimeMs;
+  const syncStale = reading.lastSyncMs !== undefined && options.syncStaleMs !== undefined && nowMs - reading.lastSyncMs > options.syncStaleMs;
+  return currentSession({
+    verdict: read.verdict,
+    heartbeat: isHeartbeat(stateMtime, nowMs, options.heartbeatWindowMs),
+    syncStale,
+    paused: docs.PAUSE.present || read.state.mode === 'paused',
+    stopping: docs.STOP.present || read.state.mode === 'stopped',
+    events: reading.events,
+    state: read.state,
+    stateMtimeMs: stateMtime,
+    pidFileMtimeMs: docs['loki.pid'].mtimeMs,
+    nowMs,
+  });
+}
+
+/** `loki_exporter_build_info`'s one sample. */
+function buildInfoSamples(options: CollectorOptions): Sample[] {
+  return [
     {
       labels: {
         version: options.version,
@@ -67,175 +154,6 @@ export function createCollector(options: CollectorOptions): Collector {
       value: 1,
     },
   ];
-  const dashboard = new SourceTracker('dashboard-state.json', readDashboardState, log);
-  const runner = new RunnerProbe(options.liveness ?? 'auto', log);
-  const agents = new SourceTracker('state/agents.json', readAgents, log);
-  const orchestrator = new SourceTracker('state/orchestrator.json', readOrchestrator, log);
-  const currentTask = new SourceTracker('queue/current-task.json', readCurrentTask, log);
-  const pricing = new SourceTracker('pricing.json', readPricing, log);
-  const budget = new SourceTracker('metrics/budget.json', readBudget, log);
-  const budgetSignal = new SourceTracker('signals/BUDGET_EXCEEDED', readBudgetSignal, log);
-  const autonomy = new SourceTracker('autonomy-state.json', readAutonomyState, log);
-  const completion = new SourceTracker('state/completion.json', readCompletion, log);
-  // Each set folded into its totals only when it changed (a synced store hands the totals over).
-  const efficiencyFiles = new FileSetCollector('efficiency', readEfficiencyFile, log, foldUsage);
-  const proofFiles = new FileSetCollector('proofs', readProof, log, (proofs): ReceiptCounts => countReceipts(proofs.map((p) => p.value)));
-  const labeler = new ModelLabeler();
-  let heldAgents: HeldAgents | undefined;
-  let lastLoggedDirProblem: string | undefined;
-  let lastLoggedEventsError: string | undefined;
-
-  // File sets keep their totals' identity while unchanged, so a warm refresh over thousands of
-  // unchanged files recomputes nothing.
-  let usageMemo: { totals: unknown; pricing: unknown; usage: Usage } | undefined;
-
-  function usageOf(totals: UsageTotals, pricingFile: PricingFile | undefined): Usage {
-    if (usageMemo?.totals !== totals || usageMemo.pricing !== pricingFile) {
-      usageMemo = { totals, pricing: pricingFile, usage: usageFromTotals(totals, priceTable(pricingFile), labeler) };
-    }
-    return usageMemo.usage;
-  }
-
-  return {
-    async prepare(reading, slicer = timeSlicer()) {
-      await efficiencyFiles.prepare(reading.efficiency, slicer);
-      await proofFiles.prepare(reading.proofs, slicer);
-      await runner.prepare(reading, slicer);
-    },
-    collect(reading, nowMs) {
-      const docs = reading.documents;
-      // Compared as logged: an unreadable reading without a reason (a synced doc may carry none) logs once too.
-      const dirProblem = reading.available ? undefined : (reading.problem ?? 'unknown reason');
-      if (dirProblem !== undefined && dirProblem !== lastLoggedDirProblem) {
-        log(`loki-metrics: state directory unreadable: ${escapeForLog(dirProblem)}`);
-      } else if (dirProblem === undefined && lastLoggedDirProblem !== undefined) {
-        log('loki-metrics: state directory readable again');
-      }
-      lastLoggedDirProblem = dirProblem;
-
-      const state = dashboard.update(docs['dashboard-state.json']);
-      const probe = runner.probe(reading);
-      const agentsFile = agents.update(docs['state/agents.json']);
-      const orchestratorFile = orchestrator.update(docs['state/orchestrator.json']);
-      const currentTaskFile = currentTask.update(docs['queue/current-task.json']);
-      const pricingFile = pricing.update(docs['pricing.json']);
-      const budgetFile = budget.update(docs['metrics/budget.json']);
-      const signalFile = budgetSignal.update(docs['signals/BUDGET_EXCEEDED']);
-      const autonomyFile = autonomy.update(docs['autonomy-state.json']);
-      const completionFile = completion.update(docs['state/completion.json']);
-      const efficiency = efficiencyFiles.update(reading.efficiency);
-      const proofs = proofFiles.update(reading.proofs);
-      const events = reading.events;
-      if (events.error !== lastLoggedEventsError) log(`loki-metrics: ${EVENTS_FILE}: ${escapeForLog(events.error ?? 'ok again')}`);
-      lastLoggedEventsError = events.error;
-
-      const s: DashboardState = state.value ?? {};
-
-      // ---- liveness and the current session (rules.ts)
-      const verdict = probe.verdict;
-      const stateMtime = docs['dashboard-state.json'].mtimeMs;
-      const syncStale =
-        reading.lastSyncMs !== undefined && options.syncStaleMs !== undefined && nowMs - reading.lastSyncMs > options.syncStaleMs;
-      const session = currentSession({
-        verdict,
-        heartbeat: isHeartbeat(stateMtime, nowMs, options.heartbeatWindowMs),
-        syncStale,
-        paused: docs.PAUSE.present || s.mode === 'paused',
-        stopping: docs.STOP.present || s.mode === 'stopped',
-        events,
-        state: s,
-        stateMtimeMs: stateMtime,
-        pidFileMtimeMs: docs['loki.pid'].mtimeMs,
-        nowMs,
-      });
-      const { alive, newRun } = session;
-
-      // ---- the real iteration (dashboard-state's is frozen at 0 by a writer bug)
-      const autonomyState = currentAutonomyState(autonomyFile.value, docs['autonomy-state.json'].mtimeMs, verdict.pid, events.sessionStartMs);
-      const iteration = newRun
-        ? 0
-        : currentIteration(events, autonomyState, s, currentTaskFile.value?.id, maxIteration(efficiency.totals!), orchestratorFile.value?.currentIteration);
-
-      // ---- tasks: queue lengths (completed/failed queues keep the last 50 only)
-      const tasks = taskCounts(s);
-
-      // ---- agents
-      const agentsHeld = holdAgentCounts(agentCounts(agentsFile.value, s), heldAgents, nowMs, options.agentsHoldMs);
-      heldAgents = agentsHeld.held;
-      const agentsNow = agentsHeld.shown;
-      // A dead session has no active agents, whatever its last agents.json says.
-      const agentsActive = alive ? agentsNow.active : 0;
-
-      // ---- cost and per-model usage
-      const usage = usageOf(efficiency.totals!, pricingFile.value);
-      const cost = usage.costUsd;
-
-      // ---- budget
-      const signalDoc = docs['signals/BUDGET_EXCEEDED'];
-      const { limit, exceeded } = budgetState({
-        file: budgetFile.value,
-        defaultLimitUsd: options.budgetLimitUsd,
-        signal: signalDoc.present ? { atMs: signalFile.value?.timestamp ?? signalDoc.mtimeMs } : undefined,
-        sessionStartMs: events.sessionStartMs,
-        costUsd: cost,
-      });
-
-      // ---- the run outcome, when it describes the latest session
-      const outcome = runOutcome(completionFile.value, docs['state/completion.json'].mtimeMs, session.latestStartMs);
-
-      const receipts = proofs.totals!;
-
-      // ---- sources
-      const eventsStatus = eventsSource(events);
-      const [pidStatus, ...runnerSetStatuses] = probe.sources;
-      const sources: SourceStatus[] = [
-        state.status,
-        pidStatus!,
-        agentsFile.status,
-        efficiency.status,
-        eventsStatus,
-        pricingFile.status,
-        budgetFile.status,
-        signalFile.status,
-        orchestratorFile.status,
-        currentTaskFile.status,
-        autonomyFile.status,
-        completionFile.status,
-        proofs.status,
-        ...runnerSetStatuses,
-      ];
-
-      const samples = snapshotSamples({
-        session,
-        iteration,
-        maxIterations: options.maxIterations,
-        tasks,
-        agentsActive,
-        agentsTotal: agentsNow.total,
-        eventLines: events.lines,
-        up: reading.available,
-        budget: { limit, exceeded },
-        sources,
-        lastSyncMs: reading.lastSyncMs,
-        buildInfo,
-        receipts,
-        usage,
-        outcome,
-      });
-      return { samples, sources, up: reading.available, ...(dirProblem !== undefined ? { problem: escapeForLog(dirProblem) } : {}), takenAtMs: nowMs };
-    },
-  };
-}
-
-/** `events.jsonl` as one source. */
-function eventsSource(events: EventsSummary): SourceStatus {
-  return {
-    source: EVENTS_FILE,
-    ok: events.error === undefined,
-    present: events.present,
-    ...(events.mtimeMs !== undefined ? { mtimeMs: events.mtimeMs } : {}),
-    ...(events.error !== undefined ? { problem: events.error } : {}),
-  };
 }
 
 /** Everything one snapshot reports, as collected. */

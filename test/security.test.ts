@@ -107,7 +107,9 @@ describe('binding', () => {
 });
 
 describe('tokens', () => {
-  it('are compared by Hono bearerAuth (constant time), on Node and in the Worker', () => {
+  // Under `npm run mutation` the sources are instrumented; this reads source text, which no mutant changes.
+  const instrumented = readFileSync(join(ROOT, 'src/auth.ts'), 'utf8').includes('stryMutAct_');
+  it.skipIf(instrumented)('are compared by Hono bearerAuth (constant time), on Node and in the Worker', () => {
     for (const file of ['src/auth.ts', 'src/remote-app.ts']) {
       const source = readFileSync(join(ROOT, file), 'utf8');
       expect(source).toContain("import { bearerAuth } from 'hono/bearer-auth';");
