@@ -13,6 +13,9 @@
  *
  * Only lines containing the bytes `session_start` or `iteration_start` are decoded and parsed; every
  * other line costs one newline search and, usually, one byte test.
+ *
+ * `EventsScanner` counts the lines; `LineCarry` holds the partial last line and `MarkerState` keeps
+ * what the marker lines say, each testable alone.
  */
 import { readEventLine, type EventLine } from './schemas/event-line.js';
 import { decodeText } from './schemas/parse.js';
@@ -91,39 +94,213 @@ function endsWithAt(bytes: Uint8Array, end: number, needle: Uint8Array): boolean
   return true;
 }
 
-export class EventsScanner {
-  readonly #search: SequenceSearch;
-  readonly #maxCarry: number;
-  #lines = 0;
+/**
+ * The partial last line carried between chunks: its first bytes (at most `maxBytes`), its full
+ * length and whether it has content. A line that outgrows the bound is still counted but never
+ * parsed: a kept head or tail of it could look like a marker line it is not.
+ */
+export class LineCarry {
+  readonly #max: number;
+  #bytes = new Uint8Array(0);
+  #kept = 0;
+  #total = 0;
+  #content = false;
+
+  constructor(maxBytes: number) {
+    this.#max = maxBytes;
+  }
+
+  /** Whether a partial line (at least one byte of it) is being carried. */
+  get pending(): boolean {
+    return this.#total > 0;
+  }
+
+  /** Whether the line so far has a non-whitespace byte, kept or not. */
+  get hasContent(): boolean {
+    return this.#content;
+  }
+
+  /** The line so far when it fits the bound, else empty. A view: valid until the next append or clear. */
+  get line(): Uint8Array {
+    return this.#bytes.subarray(0, this.#kept);
+  }
+
+  /** Adds bytes [from, to) of `chunk` (copied: the chunk is not retained). */
+  append(chunk: Uint8Array, from: number, to: number): void {
+    // An empty range (a chunk ending in a newline) changes nothing below.
+    const len = to - from;
+    if (!this.#content && hasContent(chunk, from, to)) this.#content = true;
+    const kept = this.#kept;
+    if (kept === this.#total && kept + len <= this.#max) {
+      if (this.#bytes.length < kept + len) {
+        const grown = new Uint8Array(Math.min(this.#max, Math.max(kept + len, this.#bytes.length * 2, 256)));
+        grown.set(this.#bytes.subarray(0, kept));
+        this.#bytes = grown;
+      }
+      this.#bytes.set(chunk.subarray(from, to), kept);
+      this.#kept = kept + len;
+    } else {
+      // Too long to parse: remember only that it exists and whether it has content. Nothing more
+      // is kept (#kept !== #total from now on), so #kept > 0 means the whole line is kept.
+      this.#kept = 0;
+    }
+    this.#total += len;
+  }
+
+  /** Forgets the line (completed or dropped). */
+  clear(): void {
+    this.#kept = 0;
+    this.#total = 0;
+    this.#content = false;
+    // One huge line should not pin its buffer for the life of the scanner.
+    if (this.#bytes.length > 4096) this.#bytes = new Uint8Array(0);
+  }
+}
+
+const SESSION_BIT = 1;
+const ITERATION_BIT = 2;
+
+/** Candidate marker lines, in file order: bounds and which marker bytes each holds (the bits above). */
+interface MarkerLines {
+  readonly starts: number[];
+  readonly ends: number[];
+  readonly kinds: number[];
+}
+
+/**
+ * The lines among the complete lines [from, to) holding `session_start` or `iteration_start`
+ * bytes. `from` is 0 or just after a newline, and `to` just after a newline or the end of `bytes`.
+ */
+function findMarkerLines(bytes: Uint8Array, from: number, to: number, search: SequenceSearch): MarkerLines {
+  const found: MarkerLines = { starts: [], ends: [], kinds: [] };
+  let hit = search(bytes, START, from);
+  while (hit !== -1 && hit < to) {
+    // bytes[hit] is `_`, so the search may start at hit; the line cannot start before `from`
+    // (the byte before it is a newline), and only a carried line (no newline) ends at `to`.
+    const lineStart = bytes.lastIndexOf(NL, hit) + 1;
+    let lineEnd = bytes.indexOf(NL, hit);
+    if (lineEnd === -1) lineEnd = to;
+    let kind = 0;
+    let at = hit;
+    while (at !== -1 && at < lineEnd) {
+      if (endsWithAt(bytes, at, SESSION)) kind |= SESSION_BIT;
+      else if (endsWithAt(bytes, at, ITERATION)) kind |= ITERATION_BIT;
+      at = search(bytes, START, at + 1);
+    }
+    // A line with only other `_start`s (kind 0) is never parsed.
+    found.starts.push(lineStart);
+    found.ends.push(lineEnd);
+    found.kinds.push(kind);
+    hit = at; // the first `_start` past this line
+  }
+  return found;
+}
+
+/**
+ * What the marker lines fed so far say: the latest valid `session_start` (its time and pid) and the
+ * latest valid `iteration_start` after it. Fed complete lines only, in file order.
+ */
+export class MarkerState {
   #sessionStartMs: number | undefined;
   #sessionPid: number | undefined;
   #iteration: number | undefined;
-  /** Whether a `session_start` was seen by this scanner (reset() keeps it, like the values). */
+  /** Whether a valid `session_start` was fed (ever: the scanner's reset() keeps markers). */
   #sawSessionStart = false;
   #sawIterationStart = false;
 
-  // The partial last line: its first bytes (bounded), its full length, whether it has content.
-  #carry = new Uint8Array(0);
-  #carryLen = 0;
-  #carryTotal = 0;
-  #carryContent = false;
+  get sessionStartMs(): number | undefined {
+    return this.#sessionStartMs;
+  }
+
+  get sessionPid(): number | undefined {
+    return this.#sessionPid;
+  }
+
+  get iteration(): number | undefined {
+    return this.#iteration;
+  }
+
+  get sawSessionStart(): boolean {
+    return this.#sawSessionStart;
+  }
+
+  /**
+   * The marker lines among the complete lines [from, to) (bounds as for `findMarkerLines`), applied
+   * as if in file order. Only the outcome matters, so they are parsed from the end: the last valid
+   * `session_start` and the last valid `iteration_start` after it, usually two parses per chunk
+   * however many markers it holds.
+   */
+  scan(bytes: Uint8Array, from: number, to: number, search: SequenceSearch): void {
+    const found = findMarkerLines(bytes, from, to, search);
+    const session = this.#applyLastSession(bytes, found);
+    this.#applyLastIteration(bytes, found, session);
+  }
+
+  /** See `EventsScanner.adoptEarlier`. */
+  adoptEarlier(earlier: Pick<EventsState, 'sessionStartMs' | 'iteration' | 'sessionPid'>): void {
+    if (this.#sawSessionStart) return;
+    if (earlier.sessionStartMs !== undefined) {
+      this.#sessionStartMs = earlier.sessionStartMs;
+      this.#sessionPid = earlier.sessionPid;
+    }
+    if (!this.#sawIterationStart) this.#iteration = earlier.iteration;
+  }
+
+  /** Applies the last valid `session_start` among `found`; its index, or -1 if none. */
+  #applyLastSession(bytes: Uint8Array, found: MarkerLines): number {
+    for (let k = found.kinds.length - 1; k >= 0; k--) {
+      if ((found.kinds[k]! & SESSION_BIT) === 0) continue;
+      const line = parseLine(bytes.subarray(found.starts[k]!, found.ends[k]!));
+      if (line?.type === 'session_start' && line.timestampMs !== undefined) {
+        this.#sessionStartMs = line.timestampMs;
+        this.#sessionPid = line.pid; // a session without a pid forgets the old session's
+        // Once set, #sawSessionStart makes adoptEarlier() ignore #sawIterationStart for good.
+        this.#sawSessionStart = true;
+        this.#iteration = undefined; // a new session has had no iteration yet
+        return k;
+      }
+    }
+    return -1;
+  }
+
+  /** Applies the last valid `iteration_start` among `found` after index `after`. */
+  #applyLastIteration(bytes: Uint8Array, found: MarkerLines, after: number): void {
+    // A line holding both markers may be parsed twice (rare; not worth a cache).
+    for (let k = found.kinds.length - 1; k > after; k--) {
+      if ((found.kinds[k]! & ITERATION_BIT) === 0) continue;
+      const line = parseLine(bytes.subarray(found.starts[k]!, found.ends[k]!));
+      // Without a usable data.iteration the line says nothing: the search goes on.
+      if (line?.type === 'iteration_start' && line.iteration !== undefined) {
+        this.#iteration = line.iteration;
+        this.#sawIterationStart = true;
+        return;
+      }
+    }
+  }
+}
+
+export class EventsScanner {
+  readonly #search: SequenceSearch;
+  readonly #carry: LineCarry;
+  readonly #markers = new MarkerState();
+  #lines = 0;
 
   constructor(options: EventsScannerOptions = {}) {
     this.#search = options.search ?? indexOfSequence;
-    this.#maxCarry = options.maxCarryBytes ?? DEFAULT_MAX_CARRY_BYTES;
+    this.#carry = new LineCarry(options.maxCarryBytes ?? DEFAULT_MAX_CARRY_BYTES);
   }
 
   /** Feeds the next bytes of the file. The chunk is not retained (a caller may reuse its buffer). */
   feed(chunk: Uint8Array): void {
     const n = chunk.length;
     let pos = 0;
-    if (this.#carryTotal > 0) {
+    if (this.#carry.pending) {
       const nl = chunk.indexOf(NL);
       if (nl === -1) {
-        this.#appendCarry(chunk, 0, n);
+        this.#carry.append(chunk, 0, n);
         return;
       }
-      this.#appendCarry(chunk, 0, nl);
+      this.#carry.append(chunk, 0, nl);
       this.#completeCarry();
       pos = nl + 1;
     }
@@ -138,8 +315,8 @@ export class EventsScanner {
     this.#lines += lines;
     // Marker lines among [start, pos), in file order (the guard only saves a search of a chunk
     // holding no complete line, e.g. one piece of a huge line).
-    if (pos > start) this.#scanMarkers(chunk, start, pos, this.#search);
-    this.#appendCarry(chunk, pos, n);
+    if (pos > start) this.#markers.scan(chunk, start, pos, this.#search);
+    this.#carry.append(chunk, pos, n);
   }
 
   /**
@@ -148,7 +325,7 @@ export class EventsScanner {
    */
   reset(): void {
     this.#lines = 0;
-    this.#dropCarry();
+    this.#carry.clear();
   }
 
   /**
@@ -157,127 +334,30 @@ export class EventsScanner {
    * scanner saw a `session_start` or an `iteration_start`.
    */
   adoptEarlier(earlier: Pick<EventsState, 'sessionStartMs' | 'iteration' | 'sessionPid'>): void {
-    if (this.#sawSessionStart) return;
-    if (earlier.sessionStartMs !== undefined) {
-      this.#sessionStartMs = earlier.sessionStartMs;
-      this.#sessionPid = earlier.sessionPid;
-    }
-    if (!this.#sawIterationStart) this.#iteration = earlier.iteration;
+    this.#markers.adoptEarlier(earlier);
   }
 
   /** Whether any valid `session_start` has been fed (ever, across resets). */
   get sawSessionStart(): boolean {
-    return this.#sawSessionStart;
+    return this.#markers.sawSessionStart;
   }
 
   summary(): EventsState {
+    const { sessionStartMs, iteration, sessionPid } = this.#markers;
     return {
       lines: this.#lines,
-      ...(this.#sessionStartMs !== undefined ? { sessionStartMs: this.#sessionStartMs } : {}),
-      ...(this.#iteration !== undefined ? { iteration: this.#iteration } : {}),
-      ...(this.#sessionPid !== undefined ? { sessionPid: this.#sessionPid } : {}),
+      ...(sessionStartMs !== undefined ? { sessionStartMs } : {}),
+      ...(iteration !== undefined ? { iteration } : {}),
+      ...(sessionPid !== undefined ? { sessionPid } : {}),
     };
   }
 
-  /**
-   * The marker lines among the complete lines [from, to), applied as if in file order. Only the
-   * outcome matters, so they are parsed from the end: the last valid `session_start` and the last
-   * valid `iteration_start` after it, usually two parses per chunk however many markers it holds.
-   * `from` is 0 or just after a newline, and `to` just after a newline or the end of `bytes`.
-   */
-  #scanMarkers(bytes: Uint8Array, from: number, to: number, search: SequenceSearch): void {
-    const starts: number[] = [];
-    const ends: number[] = [];
-    const kinds: number[] = []; // bit 1: session_start bytes, bit 2: iteration_start bytes
-    let hit = search(bytes, START, from);
-    while (hit !== -1 && hit < to) {
-      // bytes[hit] is `_`, so the search may start at hit; the line cannot start before `from`
-      // (the byte before it is a newline), and only a carried line (no newline) ends at `to`.
-      const lineStart = bytes.lastIndexOf(NL, hit) + 1;
-      let lineEnd = bytes.indexOf(NL, hit);
-      if (lineEnd === -1) lineEnd = to;
-      let kind = 0;
-      let at = hit;
-      while (at !== -1 && at < lineEnd) {
-        if (endsWithAt(bytes, at, SESSION)) kind |= 1;
-        else if (endsWithAt(bytes, at, ITERATION)) kind |= 2;
-        at = search(bytes, START, at + 1);
-      }
-      // A line with only other `_start`s (kind 0) is skipped by both loops below.
-      starts.push(lineStart);
-      ends.push(lineEnd);
-      kinds.push(kind);
-      hit = at; // the first `_start` past this line
-    }
-    // A line holding both markers may be parsed twice (rare; not worth a cache).
-    const parse = (k: number) => parseLine(bytes.subarray(starts[k]!, ends[k]!));
-    // The last valid session_start.
-    let session = -1;
-    let sessionMs: number | undefined;
-    let sessionPid: number | undefined;
-    for (let k = starts.length - 1; k >= 0 && session === -1; k--) {
-      if ((kinds[k]! & 1) === 0) continue;
-      const line = parse(k);
-      if (line?.type === 'session_start' && line.timestampMs !== undefined) {
-        session = k;
-        sessionMs = line.timestampMs;
-        sessionPid = line.pid;
-      }
-    }
-    // The last valid iteration_start after it.
-    let iteration: number | undefined;
-    for (let k = starts.length - 1; k > session && iteration === undefined; k--) {
-      if ((kinds[k]! & 2) === 0) continue;
-      const line = parse(k);
-      // Without a usable data.iteration, `iteration` stays undefined and the search goes on.
-      if (line?.type === 'iteration_start') iteration = line.iteration;
-    }
-    if (session !== -1) {
-      this.#sessionStartMs = sessionMs;
-      this.#sessionPid = sessionPid;
-      // Once set, #sawSessionStart makes adoptEarlier() ignore #sawIterationStart for good.
-      this.#sawSessionStart = true;
-      this.#iteration = undefined;
-    }
-    if (iteration !== undefined) {
-      this.#iteration = iteration;
-      this.#sawIterationStart = true;
-    }
-  }
-
-  #appendCarry(chunk: Uint8Array, from: number, to: number): void {
-    // An empty range (a chunk ending in a newline) changes nothing below.
-    const len = to - from;
-    if (!this.#carryContent && hasContent(chunk, from, to)) this.#carryContent = true;
-    const kept = this.#carryLen;
-    if (kept === this.#carryTotal && kept + len <= this.#maxCarry) {
-      if (this.#carry.length < kept + len) {
-        const grown = new Uint8Array(Math.min(this.#maxCarry, Math.max(kept + len, this.#carry.length * 2, 256)));
-        grown.set(this.#carry.subarray(0, kept));
-        this.#carry = grown;
-      }
-      this.#carry.set(chunk.subarray(from, to), kept);
-      this.#carryLen = kept + len;
-    } else {
-      // Too long to parse: remember only that it exists and whether it has content. Nothing more
-      // is kept (kept !== #carryTotal from now on), so #carryLen > 0 means the whole line is kept.
-      this.#carryLen = 0;
-    }
-    this.#carryTotal += len;
-  }
-
+  /** The carried line got its newline: count it, and parse it if it was kept whole. */
   #completeCarry(): void {
-    if (this.#carryContent) this.#lines++;
-    // Empty when the line was too long to keep: nothing to parse then.
-    this.#scanMarkers(this.#carry.subarray(0, this.#carryLen), 0, this.#carryLen, indexOfSequence);
-    this.#dropCarry();
-  }
-
-  #dropCarry(): void {
-    this.#carryLen = 0;
-    this.#carryTotal = 0;
-    this.#carryContent = false;
-    if (this.#carry.length > 4096) this.#carry = new Uint8Array(0);
+    if (this.#carry.hasContent) this.#lines++;
+    const line = this.#carry.line; // empty when too long to keep: nothing to parse then
+    this.#markers.scan(line, 0, line.length, indexOfSequence);
+    this.#carry.clear();
   }
 }
 

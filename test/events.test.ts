@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventsScanner, indexOfSequence, scanEvents, type EventsScannerOptions } from '../src/events.js';
+import { EventsScanner, LineCarry, MarkerState, indexOfSequence, scanEvents, type EventsScannerOptions } from '../src/events.js';
 
 const enc = new TextEncoder();
 const bytes = (text: string) => enc.encode(text);
@@ -282,6 +282,144 @@ describe('EventsScanner session tracking', () => {
     expect(indexOfSequence(hay, new Uint8Array(0), 3)).toBe(3);
     expect(indexOfSequence(hay, new Uint8Array(0), hay.length)).toBe(hay.length);
     expect(indexOfSequence(hay, new Uint8Array(0), hay.length + 1)).toBe(-1);
+  });
+});
+
+describe('LineCarry alone', () => {
+  const dec = new TextDecoder();
+  const kept = (carry: LineCarry) => dec.decode(carry.line);
+  function carryOf(maxBytes: number, ...pieces: string[]) {
+    const carry = new LineCarry(maxBytes);
+    for (const piece of pieces) carry.append(bytes(piece), 0, piece.length);
+    return carry;
+  }
+
+  it('keeps a line of exactly maxBytes, however it is appended', () => {
+    expect(kept(carryOf(5, 'abcde'))).toBe('abcde');
+    expect(kept(carryOf(5, 'ab', 'cde'))).toBe('abcde');
+    expect(kept(carryOf(5, 'a', 'b', 'c', 'd', 'e'))).toBe('abcde');
+  });
+
+  it('drops a line of maxBytes + 1 (nothing to parse) but still carries it, with its content', () => {
+    for (const carry of [carryOf(5, 'abcdef'), carryOf(5, 'abc', 'def'), carryOf(5, 'abcde', 'f')]) {
+      expect(kept(carry)).toBe('');
+      expect(carry.pending).toBe(true);
+      expect(carry.hasContent).toBe(true);
+    }
+  });
+
+  it('once a line overflowed, keeps nothing more of it, not even bytes that would fit alone', () => {
+    const carry = carryOf(4, 'abcdef');
+    carry.append(bytes('x'), 0, 1);
+    expect(kept(carry)).toBe('');
+    expect(carry.pending).toBe(true);
+  });
+
+  it('has content once any byte, kept or dropped, is not whitespace (space, tab, CR, VT, FF)', () => {
+    const carry = carryOf(16, ' \t\r\v\f');
+    expect(carry.pending).toBe(true);
+    expect(carry.hasContent).toBe(false);
+    carry.append(bytes('x'), 0, 1);
+    expect(carry.hasContent).toBe(true);
+    carry.append(bytes('  '), 0, 2);
+    expect(carry.hasContent).toBe(true); // whitespace after content does not undo it
+    // Content past the bound (not kept) still counts, and whitespace past it still does not.
+    expect(carryOf(2, '    ', 'y').hasContent).toBe(true);
+    expect(carryOf(2, '    ', '\t').hasContent).toBe(false);
+  });
+
+  it('copies [from, to) of the chunk, across buffer growth, and does not retain the chunk', () => {
+    const carry = new LineCarry(1000);
+    const chunk = bytes('--abc--');
+    carry.append(chunk, 2, 5);
+    chunk.fill(0x78);
+    expect(kept(carry)).toBe('abc');
+    const long = 'y'.repeat(300); // past the first 256-byte buffer
+    carry.append(bytes(long), 0, long.length);
+    expect(kept(carry)).toBe(`abc${long}`);
+  });
+
+  it('an empty range leaves nothing pending; clear() forgets the line, its content and an overflow', () => {
+    const carry = new LineCarry(4);
+    carry.append(bytes('abc'), 3, 3);
+    expect(carry.pending).toBe(false);
+    carry.append(bytes('abcdef'), 0, 6);
+    carry.clear();
+    expect(carry.pending).toBe(false);
+    expect(carry.hasContent).toBe(false);
+    expect(kept(carry)).toBe('');
+    carry.append(bytes('zz'), 0, 2); // a new line that fits is kept again
+    expect(kept(carry)).toBe('zz');
+  });
+});
+
+describe('MarkerState alone', () => {
+  const T1 = '2026-02-14T10:00:00Z';
+  function fed(...scans: string[]) {
+    const markers = new MarkerState();
+    for (const text of scans) {
+      const b = bytes(text);
+      markers.scan(b, 0, b.length, indexOfSequence);
+    }
+    return markers;
+  }
+  const state = (m: MarkerState) => ({ sessionStartMs: m.sessionStartMs, sessionPid: m.sessionPid, iteration: m.iteration, sawSessionStart: m.sawSessionStart });
+
+  it('a session_start forgets the iteration, in the same scan or a later one', () => {
+    const expected = { sessionStartMs: Date.parse(T0), sessionPid: PID, iteration: undefined, sawSessionStart: true };
+    expect(state(fed(`${iterStart(4)}\n${session()}\n`))).toStrictEqual(expected);
+    expect(state(fed(`${iterStart(4)}\n`, `${session()}\n`))).toStrictEqual(expected);
+    expect(fed(`${session()}\n${iterStart(4)}\n${session(T1)}\n`).iteration).toBeUndefined();
+    expect(fed(`${session()}\n${iterStart(4)}\n`, `${session(T1)}\n${iterStart(5)}\n`).iteration).toBe(5);
+  });
+
+  it('an iteration_start needs a valid number: an invalid one neither sets nor hides an earlier one', () => {
+    const invalid = [iterStart('x'), iterStart(-1), iterStart(1.5), '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{}}'];
+    for (const bad of invalid) {
+      expect(fed(`${bad}\n`).iteration, bad).toBeUndefined();
+      expect(fed(`${iterStart(3)}\n${bad}\n`).iteration, bad).toBe(3);
+      expect(fed(`${iterStart(3)}\n`, `${bad}\n`).iteration, bad).toBe(3);
+      // Nor does it count as seen: an earlier file's iteration is still adopted.
+      const markers = fed(`${bad}\n`);
+      markers.adoptEarlier({ iteration: 2 });
+      expect(markers.iteration, bad).toBe(2);
+    }
+  });
+
+  it('a session_start needs a timestamp', () => {
+    const markers = fed(`${iterStart(3)}\n{"type":"session_start","data":{"pid":5}}\n`);
+    expect(state(markers)).toStrictEqual({ sessionStartMs: undefined, sessionPid: undefined, iteration: 3, sawSessionStart: false });
+  });
+
+  it("the pid is the latest valid session_start's: a session without one forgets the old one", () => {
+    expect(fed(`${session()}\n`).sessionPid).toBe(PID);
+    const noPid = `{"timestamp":"${T1}","type":"session_start","data":{"provider":"claude"}}`;
+    const markers = fed(`${session()}\n`, `${noPid}\n`);
+    expect(state(markers)).toStrictEqual({ sessionStartMs: Date.parse(T1), sessionPid: undefined, iteration: undefined, sawSessionStart: true });
+    // Another event's pid is not the session's.
+    const iterWithPid = '{"timestamp":"2026-02-14T11:00:00Z","type":"iteration_start","data":{"iteration":1,"pid":99}}';
+    expect(fed(`${session()}\n${iterWithPid}\n`).sessionPid).toBe(PID);
+  });
+
+  it('adoptEarlier(): the pid comes only with a session start', () => {
+    const markers = new MarkerState();
+    markers.adoptEarlier({ sessionPid: 9 });
+    expect(markers.sessionPid).toBeUndefined();
+    markers.adoptEarlier({ sessionStartMs: 5, sessionPid: 9 });
+    expect(state(markers)).toStrictEqual({ sessionStartMs: 5, sessionPid: 9, iteration: undefined, sawSessionStart: false });
+  });
+
+  it('scans only the lines in [from, to)', () => {
+    const b = bytes(`${iterStart(1)}\n${other}\n${session()}\n${iterStart(2)}\n`);
+    const from = iterStart(1).length + 1;
+    const scanned = (to: number) => {
+      const markers = new MarkerState();
+      markers.scan(b, from, to, indexOfSequence);
+      return state(markers);
+    };
+    const none = { sessionStartMs: undefined, sessionPid: undefined, iteration: undefined, sawSessionStart: false };
+    expect(scanned(from + other.length + 1)).toStrictEqual(none);
+    expect(scanned(from + other.length + 1 + session().length + 1)).toStrictEqual({ ...none, sessionStartMs: Date.parse(T0), sessionPid: PID, sawSessionStart: true });
   });
 });
 

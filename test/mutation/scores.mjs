@@ -1,10 +1,17 @@
 // Prints the per-module mutation scores of a Stryker JSON report as a markdown table:
-//   node test/mutation/scores.mjs [report.json ...]
+//   node test/mutation/scores.mjs [--min PERCENT] [--pending] [report.json ...]
 // Later reports win for a module several name. Score = (killed + timed out) / (those + survived +
-// no coverage); static mutants left out by `ignoreStatic` ("Ignored") do not count.
-import { readFileSync } from 'node:fs';
+// no coverage); mutants an ignorer left out (message text, test/mutation/message-text.mjs) are
+// "Ignored" and do not count. --min exits 1 when a module scores below PERCENT; --pending lists the
+// modules of src/ the reports do not hold.
+import { readdirSync, readFileSync } from 'node:fs';
 
-const paths = process.argv.slice(2);
+const args = process.argv.slice(2);
+const minAt = args.indexOf('--min');
+const min = minAt === -1 ? undefined : Number(args.splice(minAt, 2)[1]);
+const pendingAt = args.indexOf('--pending');
+if (pendingAt !== -1) args.splice(pendingAt, 1);
+const paths = args;
 const modules = new Map();
 for (const path of paths.length > 0 ? paths : ['test/mutation/report.json']) {
   const report = JSON.parse(readFileSync(path, 'utf8'));
@@ -23,7 +30,17 @@ for (const [file, mutants] of [...modules].sort(([a], [b]) => a.localeCompare(b)
   rows.push(`| \`${file.replace(/^src\//, '')}\` | ${valid === 0 ? 'n/a' : `${((100 * killed) / valid).toFixed(1)} %`} | ${killed} | ${survived} | ${noCoverage} | ${ignored} |`);
 }
 const valid = total.killed + total.survived + total.noCoverage;
-console.log('| Module | Score | Killed | Survived | No coverage | Ignored (static) |');
+console.log('| Module | Score | Killed | Survived | No coverage | Ignored (message text) |');
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const row of rows) console.log(row);
+const below = rows.filter((row) => min !== undefined && /\| ([\d.]+) % \|/.test(row) && Number(/\| ([\d.]+) % \|/.exec(row)[1]) < min);
 console.log(`| **all** | **${((100 * total.killed) / valid).toFixed(1)} %** | ${total.killed} | ${total.survived} | ${total.noCoverage} | ${total.ignored} |`);
+if (pendingAt !== -1) {
+  const all = readdirSync('src', { recursive: true }).map((f) => `src/${f}`).filter((f) => f.endsWith('.ts'));
+  const pending = all.filter((f) => !modules.has(f)).sort();
+  console.log(pending.length === 0 ? 'Every module of src/ is measured.' : `Not measured yet (${pending.length}): ${pending.join(', ')}`);
+}
+if (below.length > 0) {
+  console.error(`Below ${min} %:\n${below.join('\n')}`);
+  process.exit(1);
+}
