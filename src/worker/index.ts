@@ -18,10 +18,24 @@ export interface Env {
 
 let built: { env: Env; app: Hono } | undefined;
 
+/**
+ * The env's variables as the strings parseConfig reads. wrangler.toml's `[vars]` may give a number
+ * or a boolean (`LOKI_MAX_SESSIONS = 5`): that is the user's setting, not an absent one. Bindings
+ * and JSON objects are no setting.
+ */
+function variables(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (typeof value === 'string') out[name] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') out[name] = String(value);
+  }
+  return out;
+}
+
 function appFor(env: Env): Hono {
   // One app per isolate (per env object): it holds the collectors' memory and the 2 s cache.
   if (built?.env !== env) {
-    const strings = Object.fromEntries(Object.entries(env).filter(([, value]) => typeof value === 'string')) as Record<string, string>;
+    const strings = variables(env);
     const config = parseConfig(strings);
     const bucket: ObjectStore | undefined = env.LOKI_STATE_BUCKET
       ? new R2ObjectStore(env.LOKI_STATE_BUCKET)
