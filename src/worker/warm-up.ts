@@ -23,8 +23,10 @@ const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value
 function syntheticSession(nowMs: number): MemoryObjectStore {
   const store = new MemoryObjectStore();
   const head = emptyHead(false);
-  const task = (id: string, status: string) => ({ id, type: 'iteration', status, payload: { goal: 'warm up the collector'.repeat(4) } });
-  const dashboard = encode({ mode: 'autonomous', phase: 'BUILDING', iteration: 0, tasks: { pending: [task('task-2', 'pending')], inProgress: [task('iteration-1', 'in_progress')], completed: Array.from({ length: 8 }, (_, i) => task(`iteration-${i}`, 'completed')), failed: [] }, agents: [{ id: 'a', status: 'active' }] });
+  // Only what the rules read: the task lists (their lengths, and the ids for the iteration); over
+  // INLINE_DOC_BYTES, so it is stored as a large document.
+  const task = (id: string) => ({ id });
+  const dashboard = encode({ iteration: 0, tasks: { pending: [task('task-2')], inProgress: [task('iteration-1')], completed: Array.from({ length: 64 }, (_, i) => task(`iteration-${i}`)), failed: [] } });
   head.docs['dashboard-state.json'] = { h: HASH, m: nowMs, g: HASH };
   store.set(docKey(SESSION, HASH), docObject(HASH, dashboard, ''));
   head.docs['loki.pid'] = { h: HASH, m: nowMs, g: HASH, t: '4242' };
@@ -62,11 +64,12 @@ export async function warmUp(nowMs = Date.now()): Promise<void> {
   try {
     const config = parseConfig({ LOKI_BUDGET_LIMIT: '10', LOKI_METRICS_TOKEN: SCRAPE, LOKI_SYNC_TOKEN: SYNC, LOKI_METRICS_CACHE_SECONDS: '0' });
     const app = createRemoteApp({ bucket: syntheticSession(nowMs), config, clock: () => nowMs, log: () => undefined });
-    const scrape = async (accept: string) =>
-      (await app.request(`/metrics?session=${SESSION}`, { headers: { Accept: accept, Authorization: `Bearer ${SCRAPE}` } })).text();
-    await scrape('text/plain');
+    // Without an Accept header, the text format; with this one, OpenMetrics.
+    const scrape = async (accept?: string) =>
+      (await app.request(`/metrics?session=${SESSION}`, { headers: { ...(accept ? { Accept: accept } : {}), Authorization: `Bearer ${SCRAPE}` } })).text();
+    await scrape();
     await scrape('application/openmetrics-text; version=1.0.0');
-    const sync = { Authorization: `Bearer ${SYNC}`, 'Content-Type': 'application/json' };
+    const sync = { Authorization: `Bearer ${SYNC}` };
     await (await app.request(`/ingest/manifest?session=${SESSION}&layout=3`, { headers: sync })).text();
     const bytes = encode({ iteration: 2, model: 'claude-sonnet-4', input_tokens: 10, status: 'failed', duration_ms: 5 });
     const file = { mtimeMs: nowMs, hash: await sha256Hex(bytes), b64: bytesToBase64(bytes) };
@@ -78,10 +81,9 @@ export async function warmUp(nowMs = Date.now()): Promise<void> {
       documents: { 'metrics/budget.json': { ...file, b64: bytesToBase64(encode({ limit: 10 })), hash: await sha256Hex(encode({ limit: 10 })) } },
       sets: { efficiency: { present: true, upsert: { 'iteration-2.json': file }, remove: [] } },
       events: { present: true, lines: 11 },
-      final: true,
     };
     await (await app.request(`/ingest?session=${SESSION}&layout=3`, { method: 'POST', headers: sync, body: JSON.stringify(payload) })).text();
-    await scrape('text/plain');
+    await scrape();
   } catch {
     // a platform that refuses something at startup: the first request simply does the compiling
   }

@@ -129,7 +129,7 @@ describe('one pass over a synthetic session', () => {
       'loki_iteration_current 1',
       'loki_tasks_total{status="pending"} 1',
       'loki_tasks_total{status="in_progress"} 1',
-      'loki_tasks_total{status="completed"} 8',
+      'loki_tasks_total{status="completed"} 64',
       'loki_tasks_total{status="failed"} 0',
       'loki_agents_active 1',
       'loki_agents_total 1',
@@ -174,8 +174,8 @@ describe('one pass over a synthetic session', () => {
       'loki_source_ok{source="metrics/budget.json"} 1',
       'loki_source_mtime_seconds{source="metrics/budget.json"} 1800000000',
       'loki_budget_limit_usd 10',
-      // The upload's events carry no iteration: it is read from the dashboard's tasks (iteration-0 … iteration-7).
-      'loki_iteration_current 7',
+      // The upload's events carry no iteration: it is read from the dashboard's tasks (iteration-0 … iteration-63).
+      'loki_iteration_current 63',
     ]));
     expect(before).not.toContain('loki_source_mtime_seconds{source="metrics/budget.json"} 1800000000');
   });
