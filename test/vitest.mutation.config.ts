@@ -14,6 +14,11 @@ export const NOT_FOR_MUTATION = [
   'test/node/cli.test.ts',
   'test/worker/index.test.ts',
   'test/worker/wrangler.test.ts',
+  // The Worker in workerd: its code runs there; the rules these pin are tested in-process by
+  // test/worker/entry.test.ts, test/sync/admission.test.ts and test/self-metrics.test.ts.
+  'test/worker/security.test.ts',
+  'test/worker/session-cap.test.ts',
+  'test/self-metrics.worker.test.ts',
   // Random inputs: a mutant must be killed, or not, the same way every run. The fixed regressions
   // the fuzzers found are in test/fuzz/regressions.test.ts, which stays.
   'test/fuzz/sources.test.ts',
