@@ -67,10 +67,10 @@ export function formatDuration(seconds: number): string {
   return `${s}s`;
 }
 
-/** `3.5313` → `$3.53`; sub-cent amounts keep enough digits to be non-zero. */
+/** `3.5313` → `$3.53`; sub-cent amounts keep enough digits to be non-zero (at least 4, at most 20). */
 export function formatUsd(usd: number): string {
   if (!Number.isFinite(usd)) return String(usd);
-  if (usd > 0 && usd < 0.01) return `$${usd.toFixed(4)}`;
+  if (usd > 0 && usd < 0.01) return `$${usd.toFixed(Math.min(20, Math.max(4, Math.ceil(-Math.log10(usd)))))}`;
   return `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
@@ -96,19 +96,21 @@ export function formatScrapeTable(samples: readonly ParsedSample[], paint: Paint
       : exceeded
         ? ` (${paint.bad('budget exceeded')})`
         : '';
-  const badSources = samples.filter((s) => s.name === 'loki_source_ok' && s.value === 0).map((s) => s.labels.source ?? '?');
+  const sources = samples.filter((s) => s.name === 'loki_source_ok');
+  const badSources = sources.filter((s) => s.value === 0).map((s) => s.labels.source ?? '?');
   const up = one('loki_up');
+  const uptime = one('loki_uptime_seconds');
 
   const rows: [string, string][] = [
     ['Session', statusText],
     ['Iteration', `${num(one('loki_iteration_current'))} / ${num(one('loki_iteration_max'))}`],
-    ['Uptime', formatDuration(one('loki_uptime_seconds') ?? 0)],
+    ['Uptime', uptime === undefined ? '-' : formatDuration(uptime)],
     ['Tasks', `${task('pending')} pending, ${task('in_progress')} in progress, ${task('completed')} completed, ${task('failed')} failed`],
     ['Agents', `${num(one('loki_agents_active'))} active of ${num(one('loki_agents_total'))}`],
     ['Cost', `${cost === undefined ? '-' : formatUsd(cost)}${budget}`],
     ['Events', num(one('loki_events_total'))],
     ['State dir', up === 1 ? paint.good('readable') : up === 0 ? paint.bad('unreadable') : '-'],
-    ['Sources', badSources.length === 0 ? paint.good('all ok') : paint.bad(`problems: ${badSources.join(', ')}`)],
+    ['Sources', sources.length === 0 ? '-' : badSources.length === 0 ? paint.good('all ok') : paint.bad(`problems: ${badSources.join(', ')}`)],
   ];
   return rows.map(([key, value]) => `${key.padEnd(10)} ${value}`).join('\n') + '\n';
 }
