@@ -10,7 +10,7 @@ export const NOT_FOR_MUTATION = [
   // Prometheus, promtool, nginx and the monitoring assets: they scrape a server in a child process.
   'test/monitoring/**',
   // The CLI and the Worker bundle run in child processes (node, workerd, wrangler); their modules
-  // are tested in-process by test/node/cli-*.test.ts and test/worker/entry.test.ts.
+  // are tested in-process by test/node/cli/ and test/worker/entry.test.ts.
   'test/node/cli.test.ts',
   'test/worker/index.test.ts',
   'test/worker/wrangler.test.ts',

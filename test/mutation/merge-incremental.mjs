@@ -1,7 +1,8 @@
 // Merges Stryker JSON reports of group runs (each `--mutate` a few modules) into one incremental
 // file, so a full `npm run mutation` afterwards re-tests only what changed since those runs:
-//   node test/mutation/merge-incremental.mjs OUT.json IN1.json IN2.json ...
-// Later inputs win for a module both name. Test and mutant ids are renumbered: each run numbers its
+//   node test/mutation/merge-incremental.mjs OUT.json IN1.json IN2.json=src/a.ts,src/b.ts ...
+// Later inputs win for a module both name; `IN.json=modules` takes only those modules from IN (a
+// group run started from a copy of another's file also holds that file's older results). Test and mutant ids are renumbered: each run numbers its
 // own from 0, and a test file several runs saw keeps one id per test name.
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -10,7 +11,17 @@ if (!out || inputs.length === 0) {
   console.error('usage: merge-incremental.mjs OUT.json IN.json...');
   process.exit(2);
 }
-const reports = inputs.map((path) => JSON.parse(readFileSync(path, 'utf8')));
+const reports = inputs.map((input) => {
+  const [path, only] = input.split('=');
+  const report = JSON.parse(readFileSync(path, 'utf8'));
+  if (only !== undefined) {
+    const keep = new Set(only.split(','));
+    for (const file of Object.keys(report.files)) if (!keep.has(file)) delete report.files[file];
+    const missing = [...keep].filter((file) => !(file in report.files));
+    if (missing.length > 0) throw new Error(`${path} holds no results for ${missing.join(', ')}`);
+  }
+  return report;
+});
 const merged = { ...reports.at(-1), files: {}, testFiles: {} };
 const idOf = new Map(); // `${file}\0${name}` -> merged test id
 let nextTest = 0;

@@ -15,6 +15,30 @@ import { USAGE } from './usage.js';
 
 
 export async function serve(args: string[], io: Io): Promise<number> {
+  // Listen for SIGINT/SIGTERM before anything is started: a signal during startup still cleans up
+  // (the demo's temporary directory) instead of killing the process. The first signal stops the
+  // listening (a second one ends the process), and so does any way out, a failed start too.
+  let signalled!: () => void;
+  const stopped = new Promise<void>((done) => (signalled = done));
+  const unlisten = () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
+  const stop = () => {
+    unlisten();
+    signalled();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    return await serveUntil(stopped, args, io);
+  } finally {
+    unlisten();
+  }
+}
+
+/** `serve` until `stopped` settles. */
+async function serveUntil(stopped: Promise<void>, args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
     dir: { type: 'string', multiple: true },
     host: { type: 'string' },
@@ -42,17 +66,6 @@ export async function serve(args: string[], io: Io): Promise<number> {
     LOKI_METRICS_PATH: ['--path', values.path],
     LOKI_METRICS_WEB_CONFIG: ['--web.config.file', values['web.config.file']],
     LOKI_METRICS_ALLOWED_HOSTS: ['--allowed-hosts', values['allowed-hosts']],
-  });
-  // Listen for SIGINT/SIGTERM before anything is started: a signal during startup still cleans up
-  // (the demo's temporary directory) instead of killing the process.
-  const stopped = new Promise<void>((done) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
   });
   if (named.length > 0 || config.projects.length > 0 || config.projectsFromRegistry) {
     if (values.demo || values['demo-if-missing']) throw new UsageError('the demo serves one project: not with --dir NAME=PATH, LOKI_PROJECTS or the registry');
