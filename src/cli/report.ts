@@ -11,22 +11,20 @@ export interface ParsedSample {
   readonly value: number;
 }
 
-const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$/;
+// A name, labels, a value and an optional timestamp; a comment, a blank or an odd line never matches.
+const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+(?:\.\d+)?)?$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
 function parseValue(text: string): number {
   if (text === '+Inf' || text === 'Inf') return Infinity;
   if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return Number.NaN;
-  const n = Number(text);
-  return n;
+  return Number(text); // NaN for `NaN`, as for anything that is no number
 }
 
 /** Parses the samples of an exposition (either format); comments and odd lines are skipped. */
 export function parseExposition(text: string): ParsedSample[] {
   const samples: ParsedSample[] = [];
   for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
     const match = SAMPLE_LINE.exec(line);
     if (!match) continue;
     const labels: Record<string, string> = {};

@@ -70,17 +70,19 @@ describe('parseExposition', () => {
   });
 
   it('takes any run of blanks between the parts, and a timestamp after the value', () => {
-    expect(parseExposition('a 1 1700000000000\nb  2\nc{x="y"}\t3\nd 4  1700000000000\ne 5\t\t1700000000000\n')).toEqual([
+    expect(parseExposition('a 1 1700000000000\nb  2\nc{x="y"}\t3\nd 4  1700000000000\ne 5\t\t1700000000000\nf 6 1700000000.125\n')).toEqual([
       { name: 'a', labels: {}, value: 1 },
       { name: 'b', labels: {}, value: 2 },
       { name: 'c', labels: { x: 'y' }, value: 3 },
       { name: 'd', labels: {}, value: 4 },
       { name: 'e', labels: {}, value: 5 },
+      { name: 'f', labels: {}, value: 6 },
     ]);
   });
 
   it('skips blank lines and lines that are not one sample', () => {
-    const text = ['', 'loki_up', '9loki_up 1', 'loki_up 1 1700000000000 extra', '{x="1"} 2', 'loki_up 1', '   ', ''].join('\n');
+    // A timestamp is a number (an integer in text 0.0.4, a float in OpenMetrics): `loki_up 1 #` is no sample.
+    const text = ['', 'loki_up', '9loki_up 1', 'loki_up 1 1700000000000 extra', '{x="1"} 2', 'loki_up 2 #', 'loki_up 3 x1', '# TYPE loki_up gauge', 'loki_up 1', '   ', ''].join('\n');
     expect(parseExposition(text)).toEqual([{ name: 'loki_up', labels: {}, value: 1 }]);
   });
 
