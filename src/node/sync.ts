@@ -39,6 +39,11 @@ export interface SyncOptions {
   readonly signal?: AbortSignal;
   /** Milliseconds since the epoch (tests). */
   readonly clock?: () => number;
+  /**
+   * Every wait: between looks, before a retry, between a push's requests (tests). Default: a timer
+   * that a stop through `signal` ends at once.
+   */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** What the remote said about itself with its manifest. */
@@ -216,16 +221,20 @@ export async function runSync(options: SyncOptions): Promise<number> {
   let lastProblem: string | undefined;
 
   // Each sleep removes its abort listener when it ends: a sync runs for days, one listener per cycle would leak.
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      options.signal?.addEventListener('abort', done, { once: true });
-    });
+  const sleep =
+    options.sleep ??
+    ((ms: number) =>
+      new Promise<void>((resolve) => {
+        // A stop that came while a request was in flight: its abort event has fired already.
+        if (options.signal?.aborted) return resolve();
+        const done = () => {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        options.signal?.addEventListener('abort', done, { once: true });
+      }));
 
   try {
     while (!options.signal?.aborted) {
@@ -283,6 +292,9 @@ export async function runSync(options: SyncOptions): Promise<number> {
         if (options.once) return 0;
         await sleep(options.intervalMs);
       } catch (error) {
+        // A request cut short by the stop is no failure: the loop ends as stopped, without a
+        // "retrying" line. (`--once` still says the one push did not complete.)
+        if (options.signal?.aborted && !options.once) break;
         const failure = error instanceof SyncFailure ? error : new SyncFailure(error instanceof Error ? error.message : String(error), true);
         if (!failure.retry || options.once) {
           options.log(`loki-metrics sync: ${failure.message}`);
