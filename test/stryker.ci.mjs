@@ -19,9 +19,4 @@ export default {
   // Nothing is written back: CI checks the committed results, it does not replace them.
   incrementalFile: 'test/mutation/.tmp-ci-incremental.json',
   thresholds: { ...base.thresholds, break: 90 },
-  // The static mutants of the modules measured before issue 20 (399, each a run of every test file
-  // importing its module) are not in the committed results yet; CI does not compute them. Static
-  // results the file holds are reused; a static mutant that changed is reported "Ignored" until a
-  // full `npm run mutation` measures it (docs/mutation.md).
-  ignoreStatic: true,
 };
