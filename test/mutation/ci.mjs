@@ -4,6 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 
 const started = Date.now();
+// Some tests in the run also start the built CLI (dist/), as `npm test` does.
+const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 copyFileSync('test/mutation/incremental.json', 'test/mutation/.tmp-ci-incremental.json');
 const run = spawnSync('npx', ['stryker', 'run', 'test/stryker.ci.mjs'], { stdio: 'inherit' });
 let status = run.status ?? 1;
