@@ -13,14 +13,12 @@
  * failure as a one-line 500, never a stack.
  */
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { createApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config.js';
 import { runSync } from '../../src/node/sync.js';
-import { FsStateStore } from '../../src/stores/fs.js';
 import { CADENCE_DEFAULTS, KV_REQUEST_GAP_MS } from '../../src/sync/cadence.js';
 import worker from '../../src/worker/index.js';
 import { MemoryKV, MemoryR2 } from '../bench/bindings.js';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
+import { comparableSamples, nodeMetrics } from '../support/node-metrics.js';
 
 const BASE = 'https://worker.test';
 const SYNC_TOKEN = 'sync-write-token-0123456789';
@@ -80,23 +78,6 @@ async function synced(env: Env, session = 'default', fixture = 'running'): Promi
   return dir;
 }
 
-/** Sample lines, without those that differ between any two refreshes. */
-function samples(body: string): string[] {
-  return body
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('loki_uptime_seconds') && !l.startsWith('loki_last_sync') && !l.startsWith('loki_exporter_scrape_duration_seconds'));
-}
-
-/** What the Node exporter serves for the same tree. */
-async function nodeMetrics(dir: string): Promise<string> {
-  const store = new FsStateStore(dir, { watch: false });
-  try {
-    return await (await createApp({ store, config: parseConfig({}), log: () => undefined }).request('/metrics')).text();
-  } finally {
-    await store.close();
-  }
-}
-
 /** A sample's value in an exposition (a name without labels). */
 const value = (body: string, name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(body)?.[1];
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
@@ -109,8 +90,8 @@ describe('the storage binding', () => {
     const dir = await synced(env, 'laptop', 'v9-running');
     const body = await text(env, '/metrics?session=laptop', { headers: scrapeAuth });
     expect(body).toContain('\nloki_up 1\n');
-    expect(samples(body)).toEqual(samples(await nodeMetrics(dir)));
-    expect(samples(body).length).toBeGreaterThan(20);
+    expect(comparableSamples(body)).toEqual(comparableSamples(await nodeMetrics(dir)));
+    expect(comparableSamples(body).length).toBeGreaterThan(20);
     expect(r2.entries().map((e) => e.key)).toContain('sessions/laptop/beat.json');
   });
 
@@ -120,7 +101,7 @@ describe('the storage binding', () => {
     const dir = await synced(env, 'laptop', 'v9-running');
     const body = await text(env, '/metrics?session=laptop', { headers: scrapeAuth });
     expect(body).toContain('\nloki_up 1\n');
-    expect(samples(body)).toEqual(samples(await nodeMetrics(dir)));
+    expect(comparableSamples(body)).toEqual(comparableSamples(await nodeMetrics(dir)));
     expect(kv.entries().map((e) => e.key)).toContain('sessions/laptop/beat.json');
   });
 
@@ -307,7 +288,7 @@ describe('one app per env object (per isolate)', () => {
     await synced(env);
     const first = await text(env, '/metrics', { headers: scrapeAuth });
     r2.reset();
-    expect(samples(await text(env, '/metrics', { headers: scrapeAuth }))).toEqual(samples(first));
+    expect(comparableSamples(await text(env, '/metrics', { headers: scrapeAuth }))).toEqual(comparableSamples(first));
     expect(r2.ops().byMethod).toEqual({});
   });
 

@@ -6,8 +6,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config.js';
 import { runSync } from '../../src/node/sync.js';
 import { FsStateStore } from '../../src/stores/fs.js';
 import { DOCUMENTS } from '../../src/stores/store.js';
@@ -16,6 +14,7 @@ import { planUploads, SyncMemory } from '../../src/sync/plan.js';
 import { bytesToBase64, sha256Hex, type Manifest } from '../../src/sync/protocol.js';
 import { cleanTrees, FIXTURES, materialize } from '../support/loki-tree.js';
 import { SCRAPE_TOKEN, startWorker, SYNC_TOKEN, type TestWorker } from '../support/worker.js';
+import { comparableSamples, nodeMetrics } from '../support/node-metrics.js';
 
 const workers: TestWorker[] = [];
 afterEach(cleanTrees);
@@ -37,21 +36,6 @@ async function syncOnce(w: TestWorker, dir: string, session = 'default') {
   return bytes;
 }
 
-/** Sample lines, without those that legitimately differ between the runtimes (or between any two refreshes). */
-function samples(body: string): string[] {
-  return body
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('loki_uptime_seconds') && !l.startsWith('loki_last_sync') && !l.startsWith('loki_exporter_scrape_duration_seconds'));
-}
-
-async function nodeMetrics(dir: string): Promise<string> {
-  const store = new FsStateStore(dir, { watch: false });
-  const app = createApp({ store, config: parseConfig({}), log: () => undefined });
-  const body = await (await app.request('/metrics')).text();
-  await store.close();
-  return body;
-}
-
 describe('sync then scrape equals the Node server', () => {
   let w: TestWorker;
   beforeAll(async () => {
@@ -65,8 +49,8 @@ describe('sync then scrape equals the Node server', () => {
     await syncOnce(w, dir, fixture);
     const remote = await (await w.fetch(`/metrics?session=${fixture}`)).text();
     const local = await nodeMetrics(dir);
-    expect(samples(remote)).toEqual(samples(local));
-    expect(samples(remote).length).toBeGreaterThan(20);
+    expect(comparableSamples(remote)).toEqual(comparableSamples(local));
+    expect(comparableSamples(remote).length).toBeGreaterThan(20);
     expect(remote).toMatch(/^loki_last_sync_timestamp_seconds \d+(\.\d+)?$/m);
     expect(remote).toContain('loki_up 1\n');
   });
@@ -82,7 +66,7 @@ describe('sync then scrape equals the Node server', () => {
     await syncOnce(w, dir, session);
     const remote = await (await w.fetch(`/metrics?session=${session}`)).text();
     const local = await nodeMetrics(dir);
-    expect(samples(remote)).toEqual(samples(local));
+    expect(comparableSamples(remote)).toEqual(comparableSamples(local));
     expect(remote).toContain(`loki_session_status ${expected.status}\n`);
     expect(remote).toMatch(new RegExp(`^loki_iteration_current ${expected.status === 0 ? '\\d+' : expected.iteration}$`, 'm'));
     // uptime differs only by the time between the two scrapes
@@ -104,7 +88,7 @@ describe('sync then scrape equals the Node server', () => {
     const remote = await (await w.fetch('/metrics?session=receipts')).text();
     expect(remote).toContain('loki_receipts_total 305\n');
     expect(remote).toContain('loki_receipts_by_verdict{verdict="verified"} 301\n');
-    expect(samples(remote)).toEqual(samples(await nodeMetrics(dir)));
+    expect(comparableSamples(remote)).toEqual(comparableSamples(await nodeMetrics(dir)));
   });
 
   it('serves both formats and /health like the Node app', async () => {
@@ -183,8 +167,8 @@ describe('sessions and staleness', () => {
     const box = await (await w.fetch('/metrics?session=build-box')).text();
     expect(laptop).toContain('loki_session_status 1\n');
     expect(box).toContain('loki_session_status 2\n');
-    expect(samples(laptop)).toEqual(samples(await nodeMetrics(a)));
-    expect(samples(box)).toEqual(samples(await nodeMetrics(b)));
+    expect(comparableSamples(laptop)).toEqual(comparableSamples(await nodeMetrics(a)));
+    expect(comparableSamples(box)).toEqual(comparableSamples(await nodeMetrics(b)));
     expect((await w.fetch('/metrics?session=../etc')).status).toBe(400);
     const unknown = await (await w.fetch('/metrics?session=nobody')).text();
     expect(unknown).toContain('loki_up 0\n');
@@ -212,7 +196,7 @@ describe('sessions and staleness', () => {
     await syncOnce(w, dir);
     await w.resetOps();
     const body = await (await w.fetch('/metrics')).text();
-    expect(samples(body)).toEqual(samples(await nodeMetrics(dir)));
+    expect(comparableSamples(body)).toEqual(comparableSamples(await nodeMetrics(dir)));
     const ops = await w.ops();
     expect(ops.r2).toBeUndefined();
     expect(Object.values(ops.kv ?? {}).reduce((a, b) => a + b, 0)).toBe(await firstScrapeReads(dir));
@@ -293,7 +277,7 @@ describe('bad uploads leave the stored state intact', () => {
     const w = await worker();
     const dir = await materialize('running', { pid: 'alive', mtimeMs: Date.now() });
     await syncOnce(w, dir);
-    return { w, before: samples(await (await w.fetch('/metrics')).text()) };
+    return { w, before: comparableSamples(await (await w.fetch('/metrics')).text()) };
   }
 
   function payload(documents: Record<string, unknown>) {
@@ -323,7 +307,7 @@ describe('bad uploads leave the stored state intact', () => {
     });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { rejected: string[] }).rejected).toEqual([expect.stringMatching(/^dashboard-state\.json: not valid JSON/)]);
-    const after = samples(await (await w.fetch('/metrics')).text());
+    const after = comparableSamples(await (await w.fetch('/metrics')).text());
     expect(after).toContain('loki_budget_limit_usd 99');
     expect(after).toContain('loki_source_ok{source="dashboard-state.json"} 0');
     // The last good dashboard content is still what is served.
@@ -347,14 +331,14 @@ describe('bad uploads leave the stored state intact', () => {
     expect(((await traversal.json()) as { error: string }).error).toMatch(/known \.loki file/);
     const notJson = await w.fetch('/ingest?layout=3', { method: 'POST', headers: auth, body: '{"available": tru' });
     expect(notJson.status).toBe(400);
-    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(before);
+    expect(comparableSamples(await (await w.fetch('/metrics')).text())).toEqual(before);
   });
 
   it('refuses an oversize body with 413', async () => {
     const { w, before } = await syncedWorker();
     const res = await w.fetch('/ingest?layout=3', { method: 'POST', headers: auth, body: 'x'.repeat(8 * 1024 * 1024 + 16) });
     expect(res.status).toBe(413);
-    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(before);
+    expect(comparableSamples(await (await w.fetch('/metrics')).text())).toEqual(before);
   });
 });
 
@@ -379,14 +363,14 @@ describe('sync clients from before format 3 (one document per session)', () => {
   it('keep their document; a current client moves the session over with nothing lost; then the old client is told to upgrade', async () => {
     const w = await worker();
     const dir = await materialize('v9-running', { pid: 'alive', mtimeMs: Date.now() });
-    const expected = samples(await nodeMetrics(dir));
+    const expected = comparableSamples(await nodeMetrics(dir));
 
     const before = await legacySync(w, dir);
     expect(before.map((r) => r.status)).toEqual(before.map(() => 200));
-    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(expected);
+    expect(comparableSamples(await (await w.fetch('/metrics')).text())).toEqual(expected);
 
     await syncOnce(w, dir); // moves it over (the last request of its first pass completes the move)
-    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(expected);
+    expect(comparableSamples(await (await w.fetch('/metrics')).text())).toEqual(expected);
     await w.resetOps();
     await (await w.fetch('/metrics')).text();
     expect(await w.ops()).toEqual({ r2: { get: 1 } }); // format 3 now: the beat alone while unchanged
@@ -394,6 +378,6 @@ describe('sync clients from before format 3 (one document per session)', () => {
     const after = await legacySync(w, dir);
     expect(after.map((r) => r.status)).toEqual([409]);
     expect(((await after[0]!.json()) as { error: string }).error).toMatch(/format 3: upgrade loki-metrics sync/);
-    expect(samples(await (await w.fetch('/metrics')).text())).toEqual(expected);
+    expect(comparableSamples(await (await w.fetch('/metrics')).text())).toEqual(expected);
   });
 });
