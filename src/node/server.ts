@@ -1,6 +1,6 @@
 import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as TlsHttpServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { createFleetApp, DEFAULT_PROJECT, singleProject, type ProjectCatalog } from '../fleet.js';
@@ -20,6 +20,8 @@ export interface RunningServer {
   readonly port: number;
   /** Whether the web config asks for credentials: basic-auth users or a verified client certificate. */
   readonly authenticates: boolean;
+  /** The Node server itself: its applied timeouts and bounds, for embedding and tests. */
+  readonly node: HttpServer;
   close(): Promise<void>;
 }
 
@@ -61,6 +63,11 @@ export interface ServerDeps {
   readonly webConfigCheckMs?: number;
   /** How long a changed web config must stay unchanged before it applies. Default 1 s. */
   readonly webConfigSettleMs?: number;
+  /**
+   * Monotonic milliseconds (default `performance.now`): when a re-check interval, the settle time
+   * and the once-a-minute bound on repeated warnings have passed. Tests pass a clock they move.
+   */
+  readonly clock?: () => number;
 }
 
 /**
@@ -86,10 +93,11 @@ export async function startFleetServer(
   const limits = { ...DEFAULT_SERVER_LIMITS, ...deps.limits };
   // A flood of wrong passwords is refused unchecked beyond a bound (BasicAuthUsers); the operator
   // hears of it at most once a minute, so the flood cannot flood the log too.
+  const clock = deps.clock ?? (() => performance.now());
   let lastBusy = -Infinity;
   const onBusy = (client: string) => {
-    if (performance.now() - lastBusy < 60_000) return;
-    lastBusy = performance.now();
+    if (clock() - lastBusy < 60_000) return;
+    lastBusy = clock();
     log(`loki-metrics: too many password checks waiting (from ${escapeForLog(client || 'unknown')}): refusing further wrong credentials unchecked (not logged again this minute)`);
   };
   const web = config.webConfigFile !== undefined ? loadAtStartup(config.webConfigFile, onBusy) : undefined;
@@ -122,8 +130,8 @@ export async function startFleetServer(
     ? listener
     : (req: IncomingMessage, res: ServerResponse) => {
         // Kept-alive connections see a changed config (basic-auth users, headers) within a second.
-        if (performance.now() - lastCheck >= checkEveryMs) {
-          lastCheck = performance.now();
+        if (clock() - lastCheck >= checkEveryMs) {
+          lastCheck = clock();
           reloader?.check();
         }
         for (const [name, value] of Object.entries(reloader?.current.config.headers ?? {})) res.setHeader(name, value);
@@ -139,6 +147,7 @@ export async function startFleetServer(
   if (web && config.webConfigFile !== undefined) {
     reloader = new WebConfigReloader(config.webConfigFile, web, (next) => next.tls && applyTls(server as TlsHttpServer, next.tls), log, {
       onBusy,
+      clock,
       ...(deps.webConfigSettleMs !== undefined ? { settleMs: deps.webConfigSettleMs } : {}),
     });
     // Before the TLS layer takes the connection: the handshake after a rotation uses the new files.
@@ -148,8 +157,8 @@ export async function startFleetServer(
       // at most once a minute, so a scanner cannot flood the log.
       let lastRefusal = -Infinity;
       const refused = (why: string) => {
-        if (performance.now() - lastRefusal < 60_000) return;
-        lastRefusal = performance.now();
+        if (clock() - lastRefusal < 60_000) return;
+        lastRefusal = clock();
         log(`loki-metrics: refused a TLS client: ${capText(escapeForLog(why), 160)} (further refusals this minute are not logged)`);
       };
       server.prependListener('secureConnection', (socket: TLSSocket) => {
@@ -196,6 +205,7 @@ export async function startFleetServer(
     url: `${web?.tls ? 'https' : 'http'}://${host}:${port}${config.metricsPath}`,
     port,
     authenticates: web !== undefined && (web.users !== undefined || web.tls?.rejectUnauthorized === true),
+    node: server,
     close: () =>
       new Promise<void>((resolve) => {
         reloader?.stop();

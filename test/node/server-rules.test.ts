@@ -5,7 +5,7 @@
  */
 import { copyFile, rename } from 'node:fs/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -154,5 +154,86 @@ describe('certificate rotation is noticed at a new connection', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(seen).toBe(server2.fingerprint);
+  });
+});
+
+describe('when the web config is checked again, on a clock the test moves (ServerDeps.clock)', () => {
+  const basic = (user: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}` });
+
+  it('a kept-alive connection re-checks at most once a second by default, and a change applies once it has settled', async () => {
+    const path = join(dir, 'recheck.yml');
+    const hash = bcryptHash('prometheus', 'pw');
+    writeFileSync(path, `basic_auth_users:\n  prometheus: ${hash}\n`);
+    let now = 10_000;
+    const server = await serve({ LOKI_METRICS_WEB_CONFIG: path }, { clock: () => now, webConfigSettleMs: 60_000 });
+    // One connection for every request: a new connection checks too, so only requests do here.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const statusAt = async (at: number, user: string) => {
+      now = at;
+      const answer = await new Promise<{ status: number }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/metrics', agent, headers: basic(user) }, (res) => resolve(answerOf(res)));
+        req.on('error', reject);
+        req.end();
+      });
+      return answer.status;
+    };
+    try {
+      expect(await statusAt(10_000, 'prometheus')).toBe(200); // checked at 10 000
+      writeFileSync(path, `basic_auth_users:\n  prometheus: ${hash}\n  grafana: ${hash}\n`);
+      expect(await statusAt(10_999, 'grafana')).toBe(401); // within the second: not checked
+      expect(await statusAt(11_000, 'grafana')).toBe(401); // checked: the change is first seen
+      expect(await statusAt(70_999, 'grafana')).toBe(401); // checked: not yet the 60 s it must stay unchanged
+      expect(await statusAt(72_000, 'grafana')).toBe(200); // checked: settled, applied
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('a refused TLS client is logged at most once a minute', async () => {
+    const path = join(dir, 'refusals.yml');
+    writeFileSync(path, `tls_server_config:\n  cert_file: ${server1.cert}\n  key_file: ${server1.key}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${ca.cert}\n`);
+    let now = 5_000;
+    const logs: string[] = [];
+    const store = new FsStateStore(lokiDir, { watch: false });
+    const server = await startServer({ ...parseConfig({ LOKI_DIR: lokiDir, LOKI_METRICS_WEB_CONFIG: path }), port: 0 }, store, (l) => logs.push(l), { clock: () => now });
+    running.push({ server, store });
+    // The server's own refusal handler runs before this later listener: counting here says it ran.
+    let refusals = 0;
+    server.node.on('tlsClientError', () => refusals++);
+    // A client without a certificate: its handshake fails, with the server's alert or a reset.
+    const refuseAt = async (at: number) => {
+      now = at;
+      const before = refusals;
+      await new Promise<void>((resolve) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: server.port, path: '/metrics', agent: false, servername: 'localhost', ca: readFileSync(ca.cert) }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', () => resolve());
+        req.end();
+      });
+      for (const deadline = Date.now() + 10_000; refusals === before && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+      expect(refusals).toBe(before + 1);
+    };
+    await refuseAt(5_000);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/^loki-metrics: refused a TLS client: .*\(further refusals this minute are not logged\)$/);
+    await refuseAt(64_999);
+    expect(logs).toHaveLength(1);
+    await refuseAt(65_000);
+    expect(logs).toHaveLength(2);
+  });
+});
+
+describe('bounds on slow clients, as the Node server applies them', () => {
+  it('the whole-request timeout is never shorter than the headers timeout (Node would cut a request whose head is still allowed)', async () => {
+    const server = await serve({}, { limits: { headersTimeoutMs: 20_000, requestTimeoutMs: 5_000, keepAliveTimeoutMs: 7_000, maxConnections: 9 } });
+    expect(server.node.headersTimeout).toBe(20_000);
+    expect(server.node.requestTimeout).toBe(20_000);
+    expect(server.node.keepAliveTimeout).toBe(7_000);
+    expect(server.node.maxConnections).toBe(9);
+    expect(server.node.maxHeadersCount).toBe(100);
+    const longer = await serve({}, { limits: { headersTimeoutMs: 2_000, requestTimeoutMs: 6_000 } });
+    expect(longer.node.requestTimeout).toBe(6_000);
   });
 });
