@@ -336,3 +336,71 @@ describe('parseConfig: optional settings', () => {
     expect(error.variable).toBe(name);
   });
 });
+
+/** Issue 20: the rules of the settings' own syntax, each at the edge that would let a wrong value in. */
+describe('parseConfig: the syntax of seconds, amounts, paths and host names', () => {
+  it('seconds: digits with an optional fraction, nothing before or after; read to the millisecond', () => {
+    expect(parseConfig({ LOKI_METRICS_CACHE_SECONDS: '1.25' }).cacheTtlMs).toBe(1250);
+    expect(parseConfig({ LOKI_HEARTBEAT_WINDOW_SECONDS: '0.5' }).heartbeatWindowMs).toBe(500);
+    for (const value of ['a5', '5a', '-5', '.5', '5.', '1e3', '5 s']) {
+      expect(configErrorOf(() => parseConfig({ LOKI_METRICS_CACHE_SECONDS: value })).message, value).toBe(
+        `invalid LOKI_METRICS_CACHE_SECONDS ${JSON.stringify(value)}: must be a number of seconds from 0 to 3600`,
+      );
+    }
+  });
+
+  it('the sync cadence: empty for the default, else seconds from its minimum to a day, both ends included', () => {
+    const cadence = [
+      ['LOKI_SYNC_STALE_SECONDS', 'syncStaleMs', 0],
+      ['LOKI_SYNC_PUSH_SECONDS', 'syncPushMs', 1],
+      ['LOKI_SYNC_HEARTBEAT_SECONDS', 'syncHeartbeatMs', 1],
+    ] as const;
+    for (const [name, key, min] of cadence) {
+      expect(parseConfig({ [name]: String(min) })[key], name).toBe(min * 1000);
+      expect(parseConfig({ [name]: '86400' })[key], name).toBe(86_400_000);
+      expect(parseConfig({ [name]: '2.25' })[key], name).toBe(2250);
+      // Unset or empty: the key is left out (a Worker derives it from its binding), not present as undefined.
+      expect(Object.keys(parseConfig({ [name]: '' })), name).not.toContain(key);
+      expect(Object.keys(parseConfig({})), name).not.toContain(key);
+      for (const value of ['86400.001', '86401', 'x5', '5x', '1.x', '-1']) {
+        expect(configErrorOf(() => parseConfig({ [name]: value })).message, `${name}=${value}`).toBe(
+          `invalid ${name} ${JSON.stringify(value)}: must be a number of seconds from ${min} to 86400`,
+        );
+      }
+    }
+    // A push or heartbeat of no time at all, or under a second, would hammer the Worker.
+    for (const name of ['LOKI_SYNC_PUSH_SECONDS', 'LOKI_SYNC_HEARTBEAT_SECONDS'] as const) {
+      for (const value of ['0', '0.5', '0.999']) expect(() => parseConfig({ [name]: value }), `${name}=${value}`).toThrow(/from 1 to 86400$/);
+    }
+  });
+
+  it('LOKI_BUDGET_LIMIT: a whole or decimal amount in USD, or empty for none', () => {
+    expect(parseConfig({ LOKI_BUDGET_LIMIT: '25' }).budgetLimitUsd).toBe(25);
+    expect(parseConfig({ LOKI_BUDGET_LIMIT: '12.50' }).budgetLimitUsd).toBe(12.5);
+    for (const value of ['$25', '25$', '12.', '1e3', 'ten']) expect(() => parseConfig({ LOKI_BUDGET_LIMIT: value }), value).toThrow(/amount in USD/);
+  });
+
+  it('LOKI_METRICS_PATH: an absolute path of URL-safe characters and nothing else', () => {
+    expect(parseConfig({ LOKI_METRICS_PATH: '/a/b_c-d.e~f' }).metricsPath).toBe('/a/b_c-d.e~f');
+    for (const value of ['x/metrics', '/metrics?x=1', '/metrics#', '/met rics']) {
+      expect(configErrorOf(() => parseConfig({ LOKI_METRICS_PATH: value })).message, value).toMatch(/must be an absolute URL path such as \/metrics$/);
+    }
+  });
+
+  it('LOKI_METRICS_ALLOWED_HOSTS: host names (RFC 1123 labels of up to 63) or *, separated by commas; blanks skipped', () => {
+    expect(parseConfig({}).allowedHosts).toEqual([]);
+    expect(parseConfig({ LOKI_METRICS_ALLOWED_HOSTS: ' metrics.example , ,localhost,*,example.org.' }).allowedHosts).toEqual(['metrics.example', 'localhost', '*', 'example.org.']);
+    const label = `a${'b'.repeat(62)}`;
+    expect(parseConfig({ LOKI_METRICS_ALLOWED_HOSTS: `${label}.${label}` }).allowedHosts).toEqual([`${label}.${label}`]);
+    for (const value of ['-lead.example', 'under_score.example', `${label}c.example`, 'a..b', 'x.example/path', 'ok.example,bad host', '**']) {
+      expect(configErrorOf(() => parseConfig({ LOKI_METRICS_ALLOWED_HOSTS: value })).message, value).toBe(
+        `invalid LOKI_METRICS_ALLOWED_HOSTS ${JSON.stringify(value)}: must be host names separated by commas, or *`,
+      );
+    }
+  });
+
+  it('LOKI_LIVENESS names every mode it takes', () => {
+    expect(configErrorOf(() => parseConfig({ LOKI_LIVENESS: 'x' })).message).toBe('invalid LOKI_LIVENESS "x": must be one of auto, pid, heartbeat');
+    for (const mode of ['auto', 'heartbeat', 'pid']) expect(parseConfig({ LOKI_LIVENESS: mode.toUpperCase() }).liveness).toBe(mode);
+  });
+});
