@@ -1,11 +1,13 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeSync, existsSync, openSync, renameSync, symlinkSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { closeSync, existsSync, openSync, renameSync, symlinkSync, type watch } from 'node:fs';
 import { appendFile, mkdir, readFile, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isProcessAlive, type FsStateStore } from '../../src/stores/fs.js';
-import { OpenedPathCheck, openHooks, SWAPPED } from '../../src/stores/fs/read-file.js';
+import { inHostPidNamespace } from '../../src/stores/fs/processes.js';
+import { OpenedPathCheck, openHooks, SWAPPED, SYMLINK } from '../../src/stores/fs/read-file.js';
 import { DOCUMENTS, type StateReading } from '../../src/stores/store.js';
 import { deadPid, tempDir, treeDigest } from '../support/loki-tree.js';
 import { emptyLokiDir, storesClosedAfterEach } from '../support/fs-stores.js';
@@ -673,11 +675,192 @@ describe('a read error part-way through events.jsonl', () => {
     try {
       const failed = await store.read();
       expect(failed.events.error).toMatch(/i\/o error|EIO/);
+      expect(failed.events.present).toBe(true); // there, unreadable for now: not absent
     } finally {
       proto.read = realRead;
     }
     const recovered = await store.read();
     expect(recovered.events.error).toBeUndefined();
     expect(recovered.events.lines).toBe(50_000);
+  });
+});
+
+describe('paths the store cannot use', () => {
+  it('a state directory below a regular file is "not a directory"; one whose name is too long is reported by its code', async () => {
+    const root = await tempDir();
+    await writeFile(join(root, 'file'), 'x');
+    const below = await open(join(root, 'file', '.loki')).read();
+    expect(below).toMatchObject({ available: false, problem: 'not a directory' });
+    const long = await open(join(root, 'n'.repeat(300))).read();
+    expect(long).toMatchObject({ available: false, problem: 'ENAMETOOLONG' });
+  });
+
+  it('a symlinked state/ or metrics/: their documents and file set are refused, with an error version, never read', async () => {
+    const root = await tempDir();
+    const dir = join(root, '.loki');
+    const outside = join(root, 'outside');
+    await mkdir(join(outside, 'state'), { recursive: true });
+    await mkdir(join(outside, 'metrics', 'efficiency'), { recursive: true });
+    await writeFile(join(outside, 'state', 'agents.json'), '"outside"');
+    await writeFile(join(outside, 'metrics', 'budget.json'), '"outside"');
+    await writeFile(join(outside, 'metrics', 'efficiency', 'iteration-1.json'), '"outside"');
+    await mkdir(dir);
+    await writeFile(join(dir, 'loki.pid'), '123\n');
+    await symlink(join(outside, 'state'), join(dir, 'state'));
+    await symlink(join(outside, 'metrics'), join(dir, 'metrics'));
+    const store = open(dir, { watch: false });
+    const r = await store.read();
+    const state = `state/ ${SYMLINK}`;
+    const metrics = `metrics/ ${SYMLINK}`;
+    expect(r.documents['state/agents.json']).toEqual({ present: true, error: state, version: `error:${state}` });
+    expect(r.documents['state/completion.json']).toEqual({ present: true, error: state, version: `error:${state}` });
+    expect(r.documents['metrics/budget.json']).toEqual({ present: true, error: metrics, version: `error:${metrics}` });
+    expect(r.efficiency).toEqual({ present: true, files: [], error: metrics });
+    expect(text(r.documents['loki.pid'].bytes)).toBe('123\n');
+    expect(store.counters.documentReads).toBe(1);
+    expect(store.counters.fileSets.efficiency.reads).toBe(0);
+  });
+
+  it('paths longer than PATH_MAX under a usable state directory: those files are errors, the others read', async () => {
+    const root = await tempDir();
+    // A state directory whose path is 4,083 bytes long: below it, paths of up to 11 bytes still fit in
+    // PATH_MAX (4,096 with its NUL): `loki.pid` and `pids/1.json` do, `events.jsonl` does not.
+    let dir = root;
+    while (dir.length < 4083 - 201) dir = join(dir, 'd'.repeat(200));
+    dir = join(dir, 'e'.repeat(4083 - dir.length - 1));
+    expect(dir).toHaveLength(4083);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'loki.pid'), '123\n');
+    await mkdir(join(dir, 'pids'));
+    await writeFile(join(dir, 'pids', '1.json'), '{}');
+    const r = await open(dir, { watch: false }).read();
+    expect(r.available).toBe(true);
+    expect(text(r.documents['loki.pid'].bytes)).toBe('123\n');
+    expect(r.documents['dashboard-state.json']).toEqual({ present: true, error: 'ENAMETOOLONG', version: 'error:ENAMETOOLONG' });
+    expect(r.documents['state/agents.json']).toEqual({ present: true, error: 'ENAMETOOLONG', version: 'error:ENAMETOOLONG' });
+    expect(r.events).toMatchObject({ present: true, error: 'ENAMETOOLONG', lines: 0 });
+    expect(r.efficiency).toEqual({ present: true, files: [], error: 'ENAMETOOLONG' });
+    expect(r.pids.files.map((f) => f.name)).toEqual(['1.json']);
+  });
+
+  it('retainedBytes counts the documents it keeps', async () => {
+    const dir = await emptyLokiDir();
+    await writeFile(join(dir, 'dashboard-state.json'), 'x'.repeat(100));
+    await writeFile(join(dir, 'loki.pid'), '12345');
+    const store = open(dir, { watch: false });
+    expect(store.retainedBytes()).toBe(0);
+    await store.read();
+    expect(store.retainedBytes()).toBe(105);
+    await rm(join(dir, 'loki.pid'));
+    await store.read();
+    expect(store.retainedBytes()).toBe(100);
+  });
+});
+
+describe('events.jsonl: special files, a rotated file cut short, a sparse gigabyte', () => {
+  it('a FIFO (with no writer) is refused as not a regular file at once, and read again once it is a file', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    const made = spawnSync('mkfifo', [path]);
+    if (made.status !== 0) return; // no mkfifo here
+    const store = open(dir);
+    expect((await store.read()).events).toMatchObject({ present: true, lines: 0, error: 'not a regular file' });
+    await rm(path);
+    await writeFile(path, sessionLine(T1));
+    expect((await store.read()).events).toMatchObject({ present: true, lines: 1, sessionStartMs: Date.parse(T1) });
+  });
+
+  it('takes the session start from events.jsonl.1 even when its last line has no newline (the rotated file is complete)', async () => {
+    const dir = await lokiDir();
+    await writeFile(join(dir, 'events.jsonl.1'), otherLine + sessionLine(T1).trimEnd());
+    await writeFile(join(dir, 'events.jsonl'), otherLine);
+    expect((await open(dir).read()).events).toMatchObject({ lines: 1, sessionStartMs: Date.parse(T1) });
+  });
+
+  it('a rotated file that is not a regular file is ignored', async () => {
+    const dir = await lokiDir();
+    await mkdir(join(dir, 'events.jsonl.1'));
+    await writeFile(join(dir, 'events.jsonl'), otherLine);
+    const r = (await open(dir).read()).events;
+    expect(r).toMatchObject({ present: true, lines: 1 });
+    expect(r.sessionStartMs).toBeUndefined();
+  });
+
+  it('grown by 8 MiB without a newline (sparse): read once, in chunks, counted once the line ends', async () => {
+    const dir = await lokiDir();
+    const path = join(dir, 'events.jsonl');
+    await writeFile(path, sessionLine(T1) + otherLine);
+    const store = open(dir);
+    expect((await store.read()).events.lines).toBe(2);
+    const size = (await stat(path)).size;
+    const before = store.counters.eventBytesRead;
+    await truncate(path, size + 8 * 1024 * 1024); // NUL bytes: one unfinished line
+    expect((await store.read()).events.lines).toBe(2);
+    expect(store.counters.eventBytesRead - before).toBe(8 * 1024 * 1024);
+    await appendFile(path, '\n' + otherLine.repeat(3));
+    expect((await store.read()).events.lines).toBe(6); // the NUL line, then three
+    expect(store.counters.eventBytesRead - before).toBe(8 * 1024 * 1024 + 1 + otherLine.length * 3);
+  });
+});
+
+describe('the store\'s options and watches', () => {
+  /** A `watchFn` whose watchers are fakes (never fire), or that fails as at the inotify limit. */
+  function fakeWatch(fail = false) {
+    const made: { closed: number }[] = [];
+    const fn = (() => {
+      if (fail) throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' });
+      const w = Object.assign(new EventEmitter(), { closed: 0, close: () => void w.closed++, unref: () => w });
+      made.push(w);
+      return w;
+    }) as unknown as typeof watch;
+    return { fn, made };
+  }
+  const allSets = () => emptyLokiDir('metrics/efficiency', 'proofs', 'pids', 'sessions');
+
+  it('watchStatus: each set\'s directory watched through the watchFn given; polling when every watch fails', async () => {
+    const dir = await allSets();
+    const fake = fakeWatch();
+    const store = open(dir, { watchFn: fake.fn });
+    expect(store.watchStatus()).toEqual({ inotify: 0, polling: 0 });
+    await store.read();
+    expect(store.watchStatus()).toEqual({ inotify: 4, polling: 0 });
+    expect(fake.made).toHaveLength(4);
+    store.close();
+    expect(fake.made.map((w) => w.closed)).toEqual([1, 1, 1, 1]);
+
+    const failing = open(dir, { watchFn: fakeWatch(true).fn });
+    await failing.read();
+    expect(failing.watchStatus()).toEqual({ inotify: 0, polling: 4 });
+    const off = open(dir, { watch: false });
+    await off.read();
+    expect(off.watchStatus()).toEqual({ inotify: 0, polling: 0 });
+  });
+
+  it('hostPidNamespace: as given, else as detected', async () => {
+    const dir = await emptyLokiDir();
+    expect((await open(dir, { hostPidNamespace: true }).read()).hostPidNamespace).toBe(true);
+    expect((await open(dir, { hostPidNamespace: false }).read()).hostPidNamespace).toBe(false);
+    expect((await open(dir).read()).hostPidNamespace).toBe(inHostPidNamespace());
+  });
+
+  it('by default, a watched set is re-stat\'ed in full once 60 s have passed, not before', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const now = Math.floor(Date.now() / 1000) * 1000;
+      vi.setSystemTime(now);
+      const dir = await allSets();
+      const store = open(dir, { watchFn: fakeWatch().fn });
+      await store.read();
+      const scans = () => store.counters.fileSets.pids.fullScans;
+      expect(scans()).toBe(1);
+      vi.setSystemTime(now + 59_999);
+      await store.read();
+      expect(scans()).toBe(1);
+      vi.setSystemTime(now + 60_000);
+      await store.read();
+      expect(scans()).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -8,10 +8,11 @@
  * bundled from the source on the spot, so it is the code under test and not a copy.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { dirname } from 'node:path';
 import { build } from 'esbuild';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bootTimeMs, CLOCK_TICKS_PER_SECOND, isProcessAlive, parseProcStat, processStartMs } from '../../src/stores/fs/processes.js';
 import { cleanTrees, deadPid, liveHelper } from '../support/loki-tree.js';
 
@@ -155,5 +156,43 @@ describe.runIf(process.platform === 'linux')('process start times from /proc', (
     expect(isProcessAlive(helper, 0)).toBe(false);
     expect(isProcessAlive(process.pid, Date.now())).toBe(true);
     expect(isProcessAlive(deadPid(), Date.now())).toBe(false);
+  });
+});
+
+describe('without /proc (macOS), or a process whose /proc entry is gone', () => {
+  /** Runs `body` with `readFileSync` and `readlinkSync` failing with `code` for /proc paths, as on a system without /proc. */
+  async function withoutProc<T>(code: string, body: () => T | Promise<T>): Promise<T> {
+    const realRead = fs.readFileSync;
+    const realLink = fs.readlinkSync;
+    const fail = (path: unknown) => {
+      if (String(path).startsWith('/proc/')) throw Object.assign(new Error(`${code}: ${String(path)}`), { code });
+    };
+    fs.readFileSync = ((path: unknown, ...rest: unknown[]) => (fail(path), (realRead as (...a: unknown[]) => unknown)(path, ...rest))) as typeof fs.readFileSync;
+    fs.readlinkSync = ((path: unknown, ...rest: unknown[]) => (fail(path), (realLink as (...a: unknown[]) => unknown)(path, ...rest))) as typeof fs.readlinkSync;
+    syncBuiltinESMExports();
+    try {
+      return await body();
+    } finally {
+      fs.readFileSync = realRead;
+      fs.readlinkSync = realLink;
+      syncBuiltinESMExports();
+    }
+  }
+
+  it('a process signal 0 finds is alive: nothing else can tell, whatever startedByMs says', async () => {
+    await withoutProc('ENOENT', () => {
+      expect(isProcessAlive(process.pid)).toBe(true);
+      expect(isProcessAlive(process.pid, 0)).toBe(true);
+      expect(processStartMs(process.pid)).toBeUndefined();
+    });
+  });
+
+  it('the host pid namespace: assumed when there is no /proc (ENOENT), not when /proc refuses to say', async () => {
+    vi.resetModules();
+    const fresh = () => import('../../src/stores/fs/processes.js');
+    expect(await withoutProc('ENOENT', async () => (await fresh()).inHostPidNamespace())).toBe(true);
+    vi.resetModules();
+    expect(await withoutProc('EACCES', async () => (await fresh()).inHostPidNamespace())).toBe(false);
+    vi.resetModules();
   });
 });
