@@ -12,7 +12,7 @@ import { parseConfig } from '../src/config.js';
 import { nodeBuildInfo } from '../src/node/build-info.js';
 import { createProcessMetrics } from '../src/node/process-metrics.js';
 import { render, renderEnd, renderFamilies } from '../src/render.js';
-import { processSamples, type ProcessMetrics } from '../src/self-metrics.js';
+import { processSamples, withScrapeDuration, type ProcessMetrics } from '../src/self-metrics.js';
 import { FsStateStore } from '../src/stores/fs.js';
 import type { StateStore } from '../src/stores/store.js';
 import { cleanTrees, materialize } from './support/loki-tree.js';
@@ -81,8 +81,8 @@ describe('process families', () => {
     expect(om).not.toMatch(/\n\n/);
   });
 
-  it('are absent altogether (no HELP/TYPE either) without a sampler', async () => {
-    const { get } = await appFor();
+  it('are absent altogether (no HELP/TYPE either) without a sampler, and nothing is logged about them', async () => {
+    const { get, logs } = await appFor();
     for (const accept of [TEXT, OPENMETRICS]) {
       const body = await get(accept);
       expect(body).not.toMatch(/^(# (HELP|TYPE) )?(process|nodejs)_/m);
@@ -91,6 +91,7 @@ describe('process families', () => {
     const om = await get(OPENMETRICS);
     expect(count(om, /^# EOF$/)).toBe(1);
     expect(om.endsWith('\n# EOF\n')).toBe(true);
+    expect(logs).toEqual([]);
   });
 
   it('are sampled on every scrape while the snapshot (and its rendering) is reused for the cache TTL', async () => {
@@ -274,5 +275,36 @@ describe('the renderer\'s parts', () => {
       'nodejs_eventloop_lag_seconds 0.002',
       '',
     ]);
+  });
+});
+
+describe('self-metrics.ts', () => {
+  it('processSamples: one entry per process family of the catalogue, in its order, each reading under its family', () => {
+    const samples = processSamples({ cpuSeconds: 1.5, startTimeSeconds: 2.5, residentMemoryBytes: 3, openFds: 4, eventLoopLagSeconds: 0.5 });
+    expect([...samples.keys()]).toEqual(PROCESS_FAMILIES.map((f) => f.name));
+    expect(Object.fromEntries(samples)).toEqual({
+      process_cpu_seconds_total: [{ value: 1.5 }],
+      process_start_time_seconds: [{ value: 2.5 }],
+      process_resident_memory_bytes: [{ value: 3 }],
+      process_open_fds: [{ value: 4 }],
+      nodejs_eventloop_lag_seconds: [{ value: 0.5 }],
+    });
+    // no descriptor count: the family stays, with no sample
+    const without = processSamples({ cpuSeconds: 1, startTimeSeconds: 2, residentMemoryBytes: 3, eventLoopLagSeconds: 0 });
+    expect([...without.keys()]).toEqual(PROCESS_FAMILIES.map((f) => f.name));
+    expect(without.get('process_open_fds')).toEqual([]);
+    expect(processSamples({ cpuSeconds: 0, startTimeSeconds: 0, residentMemoryBytes: 0, openFds: 0, eventLoopLagSeconds: 0 }).get('process_open_fds')).toEqual([{ value: 0 }]);
+  });
+
+  it('withScrapeDuration: a copy with the duration set, the snapshot it was given left as it was (snapshots are shared)', () => {
+    const snap = fullSnapshot();
+    const before = new Map(snap.samples);
+    const timed = withScrapeDuration(snap, 0.125);
+    expect(timed.samples.get('loki_exporter_scrape_duration_seconds')).toEqual([{ value: 0.125 }]);
+    expect(snap.samples).toEqual(before);
+    expect(timed).not.toBe(snap);
+    expect({ ...timed, samples: undefined }).toEqual({ ...snap, samples: undefined });
+    for (const [name, samples] of snap.samples) if (name !== 'loki_exporter_scrape_duration_seconds') expect(timed.samples.get(name), name).toBe(samples);
+    expect(timed.samples.size).toBe(new Set([...snap.samples.keys(), 'loki_exporter_scrape_duration_seconds']).size);
   });
 });

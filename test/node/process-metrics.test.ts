@@ -5,8 +5,31 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createProcessMetrics } from '../../src/node/process-metrics.js';
+
+/** Listing a directory fails while `fail` is set: a system without `/proc` (macOS). */
+const listing = vi.hoisted(() => ({ fail: false }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const readdir = ((...args: Parameters<typeof fs.readdirSync>) => {
+    if (listing.fail) throw Object.assign(new Error(`ENOENT: no such file or directory, scandir '${String(args[0])}'`), { code: 'ENOENT' });
+    return fs.readdirSync(...args);
+  }) as typeof fs.readdirSync;
+  return { ...fs, default: { ...fs, readdirSync: readdir }, readdirSync: readdir };
+});
+
+afterEach(() => {
+  listing.fail = false;
+  vi.restoreAllMocks();
+});
+
+/** `performance.now()` as the test sets it. */
+function controlledClock(start = 1_000): { set: (ms: number) => void } {
+  let now = start;
+  vi.spyOn(performance, 'now').mockImplementation(() => now);
+  return { set: (ms) => void (now = ms) };
+}
 
 /** Keeps the CPU busy (and the event loop blocked) for `ms`. */
 function busy(ms: number): number {
@@ -32,12 +55,17 @@ describe('createProcessMetrics', () => {
   it('reports CPU seconds that grow with busy work, by about the work done', () => {
     const sample = createProcessMetrics();
     const before = sample().cpuSeconds;
+    const reference = process.cpuUsage();
     expect(before).toBeGreaterThan(0);
     const wallStart = performance.now();
     busy(200);
     const wall = (performance.now() - wallStart) / 1000;
     const after = sample().cpuSeconds;
-    expect(after - before).toBeGreaterThan(0.1);
+    // the CPU the work took, by the process's own account (on a loaded machine less than the wall time)
+    const used = process.cpuUsage(reference);
+    const work = (used.user + used.system) / 1e6;
+    expect(work).toBeGreaterThan(0.02);
+    expect(Math.abs(after - before - work)).toBeLessThan(0.02);
     // user + system of the whole process can exceed wall time a little (GC and libuv threads), not by much
     expect(after - before).toBeLessThan(wall * 2 + 0.1);
   });
@@ -84,17 +112,83 @@ describe('createProcessMetrics', () => {
     expect(sample().openFds).toBe(open);
   });
 
-  it.runIf(linux)('reuses a descriptor count for up to a second by default (a directory listing per scrape is not free)', async () => {
+  it.runIf(linux)('reuses a descriptor count for a second by default (a directory listing per scrape is not free), then counts again', () => {
+    const clock = controlledClock(5_000);
     const sample = createProcessMetrics();
-    const before = sample().openFds;
+    const before = sample().openFds; // counted at 5000
     const fd = openSync(join(tmpdir(), 'loki-metrics-fd-probe-cached'), 'w');
     try {
+      clock.set(5_999);
       expect(sample().openFds).toBe(before);
-      await pause(1_100);
+      clock.set(6_000); // a second after the count
       expect(sample().openFds).toBe(before! + 1);
     } finally {
       closeSync(fd);
     }
+    clock.set(6_999);
+    expect(sample().openFds).toBe(before! + 1); // the count of 6000, kept
+    clock.set(7_000);
+    expect(sample().openFds).toBe(before);
+  });
+
+  it.runIf(linux)('reuses it for `fdCacheMs` when given', () => {
+    const clock = controlledClock(0);
+    const sample = createProcessMetrics({ fdCacheMs: 50 });
+    const before = sample().openFds;
+    const fd = openSync(join(tmpdir(), 'loki-metrics-fd-probe-cached-50'), 'w');
+    try {
+      clock.set(49);
+      expect(sample().openFds).toBe(before);
+      clock.set(50);
+      expect(sample().openFds).toBe(before! + 1);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('leaves the count out (no openFds at all) where the descriptors cannot be listed, and asks again only after fdCacheMs', () => {
+    const clock = controlledClock(0);
+    listing.fail = true;
+    const sample = createProcessMetrics({ fdCacheMs: 100 });
+    const reading = sample();
+    expect('openFds' in reading).toBe(false);
+    expect(Object.keys(reading).sort()).toEqual(['cpuSeconds', 'eventLoopLagSeconds', 'residentMemoryBytes', 'startTimeSeconds']);
+    listing.fail = false;
+    clock.set(99);
+    expect('openFds' in sample()).toBe(false); // the failed listing is remembered as long as a count
+    clock.set(100);
+    expect(sample().openFds).toBeGreaterThanOrEqual(linux ? 3 : 0);
+  });
+
+  it('reports exactly what the process says: user + system CPU in seconds, resident memory, start = now - uptime', () => {
+    vi.spyOn(process, 'cpuUsage').mockReturnValue({ user: 1_500_000, system: 250_000 });
+    vi.spyOn(process.memoryUsage, 'rss').mockReturnValue(123_456_789);
+    vi.spyOn(Date, 'now').mockReturnValue(1_767_225_600_000);
+    vi.spyOn(process, 'uptime').mockReturnValue(100.5);
+    const reading = createProcessMetrics()();
+    expect(reading.cpuSeconds).toBe(1.75);
+    expect(reading.residentMemoryBytes).toBe(123_456_789);
+    expect(reading.startTimeSeconds).toBe(1_767_225_499.5);
+  });
+
+  it('event-loop lag on a controlled clock: the previous probe\'s measure, or the time since it started while it has not run', async () => {
+    const clock = controlledClock(1_000);
+    const sample = createProcessMetrics(); // a probe starts at 1000
+    clock.set(1_250);
+    expect(sample().eventLoopLagSeconds).toBe(0.25); // not run yet: at least 250 ms
+    clock.set(1_300);
+    await turn(); // it runs at 1300
+    clock.set(1_900);
+    expect(sample().eventLoopLagSeconds).toBe(0.3); // what it measured; a new probe starts at 1900
+    clock.set(1_905);
+    await turn();
+    clock.set(5_000);
+    expect(sample().eventLoopLagSeconds).toBe(0.005);
+    // the probe started at 5000 has not run: the bound grows with the wait
+    clock.set(5_040);
+    expect(sample().eventLoopLagSeconds).toBe(0.04);
+    clock.set(5_100);
+    expect(sample().eventLoopLagSeconds).toBe(0.1);
   });
 
   it.runIf(!linux)('leaves the descriptor count out where /proc is missing', () => {
@@ -113,7 +207,8 @@ describe('createProcessMetrics', () => {
     await pause(20);
     sample(); // reports the blocked probe's lag, starts a new one, which runs promptly
     await pause(20);
-    expect(sample().eventLoopLagSeconds).toBeLessThan(0.05);
+    // a probe the loop got round to at once (the exact values: the controlled-clock test above)
+    expect(sample().eventLoopLagSeconds).toBeLessThan(blocked);
   });
 
   it('reports a lower bound while the previous probe has not run yet (the loop never turned)', () => {
