@@ -2,11 +2,11 @@ import { defineConfig, mergeConfig } from 'vitest/config';
 import full, { NOT_FOR_MUTATION } from '../vitest.mutation.config.js';
 
 /**
- * A faster test set for measuring the runtime-free modules (collect, rules, schemas, sync/*, …):
- * their own unit tests, without the suites that start servers, threads or child processes. Used
- * only to take a first measurement quickly; the results are then brought up to date with the full
- * set (`npm run mutation:update`), which reuses every kill and re-tests the survivors against
- * every test (a killed mutant stays killed when a test added to its coverage set is new).
+ * The tests the modules below the servers (collect, rules, the schemas, sync/*, the fs store, …)
+ * are measured against (test/stryker.unit.mjs): every in-process test but the suites that start
+ * servers, threads or child processes. A mutant there must be killed by the tests of what its
+ * module computes, not by a server test that happens to pass through it; and those suites cost
+ * 5–15 s a mutant, which made measuring these modules against them take hours on the 2-core VM.
  */
 export const SERVER_SUITES = ['test/node/**', 'test/worker/**', 'test/security.test.ts', 'test/fleet.test.ts'];
 
