@@ -11,10 +11,8 @@
  * (seconds of loopback calls in workerd); the first describe runs one scenario through both the
  * double and workerd's own KV (Miniflare) and requires the same answers.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
+import { startMiniflare, type OwnMiniflare } from '../support/miniflare.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvObjectStore, type KvNamespaceLike } from '../../src/stores/kv.js';
 import type { ObjectStore } from '../../src/stores/object-store.js';
@@ -84,25 +82,13 @@ async function scenario(kv: KvNamespaceLike): Promise<unknown[]> {
 
 describe("the KV double answers as workerd's own KV", () => {
   let mf: Miniflare;
-  let own: string;
+  let own: OwnMiniflare | undefined;
   beforeAll(async () => {
-    // Miniflare keeps its storage under os.tmpdir(); give it a directory of ours, removed for certain.
-    own = await mkdtemp(join(tmpdir(), 'loki-test-kv-'));
-    const previous = process.env.TMPDIR;
-    process.env.TMPDIR = own;
-    // Imported here: only this describe needs it, and it is slow to load.
-    const { Miniflare } = await import('miniflare');
-    try {
-      mf = new Miniflare({ modules: true, script: 'export default { fetch: () => new Response("") }', compatibilityDate: '2026-04-01', kvNamespaces: ['KV'] });
-    } finally {
-      if (previous === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = previous;
-    }
-    await mf.ready;
+    own = await startMiniflare('loki-test-kv-', { kvNamespaces: ['KV'] });
+    mf = own.mf;
   });
   afterAll(async () => {
-    await mf?.dispose();
-    await rm(own, { recursive: true, force: true });
+    await own?.dispose();
   });
 
   it('gives the same answers to the same calls', async () => {

@@ -6,10 +6,8 @@
  * binding, etags aside (R2's is the MD5 of the bytes, memory's a counter: they are compared by
  * which write they name).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
+import { startMiniflare, type OwnMiniflare } from '../support/miniflare.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvObjectStore, type KvNamespaceLike } from '../../src/stores/kv.js';
 import { MemoryObjectStore } from '../../src/stores/memory.js';
@@ -119,31 +117,13 @@ function unproxied(bucket: R2BucketLike): R2BucketLike {
 
 describe("over workerd's own R2 and KV (Miniflare)", () => {
   let mf: Miniflare;
-  let own: string;
+  let own: OwnMiniflare | undefined;
   beforeAll(async () => {
-    // Miniflare keeps its storage under os.tmpdir(); give it a directory of ours, removed for certain.
-    own = await mkdtemp(join(tmpdir(), 'loki-test-object-store-'));
-    const previous = process.env.TMPDIR;
-    process.env.TMPDIR = own;
-    // Imported here: only this describe needs it, and it is slow to load.
-    const { Miniflare } = await import('miniflare');
-    try {
-      mf = new Miniflare({
-        modules: true,
-        script: 'export default { fetch: () => new Response("") }',
-        compatibilityDate: '2026-04-01',
-        r2Buckets: ['BUCKET'],
-        kvNamespaces: ['KV'],
-      });
-    } finally {
-      if (previous === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = previous;
-    }
-    await mf.ready;
+    own = await startMiniflare('loki-test-object-store-', { r2Buckets: ['BUCKET'], kvNamespaces: ['KV'] });
+    mf = own.mf;
   });
   afterAll(async () => {
-    await mf?.dispose();
-    await rm(own, { recursive: true, force: true });
+    await own?.dispose();
   });
 
   it('the R2 adapter keeps the contract, and the in-memory store answers as it does', async () => {

@@ -16,10 +16,8 @@
  * both the double and workerd's own R2 (Miniflare) and requires the same answers.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
+import { startMiniflare, type OwnMiniflare } from '../support/miniflare.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { R2ObjectStore, type R2BucketLike } from '../../src/stores/r2.js';
 
@@ -159,25 +157,13 @@ async function scenario(bucket: R2Binding): Promise<unknown[]> {
 
 describe('the R2 double answers as workerd\'s own R2', () => {
   let mf: Miniflare;
-  let own: string;
+  let own: OwnMiniflare | undefined;
   beforeAll(async () => {
-    // Miniflare keeps its storage under os.tmpdir(); give it a directory of ours, removed for certain.
-    own = await mkdtemp(join(tmpdir(), 'loki-test-r2-'));
-    const previous = process.env.TMPDIR;
-    process.env.TMPDIR = own;
-    // Imported here: only this describe needs it, and it is slow to load.
-    const { Miniflare } = await import('miniflare');
-    try {
-      mf = new Miniflare({ modules: true, script: 'export default { fetch: () => new Response("") }', compatibilityDate: '2026-04-01', r2Buckets: ['BUCKET'] });
-    } finally {
-      if (previous === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = previous;
-    }
-    await mf.ready;
+    own = await startMiniflare('loki-test-r2-', { r2Buckets: ['BUCKET'] });
+    mf = own.mf;
   });
   afterAll(async () => {
-    await mf?.dispose();
-    await rm(own, { recursive: true, force: true });
+    await own?.dispose();
   });
 
   it('gives the same answers to the same calls', async () => {
