@@ -5,7 +5,9 @@
  *
  * The tests run as root, to whom kill(pid, 0) never answers EPERM, so the check runs in a child
  * that drops to nobody (uid/gid 65534) first. The child runs `src/stores/fs/processes.ts` itself,
- * bundled from the source on the spot, so it is the code under test and not a copy.
+ * bundled from the source on the spot, so it is the code under test and not a copy. (A mutation
+ * run's active mutant is not in that child: the in-process tests below stage the kernel's EPERM
+ * answer with a `process.kill` spy.)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs, { readFileSync } from 'node:fs';
@@ -115,12 +117,19 @@ describe('parseProcStat: the fields of /proc/<pid>/stat', () => {
   });
 
   it('keeps the state of a line cut short, without a start; no state, no answer', () => {
-    expect(parseProcStat('4243 (a) b) R 1 4242')).toEqual({ state: 'R' });
-    expect(parseProcStat(line('a', 'S', '12x'))).toEqual({ state: 'S' });
-    expect(parseProcStat(line('a', 'S', '-5'))).toEqual({ state: 'S' });
+    // toStrictEqual: no `startTicks` key at all, not one set to undefined
+    expect(parseProcStat('4243 (a) b) R 1 4242')).toStrictEqual({ state: 'R' });
+    expect(parseProcStat(line('a', 'S', '12x'))).toStrictEqual({ state: 'S' });
+    expect(parseProcStat(line('a', 'S', '-5'))).toStrictEqual({ state: 'S' });
     expect(parseProcStat('4243 node S 1')).toBeUndefined();
     expect(parseProcStat('4243 (a)')).toBeUndefined();
     expect(parseProcStat('')).toBeUndefined();
+  });
+
+  it('without any ")" there is no answer, whatever the line holds; a ")" first of all still closes the comm', () => {
+    expect(parseProcStat('4S 1 4242')).toBeUndefined();
+    expect(parseProcStat('xR')).toBeUndefined();
+    expect(parseProcStat(') S 1 4242')).toStrictEqual({ state: 'S' });
   });
 });
 
@@ -156,6 +165,30 @@ describe.runIf(process.platform === 'linux')('process start times from /proc', (
     expect(isProcessAlive(helper, 0)).toBe(false);
     expect(isProcessAlive(process.pid, Date.now())).toBe(true);
     expect(isProcessAlive(deadPid(), Date.now())).toBe(false);
+  });
+});
+
+describe('isProcessAlive in-process, signal 0 answering EPERM (the kernel\'s answer for another user\'s process)', () => {
+  /** Runs `body` with `process.kill(pid, 0)` failing with EPERM for `pid`, as it does for a process of another user. */
+  function signal0Refused<T>(pid: number, body: () => T): T {
+    const realKill = process.kill.bind(process);
+    const spy = vi.spyOn(process, 'kill').mockImplementation((target: number, signal?: string | number) => {
+      if (target === pid && signal === 0) throw Object.assign(new Error(`kill EPERM`), { code: 'EPERM', errno: -1, syscall: 'kill' });
+      return realKill(target, signal);
+    });
+    try {
+      return body();
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it('a live process: alive (it is there, just not ours); a pid the kernel does not know: dead', () => {
+    const helper = liveHelper();
+    expect(signal0Refused(helper, () => isProcessAlive(helper))).toBe(true);
+    expect(signal0Refused(helper, () => isProcessAlive(helper, Date.now()))).toBe(true);
+    const gone = deadPid();
+    expect(isProcessAlive(gone)).toBe(false); // ESRCH
   });
 });
 

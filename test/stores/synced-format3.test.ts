@@ -185,6 +185,17 @@ describe('SyncedStateStore over format 3', () => {
     const reading = await new SyncedStateStore(store, S).read();
     expect(reading.lastSyncMs).toBe(1000);
   });
+  it('a head that cannot be read once the beat moved: the last head read keeps serving, with the new beat', async () => {
+    const store = await seeded(true);
+    const reader = new SyncedStateStore(store, S);
+    const first = await reader.read();
+    await ingestOk(store, S, payloadOf({ sets: { efficiency: setChanges({ upsert: { 'iteration-2.json': await shipped('{"iteration": 2}') } }) } }), 2000);
+    store.set(headKey(S), '{"format": 3, "rev": "x"}');
+    const reading = await reader.read();
+    expect(reading.lastSyncMs).toBe(2000);
+    expect(reading.efficiency).toBe(first.efficiency);
+    expect(text(reading.documents['loki.pid'].bytes)).toBe('4242');
+  });
 });
 
 describe('what a synced session keeps', () => {
@@ -194,6 +205,16 @@ describe('what a synced session keeps', () => {
     expect(reader.retainedBytes()).toBe(0);
     await reader.read();
     const expected = store.text(beatKey(S))!.length + store.text(headKey(S))!.length + [large('autonomous'), agents(20), '4242', '{"models": {}}'].reduce((sum, t) => sum + t.length, 0);
+    expect(reader.retainedBytes()).toBe(expected);
+  });
+
+  it('forgets the bytes of a document the head no longer names', async () => {
+    const store = await seeded(true);
+    const reader = new SyncedStateStore(store, S);
+    await reader.read();
+    await ingestOk(store, S, payloadOf({ documents: { 'dashboard-state.json': null } }), 2000);
+    await reader.read();
+    const expected = store.text(beatKey(S))!.length + store.text(headKey(S))!.length + [agents(20), '4242', '{"models": {}}'].reduce((sum, t) => sum + t.length, 0);
     expect(reader.retainedBytes()).toBe(expected);
   });
 });
