@@ -5,9 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileSetCollector, SLICE_MS, timeSlicer } from '../src/file-set-collector.js';
+import { FileSetCollector } from '../src/file-set-collector.js';
 import { readEfficiencyFile } from '../src/schemas/efficiency.js';
 import { readPidFile } from '../src/schemas/pid.js';
+import { emptyUsageTotals, foldUsage } from '../src/usage-totals.js';
 import { FsStateStore } from '../src/stores/fs.js';
 import type { FileSetEntryRead, FileSetRead } from '../src/stores/store.js';
 import { cleanTrees, tempDir } from './support/loki-tree.js';
@@ -233,65 +234,50 @@ describe('FileSetCollector', () => {
     expect(result.status.ok).toBe(true);
     expect(result.values).toStrictEqual([{ name: 'iteration-1.json', value: record }]);
   });
-});
-
-describe('FileSetCollector.prepare: parsing in slices (issue 19, item 5: one project never stalls another)', () => {
-  const many = (n: number, round = 'a') => set(Array.from({ length: n }, (_, i) => entry(`e${i}`, `${i + 1}\n`, `${round}:${i}`)));
-  const everyStep = { step: () => new Promise<void>((resolve) => setImmediate(resolve)) };
-
-  it('parses the new entries, so that update then parses none and gives the same result as update alone', async () => {
+  it('parses an entry of version \'\' (which promises nothing) at every update', () => {
     const { c, parses } = collector();
-    const read = many(100);
-    await c.prepare(read, everyStep);
-    expect(parses()).toBe(100);
-    const prepared = c.update(read);
-    expect(parses()).toBe(100);
-    const alone = collector();
-    expect(prepared).toEqual(alone.c.update(read));
-    // Unchanged entries are not parsed again; changed ones are.
-    const next = set([...many(100).files.slice(0, 99), entry('e99', '7\n', 'b:99')]);
-    await c.prepare(next, everyStep);
-    expect(parses()).toBe(101);
-    expect(c.update(next).values.at(-1)).toEqual({ name: 'e99', value: 7 });
+    expect(c.update(set([entry('a', '11', ''), entry('b', '22', 'vb')])).values[0]).toEqual({ name: 'a', value: 11 });
+    expect(c.update(set([entry('a', '12', ''), entry('b', '22', 'vb')])).values[0]).toEqual({ name: 'a', value: 12 });
+    expect(parses()).toBe(3);
   });
 
-  it('gives the event loop back between entries when the slicer says so, and does nothing for a read it has collected or a summary', async () => {
-    const { c, parses } = collector();
-    let turns = 0;
-    let stop = false;
-    const count = () => {
-      if (stop) return;
-      turns++;
-      setImmediate(count);
-    };
-    setImmediate(count);
-    const read = many(50);
-    await c.prepare(read, everyStep);
-    stop = true;
-    expect(turns).toBeGreaterThanOrEqual(40);
-    c.update(read);
-    let steps = 0;
-    await c.prepare(read, { step: () => void steps++ });
-    await c.prepare(set([], { summary: { count: 3, bad: 0, badEntries: [] } }), { step: () => void steps++ });
-    expect(steps).toBe(0);
-    expect(parses()).toBe(50);
+  it('looks again at an entry whose version is the same but whose error or staleness changed', () => {
+    const { c } = collector();
+    c.update(set([entry('a', '11', 'v1')]));
+    const unreadable = c.update(set([{ ...entry('a', '11', 'v1'), error: 'permission denied' }]));
+    expect(unreadable.status.problem).toBe('1 bad file(s): a: permission denied; serving last good value');
+    expect(c.update(set([entry('a', '11', 'v1')])).status.ok).toBe(true);
+    // A synced store: the last good bytes, the live file invalid.
+    const stale = c.update(set([{ ...entry('a', '11', 'v1'), stale: 'not a pid (expected digits only)' }]));
+    expect(stale.values).toEqual([{ name: 'a', value: 11 }]);
+    expect(stale.status.problem).toBe('1 bad file(s): a: not a pid (expected digits only); serving last good value');
+    expect(c.update(set([entry('a', '11', 'v1')])).status.ok).toBe(true);
   });
 });
 
-describe('timeSlicer', () => {
-  it(`yields once ${SLICE_MS} ms have passed since the last yield, looking at the clock every 16 steps`, async () => {
-    let now = 0;
-    let yields = 0;
-    const slicer = timeSlicer(SLICE_MS, () => now, async () => void yields++);
-    for (let i = 1; i <= 15; i++) expect(slicer.step()).toBeUndefined();
-    now = SLICE_MS - 0.1;
-    expect(slicer.step()).toBeUndefined(); // step 16: not yet
-    now = SLICE_MS;
-    for (let i = 17; i < 32; i++) expect(slicer.step()).toBeUndefined(); // between looks
-    await slicer.step(); // step 32: time is up
-    expect(yields).toBe(1);
-    for (let i = 33; i <= 48; i++) await slicer.step(); // the slice starts again at the yield
-    expect(yields).toBe(1);
-    expect(SLICE_MS).toBe(5);
+describe('FileSetCollector over a synced set (a summary, no files)', () => {
+  const summary = (bad: number, totals?: unknown) => ({
+    count: 4,
+    bad,
+    badEntries: Array.from({ length: bad }, (_, i) => ({ name: `e${i}`, problem: 'not a pid (expected digits only)', stale: false })),
+    ...(totals !== undefined ? { totals } : {}),
+  });
+
+  it('reports the summary\'s bad entries, and a new result when only the summary changed', () => {
+    const { c, parses } = collector();
+    const files: FileSetEntryRead[] = [];
+    const clean = c.update(set(files, { summary: summary(0) }));
+    // No fold and no totals: no `totals` key at all.
+    expect(clean).toStrictEqual({ values: [], status: { source: 'sessions', ok: true, present: true } });
+    const bad = c.update(set(files, { summary: summary(1) }));
+    expect(bad.status).toEqual({ source: 'sessions', ok: false, present: true, problem: '1 bad file(s): e0: not a pid (expected digits only)' });
+    expect(parses()).toBe(0);
+  });
+
+  it('takes the totals as handed over, or folds nothing when none came', () => {
+    const c = new FileSetCollector('efficiency', readEfficiencyFile, () => undefined, foldUsage);
+    const handed = { ...emptyUsageTotals(), outcomes: [3, 1] };
+    expect(c.update(set([], { summary: summary(0, handed) })).totals).toBe(handed);
+    expect(c.update(set([], { summary: summary(0) })).totals).toEqual(emptyUsageTotals());
   });
 });

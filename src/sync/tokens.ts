@@ -12,5 +12,6 @@ export async function sessionSyncToken(secret: string, session: string): Promise
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`loki-metrics session ${session}`)));
   let binary = '';
   for (const byte of mac) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  // 32 bytes are 44 base64 characters, the last always the one `=` of padding: dropped.
+  return btoa(binary).slice(0, -1).replace(/\+/g, '-').replace(/\//g, '_');
 }
