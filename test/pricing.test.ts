@@ -107,6 +107,19 @@ describe('iterationCost', () => {
     expect(iterationCost({ model: 'haiku', cost_usd: 0, input_tokens: 0, output_tokens: 0 }, BUILT_IN_PRICES)).toBe(0);
     expect(iterationCost({}, BUILT_IN_PRICES)).toBe(0);
   });
+
+  // A record without a model is looked up under the key '' (as `modelKey` keys it): a pricing.json
+  // entry named "" (or blank: keys are trimmed) is its exact key, before the sonnet fallback.
+  it('prices a record without a model by a pricing.json entry named "" when there is one, else as sonnet', () => {
+    const file = readPricing(new TextEncoder().encode('{"models": {" ": {"input": 7, "output": 35}}}'));
+    if (!file.ok) throw new Error(file.problem);
+    const table = priceTable(file.value);
+    expect(iterationCost({ input_tokens: 1e6 }, table)).toBe(7);
+    expect(iterationCost({ model: null, output_tokens: 1e6 }, table)).toBe(35);
+    expect(priceFor(table, undefined)).toEqual(price(7, 35));
+    expect(priceFor(table, 'mystery')).toEqual(price(3, 15));
+    expect(iterationCost({ input_tokens: 1e6 }, BUILT_IN_PRICES)).toBe(3);
+  });
 });
 
 describe('an exact pricing.json key for a full model id (not a family name)', () => {

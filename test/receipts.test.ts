@@ -3,7 +3,7 @@
  * Python truthiness, and every bucket always present so each series exists from the first scrape.
  */
 import { describe, expect, it } from 'vitest';
-import { countReceipts, PROVENANCE_KINDS, RECEIPT_VERDICTS, receiptVerdict, truthy } from '../src/receipts.js';
+import { applyReceipt, countReceipts, emptyReceiptCounts, PROVENANCE_KINDS, RECEIPT_VERDICTS, receiptVerdict, truthy } from '../src/receipts.js';
 import { readProof, type Proof } from '../src/schemas/proof.js';
 
 const headline = (text: string | null | undefined): Proof => ({ honesty: { headline: text } });
@@ -140,5 +140,18 @@ describe('what a parsed receipt keeps (issue 19, item 7: parsed values, not byte
     expect(proof({ honesty: null, verification: null })).toEqual({ honesty: null, verification: null });
     // The counts are those of the whole receipt.
     expect(countReceipts([parsed]).withProvenance).toEqual({ attestation: 1, gpg: 0 });
+  });
+});
+
+describe('applyReceipt: a stored contribution (the Worker keeps one per receipt)', () => {
+  // Storage is read back as it is (sync/shards.ts checks a record's contribution no further): a
+  // verdict index this version does not know still lands in a bucket, the unknown one.
+  it('counts a verdict index it does not know as unknown, and takes it out of unknown again', () => {
+    const counts = emptyReceiptCounts();
+    applyReceipt(counts, { v: RECEIPT_VERDICTS.length, a: 1, g: 0 }, 1);
+    applyReceipt(counts, { v: 0, a: 0, g: 1 }, 1);
+    expect(counts).toStrictEqual({ total: 2, byVerdict: { verified: 1, with_gaps: 0, not_verified: 0, unknown: 1 }, withProvenance: { attestation: 1, gpg: 1 } });
+    applyReceipt(counts, { v: 99, a: 1, g: 0 }, -1);
+    expect(counts).toStrictEqual({ total: 1, byVerdict: { verified: 1, with_gaps: 0, not_verified: 0, unknown: 0 }, withProvenance: { attestation: 0, gpg: 1 } });
   });
 });

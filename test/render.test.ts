@@ -365,6 +365,11 @@ describe('negotiate', () => {
     ['Prometheus 2.x, scrape_protocols: [PrometheusText0.0.4]', 'text/plain;version=0.0.4;q=0.5,*/*;q=0.4', 'prometheus'],
     ['Prometheus 3.x, scrape_protocols: [PrometheusText1.0.0]', 'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,*/*;q=0.5', 'prometheus'],
     [
+      'Prometheus 3.x, scrape_protocols: [PrometheusText1.0.0, OpenMetricsText1.0.0]',
+      'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,*/*;q=0.4',
+      'prometheus',
+    ],
+    [
       'Prometheus 3.x, scrape_protocols: [OpenMetricsText1.0.0]',
       'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,*/*;q=0.5',
       'openmetrics',

@@ -3,8 +3,10 @@
  * the snapshot reports them; their values through collect.ts are tested in test/collect.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import type { Slicer } from '../src/file-set-collector.js';
 import { createStateSources } from '../src/state-sources.js';
-import { readingOf } from './support/readings.js';
+import type { FileSetRead } from '../src/stores/store.js';
+import { fileOf, readingOf } from './support/readings.js';
 
 const NOW = Date.parse('2026-02-14T10:00:00Z');
 
@@ -48,4 +50,17 @@ describe('createStateSources', () => {
     expect(events(sources.read(readingOf({ events: { present: true, lines: 3, mtimeMs: NOW } })))).toStrictEqual({ source: 'events.jsonl', ok: true, present: true, mtimeMs: NOW });
     expect(logs).toEqual(['loki-metrics: events.jsonl: line 2: not valid JSON', 'loki-metrics: events.jsonl: ok again']);
   });
+
+  it('prepares every file set: the slicer is consulted once per new entry of efficiency, proofs, pids and sessions', async () => {
+    const set = (...names: string[]): FileSetRead => ({ present: true, files: names.map((name, i) => ({ name, ...fileOf(`${100 + i}\n`), version: `v${i}` })) });
+    const reading = { ...readingOf({}), efficiency: set('iteration-1.json', 'iteration-2.json'), proofs: set('run-1'), pids: set('100.json', '101.json', '102.json'), sessions: set('s1') };
+    let steps = 0;
+    const slicer: Slicer = { step: () => void steps++ };
+    const sources = createStateSources('auto', () => undefined);
+    await sources.prepare(reading, slicer);
+    expect(steps).toBe(7);
+    await sources.prepare(reading, slicer);
+    expect(steps).toBe(7);
+  });
 });
+

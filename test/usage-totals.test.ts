@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BUILT_IN_PRICES, iterationCost, priceTable } from '../src/pricing.js';
 import type { EfficiencyRecord } from '../src/schemas/efficiency.js';
+import { applyRecord, emptyHead, emptySetHead, HeadSchema, parseStored } from '../src/sync/shards.js';
 import { ModelLabeler, roundUsd, summariseUsage, usageFromTotals } from '../src/usage.js';
 import {
   applyEfficiency,
@@ -259,6 +260,10 @@ describe('efficiencyContribution', () => {
     expect(c('a.json', { cost_usd: 0.1 + 0.2 })).toMatchObject({ p: 0, u: 300_000_000 }); // whole nano-dollars
     expect(c('a.json', { cost_usd: null, output_tokens: 1 })).toMatchObject({ p: 1, u: 0 });
     expect(c('a.json', {})).toMatchObject({ p: 1, u: 0 });
+    // Each token type alone is usage (all four are summed, none subtracted).
+    for (const only of ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'] as const) {
+      expect(c('a.json', { cost_usd: 0, [only]: 10 }), only).toMatchObject({ p: 1, u: 0 });
+    }
   });
 
   it('rounds tokens to whole numbers, in the order input, output, cache read, cache creation', () => {
@@ -308,6 +313,16 @@ describe('model keys past MAX_MODEL_KEYS', () => {
     expect(gemini).toEqual([{ family: 'gemini', model: 'other', tokens: { input: 1005, output: 10, cache_read: 0, cache_creation: 0 }, costUsd: gemini[0]!.costUsd }]);
     expect(gemini[0]!.costUsd).toBeGreaterThan(0);
     expect(usage).toEqual(summariseUsage([...own, late, later], BUILT_IN_PRICES, new ModelLabeler()));
+  });
+
+  // The Worker keeps these totals in its stored head (sync/shards.ts) and reads them back checked.
+  it('keeps the overflow entry through being stored and read back', () => {
+    const head = emptyHead(false);
+    const set = (head.sets.efficiency = emptySetHead());
+    for (const { name, value } of [...own, late, later]) applyRecord('efficiency', set, name, { h: '0'.repeat(64), m: 0, c: efficiencyContribution(name, value) }, 1);
+    expect((set.totals as UsageTotals).models.filter((m) => m.overflow !== undefined)).toHaveLength(1);
+    const stored = parseStored(HeadSchema, { text: JSON.stringify(head) });
+    expect(stored?.sets.efficiency?.totals).toEqual(set.totals);
   });
 
   it('takes an overflowed file out of the overflow entry', () => {
