@@ -362,7 +362,8 @@ describe('parseConfig: the syntax of seconds, amounts, paths and host names', ()
       // Unset or empty: the key is left out (a Worker derives it from its binding), not present as undefined.
       expect(Object.keys(parseConfig({ [name]: '' })), name).not.toContain(key);
       expect(Object.keys(parseConfig({})), name).not.toContain(key);
-      for (const value of ['86400.001', '86401', 'x5', '5x', '1.x', '-1']) {
+      // Only digits and one point: JavaScript's Number would read `1e3`, `0x10`, `.5` and `5.` too.
+      for (const value of ['86400.001', '86401', 'x5', '5x', '1.x', '-1', '1e3', '0x10', '.5', '5.', '+5']) {
         expect(configErrorOf(() => parseConfig({ [name]: value })).message, `${name}=${value}`).toBe(
           `invalid ${name} ${JSON.stringify(value)}: must be a number of seconds from ${min} to 86400`,
         );

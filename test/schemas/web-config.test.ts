@@ -209,3 +209,40 @@ describe('the cipher suite tables, against their sources (issue 20)', () => {
     }
   });
 });
+
+/** Issue 20: each refusal says what is wrong in words of its own, so a reader knows what to change. */
+describe('parseWebConfig: what each refusal says', () => {
+  it('calls every suite Go knows but Node\'s OpenSSL lacks unavailable, not unknown', () => {
+    for (const suite of ['TLS_RSA_WITH_RC4_128_SHA', 'TLS_RSA_WITH_3DES_EDE_CBC_SHA', 'TLS_ECDHE_ECDSA_WITH_RC4_128_SHA', 'TLS_ECDHE_RSA_WITH_RC4_128_SHA', 'TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA']) {
+      expect(problem(tls(`  cipher_suites: [${suite}]\n`))).toBe(`tls_server_config.cipher_suites: ${suite} is not available in Node's OpenSSL`);
+    }
+  });
+
+  it('maps every curve exporter-toolkit names to OpenSSL\'s name, in the order given', () => {
+    expect(parseWebConfig(tls('  curve_preferences: [CurveP256, CurveP384, CurveP521, X25519]\n')).tls?.ecdhCurve).toBe('P-256:P-384:P-521:X25519');
+    expect(parseWebConfig(tls('  curve_preferences: [CurveP521, CurveP256]\n')).tls?.ecdhCurve).toBe('P-521:P-256');
+  });
+
+  it('says what to use instead of each field a newer exporter-toolkit knows', () => {
+    expect(problem('rate_limit:\n  interval: 1s\n')).toBe('rate_limit is not supported by loki-metrics: put the rate limit in the reverse proxy (see monitoring/nginx)');
+    expect(problem(tls('  key: inline\n'))).toBe('tls_server_config.key is not supported by loki-metrics: use key_file');
+    expect(problem(tls('  client_ca: inline\n'))).toBe('tls_server_config.client_ca is not supported by loki-metrics: use client_ca_file');
+  });
+
+  it('takes a bcrypt hash only as the whole value, nothing before or after it', () => {
+    for (const hash of [`${HASH}x`, `x${HASH}`, `${HASH} ${HASH}`]) {
+      expect(problem(`basic_auth_users:\n  alice: "${hash}"\n`), hash).toBe('basic_auth_users.alice: not a bcrypt hash (make one with: htpasswd -nBC 10 alice)');
+    }
+  });
+
+  it('names what each TLS field expects', () => {
+    const cases: [string, string][] = [
+      ['  curve_preferences: X25519\n', 'tls_server_config.curve_preferences: Expected a list of curve names'],
+      ['  client_auth_type: RequireCert\n', 'tls_server_config.client_auth_type: Expected one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert'],
+      ['  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: scraper.example\n', 'tls_server_config.client_allowed_sans: Expected a list of SANs'],
+      ['  max_version: TLS15\n', 'tls_server_config.max_version: Expected TLS10, TLS11, TLS12 or TLS13'],
+      ['  cipher_suites: TLS_AES_128_GCM_SHA256\n', 'tls_server_config.cipher_suites: Expected a list of cipher suite names'],
+    ];
+    for (const [extra, expected] of cases) expect(problem(tls(extra)), extra).toBe(expected);
+  });
+});
