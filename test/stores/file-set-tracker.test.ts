@@ -632,6 +632,23 @@ describe('listing, caps and identity details', () => {
     expect(names(next)).toEqual(names(first));
   });
 
+  it('at its entry cap, an entry it holds is still read again when the watcher reports it rewritten', async () => {
+    const { dir, tracker, watcher } = await track('pids', { caps: { ...FILE_SET_CAPS, entries: 2 } });
+    for (const pid of [1, 2]) {
+      writeFileSync(join(dir, `${pid}.json`), '{"pid":1}');
+      age(join(dir, `${pid}.json`)); // settled: not looked at again unless reported
+    }
+    const versionOf = (set: FileSetRead) => set.files.find((f) => f.name === '1.json')?.version;
+    const before = versionOf(await tracker.read());
+    writeFileSync(join(dir, '1.json'), '{"pid":11}'); // in place: the directory does not change
+    age(join(dir, '1.json'));
+    watcher.last.fire('1.json');
+    // A new version is what makes the collector parse the entry again.
+    const after = await tracker.read();
+    expect(versionOf(after)).not.toBe(before);
+    expect(content(after, '1.json')).toBe('{"pid":11}');
+  });
+
   it('a sweep leaves no descriptor open (the checked directory, the listing)', async () => {
     const root = await tempDir('loki-fset-', base);
     const dir = join(root, 'pids');

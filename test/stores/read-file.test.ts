@@ -456,6 +456,12 @@ describe('OpenedPathCheck', () => {
     expect(checkOpened(check, join(root, 'bbbbbbbbbbb'), join(root, 'a'))).toBe(SWAPPED);
   });
 
+  it.runIf(onLinux)('a state directory at the root of the file system (real path `/`) accepts its own files', async () => {
+    const root = await tempDir();
+    writeFileSync(join(root, 'a'), 'x');
+    expect(checkOpened(new OpenedPathCheck('/'), join(root, 'a'))).toBeUndefined();
+  });
+
   it.runIf(onLinux)('a state directory that cannot be resolved refuses; a descriptor /proc cannot name is not judged', async () => {
     const root = await tempDir();
     writeFileSync(join(root, 'a'), 'x');
@@ -520,6 +526,22 @@ function mkfifo(path: string): boolean {
 const openFds = () => readdirSync(`/proc/${process.pid}/fd`).length;
 
 describe('edges', () => {
+  it.runIf(onLinux)('readSmallFile closes what it opened, read or refused', async () => {
+    const root = await tempDir();
+    const path = join(root, 'doc.json');
+    writeFileSync(path, '{"a":1}');
+    const opened = () => readdirSync(`/proc/${process.pid}/fd`).filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${process.pid}/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    }).length;
+    for (let i = 0; i < 5; i++) await readSmallFile(path, bigLstat(path), 100, undefined, () => undefined);
+    for (let i = 0; i < 5; i++) await readSmallFile(path, bigLstat(path), 100, undefined, () => undefined, refusingGuard());
+    expect(opened()).toBe(0);
+  });
+
   it('a file exactly at the limit is read with one read call', async () => {
     const root = await tempDir();
     const path = join(root, 'doc.json');
