@@ -4,9 +4,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCollector, type CollectorOptions } from '../src/collect.js';
-import type { Slicer } from '../src/file-set-collector.js';
 import { FsStateStore } from '../src/stores/fs.js';
 import { cleanTrees, materialize } from './support/loki-tree.js';
+import { countingSlicer } from './support/slicers.js';
 
 const NOW = Date.parse('2026-02-14T11:47:55Z');
 
@@ -18,17 +18,6 @@ afterEach(async () => {
 
 const OPTIONS: CollectorOptions = { maxIterations: 1000, heartbeatWindowMs: 30_000, agentsHoldMs: 10_000, version: '9.9.9', log: () => undefined };
 
-/** A slicer that never yields, counting how often it is consulted. */
-function counting(): Slicer & { steps: number } {
-  return {
-    steps: 0,
-    step() {
-      this.steps++;
-      return undefined;
-    },
-  };
-}
-
 describe('Collector.prepare', () => {
   it('consults the slicer once per new file-set entry (efficiency, proofs, pids), and collect then reports what it reports without prepare', async () => {
     const store = new FsStateStore(await materialize('v9-running'), { watch: false });
@@ -38,7 +27,7 @@ describe('Collector.prepare', () => {
     expect([reading.efficiency.files.length, reading.proofs.files.length, reading.pids.files.length, reading.sessions.files.length]).toEqual([3, 5, 3, 0]);
 
     const prepared = createCollector(OPTIONS);
-    const slicer = counting();
+    const slicer = countingSlicer();
     await prepared.prepare(reading, slicer);
     expect(slicer.steps).toBe(11);
     // A reading it has prepared is not parsed again.

@@ -3,9 +3,10 @@
  * when the slicer says so. Measured by counting (parses, slicer steps, turns scheduled), never by time.
  */
 import { describe, expect, it } from 'vitest';
-import { FileSetCollector, SLICE_MS, timeSlicer, type Slicer } from '../src/file-set-collector.js';
+import { FileSetCollector, SLICE_MS, timeSlicer } from '../src/file-set-collector.js';
 import { readPidFile } from '../src/schemas/pid.js';
 import type { FileSetEntryRead, FileSetRead } from '../src/stores/store.js';
+import { countingSlicer } from './support/slicers.js';
 
 const entry = (name: string, text: string, version = `v:${name}:${text}`, extra: Partial<FileSetEntryRead> = {}): FileSetEntryRead => ({
   name,
@@ -22,17 +23,6 @@ function collector() {
   let parses = 0;
   const c = new FileSetCollector<number>('sessions', (bytes) => (parses++, readPidFile(bytes)), () => undefined);
   return { c, parses: () => parses };
-}
-
-/** A slicer that never yields, counting how often it is consulted. */
-function counting(): Slicer & { steps: number } {
-  return {
-    steps: 0,
-    step() {
-      this.steps++;
-      return undefined;
-    },
-  };
 }
 
 describe('FileSetCollector.prepare: parsing in slices (issue 19, item 5: one project never stalls another)', () => {
@@ -79,7 +69,7 @@ describe('FileSetCollector.prepare: parsing in slices (issue 19, item 5: one pro
 
   it('consults the slicer once per entry it parses, and never for an entry whose version, error and staleness it has seen', async () => {
     const { c, parses } = collector();
-    const slicer = counting();
+    const slicer = countingSlicer();
     await c.prepare(many(20), slicer);
     expect(slicer.steps).toBe(20);
     // A new array, one entry changed: one parse, one step.
@@ -101,7 +91,7 @@ describe('FileSetCollector.prepare: parsing in slices (issue 19, item 5: one pro
 
   it('parses entries of version \'\' (which promise nothing) at every prepare, but not again for a read it has collected', async () => {
     const { c, parses } = collector();
-    const slicer = counting();
+    const slicer = countingSlicer();
     const unversioned = () => set([entry('a', '11\n', ''), entry('b', '22\n', 'vb')]);
     await c.prepare(unversioned(), slicer);
     await c.prepare(unversioned(), slicer);
@@ -120,7 +110,7 @@ describe('FileSetCollector.prepare: parsing in slices (issue 19, item 5: one pro
 
   it('gives the event loop back only when the slicer says so: with one that never yields, all is parsed before prepare returns', () => {
     const { c, parses } = collector();
-    const slicer = counting();
+    const slicer = countingSlicer();
     const done = c.prepare(many(30), slicer);
     expect([slicer.steps, parses()]).toEqual([30, 30]);
     return done;

@@ -5,10 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_CANDIDATES, RunnerProbe, type LivenessMode } from '../src/liveness.js';
-import { unreadableReading, type FileSetEntryRead, type RunnerVerdict, type StateReading } from '../src/stores/store.js';
+import { unreadableReading, type FileSetEntryRead, type StateReading } from '../src/stores/store.js';
+import { NOT_DECIDED, STOPPED } from './support/pids.js';
 
-const NOT_DECIDED: RunnerVerdict = { decided: false, alive: false };
-const STOPPED: RunnerVerdict = { decided: true, alive: false };
 const S0 = 1_700_000_000; // epoch seconds, as a registry's `started`
 
 /** A `pids/` entry; `started` in epoch seconds, none when undefined. */

@@ -5,12 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Slicer } from '../src/file-set-collector.js';
 import { RunnerProbe } from '../src/liveness.js';
-import type { FileSetEntryRead, RunnerVerdict, StateReading } from '../src/stores/store.js';
+import type { FileSetEntryRead, StateReading } from '../src/stores/store.js';
 import { readingOf } from './support/readings.js';
+import { alive, STOPPED } from './support/pids.js';
 
-/** Pids 1xx are alive, everything else dead. */
-const alive = (pid: number) => pid >= 100 && pid < 200;
-const STOPPED: RunnerVerdict = { decided: true, alive: false };
 const T = Date.parse('2026-02-14T09:30:00Z');
 
 const encoder = new TextEncoder();

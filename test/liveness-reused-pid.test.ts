@@ -11,10 +11,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCollector } from '../src/collect.js';
 import { judgeRunner, RunnerProbe, START_SLACK_MS, type ProcessFacts } from '../src/liveness.js';
 import { FsStateStore } from '../src/stores/fs.js';
-import type { FileSetEntryRead, RunnerVerdict, StateReading } from '../src/stores/store.js';
+import type { FileSetEntryRead, StateReading } from '../src/stores/store.js';
 import { cleanTrees, liveHelper, tempDir } from './support/loki-tree.js';
 import { fileOf, readingOf } from './support/readings.js';
 import { valueOf } from './support/samples.js';
+import { alive, LIVE, LIVE2, DEAD2, STOPPED } from './support/pids.js';
 
 const stores: FsStateStore[] = [];
 afterEach(async () => {
@@ -22,12 +23,6 @@ afterEach(async () => {
   await cleanTrees();
 });
 
-/** Pids 1xx are alive, everything else dead. */
-const alive = (pid: number) => pid >= 100 && pid < 200;
-const LIVE = 101;
-const LIVE2 = 102;
-const DEAD2 = 902;
-const STOPPED: RunnerVerdict = { decided: true, alive: false };
 const facts = (runners: ProcessFacts['runners'], helpers: number[] = []): ProcessFacts => ({ runners, helpers });
 const pidEntry = (fields: Record<string, unknown>) => JSON.stringify({ label: 'x', ...fields });
 

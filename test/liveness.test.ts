@@ -12,6 +12,7 @@ import { FsStateStore } from '../src/stores/fs.js';
 import type { RunnerVerdict, StateReading } from '../src/stores/store.js';
 import { cleanTrees, deadPid, tempDir } from './support/loki-tree.js';
 import { fileOf, readingOf } from './support/readings.js';
+import { alive, LIVE, LIVE2, DEAD, DEAD2, NOT_DECIDED, STOPPED } from './support/pids.js';
 
 const stores: FsStateStore[] = [];
 afterEach(async () => {
@@ -21,14 +22,6 @@ afterEach(async () => {
 
 // ---- the rule ------------------------------------------------------------------------------------
 
-/** Pids 1xx are alive, everything else dead. */
-const alive = (pid: number) => pid >= 100 && pid < 200;
-const LIVE = 101;
-const LIVE2 = 102;
-const DEAD = 901;
-const DEAD2 = 902;
-const NOT_DECIDED: RunnerVerdict = { decided: false, alive: false };
-const STOPPED: RunnerVerdict = { decided: true, alive: false };
 
 const facts = (runners: ProcessFacts['runners'], helpers: number[] = []): ProcessFacts => ({ runners, helpers });
 
