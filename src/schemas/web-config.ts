@@ -158,7 +158,13 @@ export function parseWebConfig(text: string): WebConfig {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   const yamlError = doc.errors[0];
   if (yamlError) throw new WebConfigError(`not valid YAML: ${firstLine(yamlError.message)}`);
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (error) {
+    // An alias bomb (aliases expanding past the library's count) is refused only while converting.
+    throw new WebConfigError(`not valid YAML: ${firstLine((error as Error).message)}`);
+  }
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new WebConfigError('expected a YAML mapping at the top level');
   const unsupported = findUnsupported(raw as Record<string, unknown>);
   if (unsupported) throw new WebConfigError(unsupported);

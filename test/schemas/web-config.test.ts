@@ -235,6 +235,14 @@ describe('parseWebConfig: what each refusal says', () => {
     }
   });
 
+  it('refuses an alias bomb as invalid YAML, like any other YAML error (found by a mutant of server.ts)', () => {
+    // Nine levels of ten aliases each: the yaml library refuses to expand it, while converting.
+    let text = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+    for (let i = 1; i <= 9; i++) text += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+    expect(() => parseWebConfig(text)).toThrow(WebConfigError);
+    expect(problem(text)).toMatch(/^not valid YAML: .*alias/i);
+  });
+
   it('names what each TLS field expects', () => {
     const cases: [string, string][] = [
       ['  curve_preferences: X25519\n', 'tls_server_config.curve_preferences: Expected a list of curve names'],
