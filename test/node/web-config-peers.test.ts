@@ -5,13 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
-import { createServer, connect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientCertificateProblem, loadWebConfig, WebConfigReloader, type LoadedWebConfig } from '../../src/node/web-config.js';
+import { loadWebConfig, WebConfigReloader, type LoadedWebConfig } from '../../src/node/web-config.js';
 import { WebConfigError } from '../../src/schemas/web-config.js';
 import { issue, makeCa, type Ca, type Issued } from '../support/certs.js';
 import { cleanTrees, tempDir } from '../support/loki-tree.js';
+import { handshakeProblem } from '../support/tls-handshake.js';
 
 let dir = '';
 let ca: Ca;
@@ -39,41 +39,13 @@ async function writeConfig(yaml: string): Promise<string> {
 }
 const tlsYaml = (extra: string) => `tls_server_config:\n  cert_file: ${server1.cert}\n  key_file: ${server1.key}\n${extra}`;
 
-/**
- * Handshakes `client` with a TLS server built from `loaded` and returns clientCertificateProblem's
- * answer, asked after `before` has run on the server's socket (or the error it threw).
- */
-async function problemFor(loaded: LoadedWebConfig, client: Issued, before: (socket: TLSSocket) => void = () => undefined): Promise<string | undefined> {
-  const tls = loaded.tls!;
-  const server = createServer({ ...tls.contextOptions, requestCert: tls.requestCert, rejectUnauthorized: false });
-  const answer = new Promise<string | undefined>((resolve, reject) => server.once('secureConnection', (socket: TLSSocket) => {
-    before(socket);
-    try {
-      resolve(clientCertificateProblem(socket, tls));
-    } catch (error) {
-      reject(error as Error);
-    } finally {
-      socket.destroy();
-    }
-  }));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const socket = connect({ host: '127.0.0.1', port, ca: readFileSync(ca.cert), servername: 'localhost', cert: readFileSync(client.cert), key: readFileSync(client.key) });
-  socket.on('error', () => undefined);
-  try {
-    return await answer;
-  } finally {
-    socket.destroy();
-    server.close();
-  }
-}
 
 describe('clientCertificateProblem on a socket that is already gone', () => {
   it('a destroyed socket has no certificate to show: "no client certificate", not a crash', async () => {
     const loaded = loadWebConfig(await writeConfig(tlsYaml(`  client_auth_type: RequireAnyClientCert\n`)));
     // While it is open the same handshake passes: the certificate was given.
-    expect(await problemFor(loaded, scraper)).toBeUndefined();
-    expect(await problemFor(loaded, scraper, (socket) => socket.destroy())).toBe('no client certificate');
+    expect(await handshakeProblem(loaded, ca, scraper)).toBeUndefined();
+    expect(await handshakeProblem(loaded, ca, scraper, (socket) => socket.destroy())).toBe('no client certificate');
   });
 });
 
@@ -82,14 +54,14 @@ describe('client_allowed_sans compares a SAN only with its own kind', () => {
 
   it('a DNS name spelled like an IPv6 address is not that IP address', async () => {
     const canonical = loadWebConfig(await writeConfig(sansYaml('"2001:db8::5"')));
-    expect(await problemFor(canonical, dnsLikeIp)).toBe('client certificate has none of client_allowed_sans');
+    expect(await handshakeProblem(canonical, ca, dnsLikeIp)).toBe('client certificate has none of client_allowed_sans');
     // The same address as an IP SAN matches in any spelling.
-    expect(await problemFor(canonical, ipv6)).toBeUndefined();
+    expect(await handshakeProblem(canonical, ca, ipv6)).toBeUndefined();
   });
 
   it('an IPv6 address in brackets (URL style) is not the address: Go prints IP SANs bare', async () => {
     const bracketed = loadWebConfig(await writeConfig(sansYaml('"[2001:db8::5]"')));
-    expect(await problemFor(bracketed, ipv6)).toBe('client certificate has none of client_allowed_sans');
+    expect(await handshakeProblem(bracketed, ca, ipv6)).toBe('client certificate has none of client_allowed_sans');
   });
 });
 

@@ -6,13 +6,13 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { createServer, connect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { clientCertificateProblem, loadWebConfig, WebConfigReloader, type LoadedWebConfig } from '../../src/node/web-config.js';
+import { loadWebConfig, WebConfigReloader, type LoadedWebConfig } from '../../src/node/web-config.js';
 import bcrypt from 'bcryptjs';
 import { issue, makeCa, type Ca, type Issued } from '../support/certs.js';
 import { cleanTrees, tempDir } from '../support/loki-tree.js';
+import { handshakeProblem } from '../support/tls-handshake.js';
 
 /** The real compareOffThread, counted: how many checks reached bcrypt. */
 const bcryptCalls = vi.hoisted(() => ({ count: 0 }));
@@ -135,42 +135,22 @@ describe('loadWebConfig: what it reads, and the line it refuses with', () => {
   });
 });
 
-/** Handshakes with a TLS server built from `loaded` (as the exporter builds it) and returns clientCertificateProblem's answer. */
-async function problemFor(loaded: LoadedWebConfig, client?: Issued): Promise<string | undefined> {
-  const tls = loaded.tls!;
-  const server = createServer({ ...tls.contextOptions, requestCert: tls.requestCert, rejectUnauthorized: false });
-  const answer = new Promise<string | undefined>((resolve) => server.once('secureConnection', (socket: TLSSocket) => {
-    resolve(clientCertificateProblem(socket, tls));
-    socket.destroy();
-  }));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const socket = connect({ host: '127.0.0.1', port, ca: readFileSync(ca.cert), servername: 'localhost',
-    ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}) });
-  socket.on('error', () => undefined);
-  try {
-    return await answer;
-  } finally {
-    socket.destroy();
-    server.close();
-  }
-}
 
 describe('clientCertificateProblem on real handshakes', () => {
   it('RequestClientCert asks but never refuses', async () => {
     const loaded = loadWebConfig(await writeConfig(tlsYaml(`  client_auth_type: RequestClientCert\n`)));
-    expect(await problemFor(loaded)).toBeUndefined();
+    expect(await handshakeProblem(loaded, ca)).toBeUndefined();
   });
 
   it('an unverifiable certificate is refused with the reason OpenSSL gave', async () => {
     const loaded = loadWebConfig(await writeConfig(tlsYaml(`  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ${ca.cert}\n`)));
-    expect(await problemFor(loaded, stranger)).toMatch(/^client certificate not verified \([A-Z_]+\)$/);
+    expect(await handshakeProblem(loaded, ca, stranger)).toMatch(/^client certificate not verified \([A-Z_]+\)$/);
   });
 
   it('client_allowed_sans: one match among several is enough; a certificate without SANs matches none', async () => {
     const loaded = loadWebConfig(await writeConfig(tlsYaml(`  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${ca.cert}\n  client_allowed_sans: [a.example, "2001:DB8:0:0:0:0:0:5"]\n`)));
-    expect(await problemFor(loaded, twoSans)).toBeUndefined();
-    expect(await problemFor(loaded, noSans)).toBe('client certificate has none of client_allowed_sans');
+    expect(await handshakeProblem(loaded, ca, twoSans)).toBeUndefined();
+    expect(await handshakeProblem(loaded, ca, noSans)).toBe('client certificate has none of client_allowed_sans');
   });
 });
 
