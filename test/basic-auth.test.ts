@@ -33,6 +33,14 @@ describe('BasicAuthUsers', () => {
     expect(await auth.verify('constructor', 'right')).toBe(false);
   });
 
+  it('without users, a name is still checked against a real bcrypt hash of cost 10: no answer comes sooner for it', async () => {
+    const { auth, compared } = counted({});
+    expect(await auth.verify('anyone', 'anything')).toBe(false);
+    expect(compared).toHaveLength(1);
+    expect(bcryptCost(compared[0]!)).toBe(10);
+    expect(compared[0]).toMatch(/^\$2b\$10\$[./A-Za-z0-9]{53}$/);
+  });
+
   it('remembers a success: repeated scrapes run bcrypt once while they keep coming within the TTL', async () => {
     const { auth, compared, advance } = counted({ a: HASH }, { ttlMs: 60_000 });
     for (let i = 0; i < 10; i++) {
