@@ -143,6 +143,15 @@ describe('running totals: adding and taking out files in any order', () => {
     );
   });
 
+  // The fuzzed rules above meet a tie on the order only now and then; this is the tie, every run.
+  it('breaks a tie on the first iteration by file name, whichever file was added first', () => {
+    for (const names of [['b.json', 'a.json'], ['a.json', 'b.json']]) {
+      const totals = emptyUsageTotals();
+      for (const name of names) applyEfficiency(totals, name, efficiencyContribution(name, { model: 'sonnet', iteration: 3, input_tokens: 1 }), 1);
+      expect(totals.models.map((m) => [m.first, m.firstName])).toEqual([[3, 'a.json']]);
+    }
+  });
+
   it('ignores the removal of a model it never saw', () => {
     const totals = foldUsage([{ name: 'iteration-1.json', value: { model: 'opus', input_tokens: 5 } }]);
     const before = structuredClone(totals);
@@ -313,6 +322,17 @@ describe('model keys past MAX_MODEL_KEYS', () => {
     expect(gemini).toEqual([{ family: 'gemini', model: 'other', tokens: { input: 1005, output: 10, cache_read: 0, cache_creation: 0 }, costUsd: gemini[0]!.costUsd }]);
     expect(gemini[0]!.costUsd).toBeGreaterThan(0);
     expect(usage).toEqual(summariseUsage([...own, late, later], BUILT_IN_PRICES, new ModelLabeler()));
+  });
+
+  // An overflow entry is labelled by its family, never by its internal key: here it is the first
+  // model in iteration order (its file sorts before the others), while label slots are still free.
+  it('labels an overflow entry (family, other) even when it comes first and label slots are free', () => {
+    const early = { name: 'iteration-0.json', value: { model: 'gemini-3-pro', input_tokens: 7 } };
+    const totals = foldUsage([...own, early]);
+    expect(totals.models.find((m) => m.overflow === 'gemini')).toMatchObject({ first: 0, n: 1 });
+    const usage = usageFromTotals(totals, BUILT_IN_PRICES, new ModelLabeler());
+    expect(usage.models.filter((m) => m.family === 'gemini').map((m) => [m.model, m.tokens.input])).toEqual([['other', 7]]);
+    expect(usage.models.some((m) => m.model.includes('gemini'))).toBe(false);
   });
 
   // The Worker keeps these totals in its stored head (sync/shards.ts) and reads them back checked.

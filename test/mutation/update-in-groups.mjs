@@ -1,7 +1,7 @@
 // Brings one part's mutation results up to date a few modules at a time, keeping each group's
 // results as soon as it ends: Stryker writes its incremental file only when a whole run ends, so an
 // update of hours stopped half-way (a session that ends) would otherwise keep nothing.
-//   node test/mutation/update-in-groups.mjs [--part unit|ci] [--size MUTANTS] [--concurrency N]
+//   node test/mutation/update-in-groups.mjs [--part unit|ci] [--size MUTANTS] [--concurrency N] [--retest-survivors]
 // Works on the part's results file in place (for the unit part, while it has no committed results,
 // on its pending first measurement): runs the part's config with --mutate over groups of modules of
 // about MUTANTS mutants each (default 600) and merges each group back as it ends. A group already up
@@ -9,7 +9,7 @@
 // When every group is in, the unit part's results are written as test/mutation/incremental-unit.json:
 // check them with `npm run mutation:ci`, commit them, and delete the pending file.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(name);
@@ -24,6 +24,11 @@ if (!part) throw new Error('--part is unit or ci');
 const size = Number(arg('--size', '600'));
 const concurrency = arg('--concurrency', '2');
 const results = existsSync(part.committed) ? part.committed : part.pending;
+// Stryker reuses a survivor's result while the tests that covered it are unchanged, even when a new
+// test would kill it (measured: a static mutant kept "Survived" after the test that kills it was
+// added). With --retest-survivors, each group's survivors are dropped from the results first, so
+// Stryker tests them again against today's tests.
+const retestSurvivors = process.argv.includes('--retest-survivors');
 const scratch = 'test/mutation/.tmp-group.json';
 const read = (path) => JSON.parse(readFileSync(path, 'utf8'));
 
@@ -47,6 +52,7 @@ for (const [i, group] of groups.entries()) {
   const files = group.files.join(',');
   console.log(`mutation: group ${i + 1} of ${groups.length}: ${files} (${group.weight} mutants last time)`);
   copyFileSync(results, scratch);
+  if (retestSurvivors) forgetSurvivors(scratch, group.files);
   // Its exit status is the break threshold over this group alone; the part is checked as a whole after.
   spawnSync('npx', ['stryker', 'run', part.config, '--mutate', files, '--incrementalFile', scratch, '--tempDirName', 'test/mutation/.tmp-group', '--concurrency', concurrency], { stdio: 'inherit' });
   const missing = group.files.filter((file) => !(file in read(scratch).files));
@@ -60,3 +66,12 @@ for (const [i, group] of groups.entries()) {
 }
 if (results !== part.committed) copyFileSync(results, part.committed);
 console.log(`mutation: every group is up to date in ${part.committed}; check it with npm run mutation:ci, then commit it.`);
+
+function forgetSurvivors(path, files) {
+  const report = read(path);
+  for (const file of files) {
+    const entry = report.files[file];
+    if (entry) entry.mutants = entry.mutants.filter((m) => m.status !== 'Survived' && m.status !== 'NoCoverage');
+  }
+  writeFileSync(path, JSON.stringify(report));
+}
