@@ -100,7 +100,9 @@ export const ENV = {
   LOKI_REGISTRY_FILE: '~/.loki/dashboard/projects.json',
   LOKI_MAX_PROJECTS: '100',
   LOKI_METRICS_HOST: '127.0.0.1',
-  LOKI_METRICS_PORT: '57374',
+  // Not 57374, the metrics guide's port: Loki Mode's dashboard takes it with every run, and walks
+  // up from it to 57383 when it is held (docs/configuration.md, "The port").
+  LOKI_METRICS_PORT: '57373',
   LOKI_METRICS_PATH: '/metrics',
   LOKI_METRICS_ENABLED: 'true',
   LOKI_MAX_ITERATIONS: '1000',

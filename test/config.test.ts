@@ -18,7 +18,7 @@ describe('parseConfig', () => {
     expect(config).toMatchObject({
       dir: '.loki',
       host: '127.0.0.1',
-      port: 57374,
+      port: 57373,
       metricsPath: '/metrics',
       enabled: true,
       maxIterations: 1000,

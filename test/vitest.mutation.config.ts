@@ -9,6 +9,8 @@ import { defineConfig } from 'vitest/config';
 export const NOT_FOR_MUTATION = [
   // Prometheus, promtool, nginx and the monitoring assets: they scrape a server in a child process.
   'test/monitoring/**',
+  // The npm package: packed, installed with npm from the registry and run in child processes.
+  'test/package/**',
   // The CLI and the Worker bundle run in child processes (node, workerd, wrangler); their modules
   // are tested in-process by test/node/cli/ and test/worker/entry.test.ts.
   'test/node/cli.test.ts',

@@ -4,18 +4,19 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import { createServer as createTlsServer, type Server as TlsHttpServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { createFleetApp, DEFAULT_PROJECT, singleProject, type ProjectCatalog } from '../fleet.js';
-import { ConfigError, type Config } from '../config.js';
+import { ConfigError, ENV, type Config } from '../config.js';
 import { hostAllowList } from '../host-check.js';
 import { capText, escapeForLog } from '../log.js';
 import { WebConfigError } from '../schemas/web-config.js';
 import type { Log } from '../source-tracker.js';
 import type { StateStore } from '../stores/store.js';
 import { nodeBuildInfo } from './build-info.js';
+import { portInUseMessage, whoHolds } from './port-holder.js';
 import { createProcessMetrics } from './process-metrics.js';
 import { clientCertificateProblem, loadWebConfig, WebConfigReloader, type LoadedTls, type LoadedWebConfig } from './web-config.js';
 
 export interface RunningServer {
-  /** Where `/metrics` is served, e.g. `http://127.0.0.1:57374/metrics`. */
+  /** Where `/metrics` is served, e.g. `http://127.0.0.1:57373/metrics`. */
   readonly url: string;
   readonly port: number;
   /** Whether the web config asks for credentials: basic-auth users or a verified client certificate. */
@@ -181,12 +182,13 @@ export async function startFleetServer(
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
-      reject(
-        new Error(
-          error.code === 'EADDRINUSE'
-            ? `port ${config.port} on ${config.host} is already in use (set LOKI_METRICS_PORT or --port)`
-            : `cannot listen on ${config.host}:${config.port}: ${error.message}`,
-        ),
+      if (error.code !== 'EADDRINUSE') {
+        reject(new Error(`cannot listen on ${config.host}:${config.port}: ${error.message}`));
+        return;
+      }
+      // Name who holds it (Loki Mode's dashboard, usually) and the one thing to do.
+      void whoHolds(config.host, config.port).then((holder) =>
+        reject(new Error(portInUseMessage(config.host, config.port, holder, Number(ENV.LOKI_METRICS_PORT)))),
       );
     };
     const onListening = () => {

@@ -136,7 +136,7 @@ beforeAll(async () => {
   fleet.scrape_timeout = '1s';
   swap(fleet.authorization, 'credentials_file', SHIPPED_TOKEN_FILE, tokenFile);
   const fleetSd = (fleet.http_sd_configs as Json[])[0]!;
-  swap(fleetSd, 'url', 'http://127.0.0.1:57374/targets', `http://${node}/targets`);
+  swap(fleetSd, 'url', 'http://127.0.0.1:57373/targets', `http://${node}/targets`);
   swap(fleetSd, 'refresh_interval', '1m', '1s');
   swap(fleetSd.authorization, 'credentials_file', SHIPPED_TOKEN_FILE, tokenFile);
 

@@ -114,7 +114,7 @@ beforeAll(async () => {
     ['/etc/nginx/tls/loki-metrics.crt', crt],
     ['/etc/nginx/tls/loki-metrics.key', key],
     ['CHANGE_ME_LONG_RANDOM_TOKEN', TOKEN],
-    ['http://127.0.0.1:57374', `http://${at.running}`],
+    ['http://127.0.0.1:57373', `http://${at.running}`],
   ]);
   await writeFile(join(work, 'site.conf'), site);
   await mkdir(join(work, 'nginx-temp'));
@@ -151,7 +151,7 @@ http {
 
   const plain = shippedJob('scrape-plain.yml');
   const plainTargets = plain.static_configs[0];
-  swap(plainTargets, 'targets', ['127.0.0.1:57374'], [at.running, at.paused]);
+  swap(plainTargets, 'targets', ['127.0.0.1:57373'], [at.running, at.paused]);
   jobs.push(fast(plain, 'loki-mode'));
   jobs.push(fast({ ...plain, static_configs: [{ ...plainTargets, targets: [at.text004] }] }, 'loki-mode-text004'));
   jobs.push(fast({ ...plain, static_configs: [{ ...plainTargets, targets: [at.live] }] }, LIVE_JOB));
@@ -164,7 +164,7 @@ http {
   jobs.push(fast({ ...proxied, authorization: { ...proxied.authorization, credentials_file: wrong } }, 'loki-mode-proxy-wrong-token'));
 
   const tokened = shippedJob('scrape-exporter-token.yml');
-  swap(tokened.static_configs[0], 'targets', ['127.0.0.1:57374'], [at.token]);
+  swap(tokened.static_configs[0], 'targets', ['127.0.0.1:57373'], [at.token]);
   swap(tokened.authorization, 'credentials_file', '/etc/prometheus/secrets/loki-metrics.token', rightExporter);
   jobs.push(fast(tokened, 'loki-mode-token'));
   jobs.push(fast({ ...tokened, authorization: { ...tokened.authorization, credentials_file: wrong } }, 'loki-mode-token-wrong-token'));
@@ -189,7 +189,7 @@ http {
   const k8s = shippedJob('scrape-kubernetes.yml');
   swap(k8s.authorization, 'credentials_file', '/etc/prometheus/secrets/loki-metrics.token', rightExporter);
   const toPod = (k8s.relabel_configs as Json[]).find((r) => r.target_label === '__address__')!;
-  swap(toPod, 'replacement', '$1:57374', `$1:${at.token.split(':')[1]}`);
+  swap(toPod, 'replacement', '$1:57373', `$1:${at.token.split(':')[1]}`);
   const pod = (name: string, app: string) => ({
     targets: [`${name}-discovered`],
     labels: { __meta_kubernetes_pod_label_app: app, __meta_kubernetes_pod_ip: '127.0.0.1', __meta_kubernetes_namespace: 'loki', __meta_kubernetes_pod_name: name, __meta_kubernetes_pod_phase: 'Running' },
@@ -343,7 +343,7 @@ describe('relabelling recipes', () => {
     }
   }, 40_000);
 
-  it('scrape-kubernetes.yml keeps app=loki-mode pods on port 57374\'s replacement and drops the rest', async () => {
+  it('scrape-kubernetes.yml keeps app=loki-mode pods on port 57373\'s replacement and drops the rest', async () => {
     const [target] = await scraped('loki-mode-k8s');
     expect(target!.labels).toMatchObject({ namespace: 'loki', pod: 'loki-0', instance: at.token });
     expect([target!.health, target!.lastError]).toEqual(['up', '']);

@@ -67,7 +67,7 @@ describe('Prometheus scrape configs (monitoring/prometheus/scrape-*.yml)', () =>
       // /targets sets the project label and the ?project= parameter itself.
       for (const key of ['relabel_configs', 'static_configs', 'params', 'metrics_path']) expect(jobs[0]![key], key).toBeUndefined();
     }
-    expect(fleet[0]!.http_sd_configs[0]).toEqual({ url: 'http://127.0.0.1:57374/targets', refresh_interval: '1m' });
+    expect(fleet[0]!.http_sd_configs[0]).toEqual({ url: 'http://127.0.0.1:57373/targets', refresh_interval: '1m' });
     const sd = worker[0]!.http_sd_configs[0] as Json;
     expect(new URL(sd.url as string)).toMatchObject({ protocol: 'https:', pathname: '/targets' });
     expect(worker[0]!.scheme).toBe('https');
@@ -95,8 +95,10 @@ describe('Prometheus scrape configs (monitoring/prometheus/scrape-*.yml)', () =>
   });
 
   it('no recipe skips TLS verification or inlines a secret', async () => {
-    for (const file of await readdir(join(MONITORING, 'prometheus'))) {
-      const text = await readFile(join(MONITORING, 'prometheus', file), 'utf8');
+    const files = await readdir(join(MONITORING, 'prometheus'), { recursive: true, withFileTypes: true });
+    expect(files.filter((f) => f.isFile()).length).toBeGreaterThan(15);
+    for (const file of files.filter((f) => f.isFile()).map((f) => join(f.parentPath, f.name))) {
+      const text = await readFile(file, 'utf8');
       expect(text, file).not.toMatch(/insecure_skip_verify:\s*true|bearer_token:|credentials:/);
     }
   });
@@ -143,7 +145,7 @@ describe('nginx config (monitoring/nginx/loki-metrics.conf)', () => {
         ['/etc/nginx/tls/loki-metrics.crt', crt],
         ['/etc/nginx/tls/loki-metrics.key', key],
         ['CHANGE_ME_LONG_RANDOM_TOKEN', token],
-        ['http://127.0.0.1:57374', `http://${new URL(exporter.url).host}`],
+        ['http://127.0.0.1:57373', `http://${new URL(exporter.url).host}`],
       ]);
       await writeFile(join(dir, 'loki-metrics.conf'), site, { mode: 0o600 });
       // Debian's stock nginx.conf, unchanged but for where it writes (pid, logs, temp files) and
@@ -226,7 +228,7 @@ describe('Datadog check (monitoring/datadog/loki_mode.yaml)', () => {
     const config = loadYaml(join(MONITORING, 'datadog/loki_mode.yaml')) as Json;
     expect(config).toHaveProperty('init_config');
     const instance = config.instances[0] as Json;
-    expect(instance.openmetrics_endpoint).toBe('http://127.0.0.1:57374/metrics');
+    expect(instance.openmetrics_endpoint).toBe('http://127.0.0.1:57373/metrics');
     expect(instance.namespace).toBe('loki');
     const listed = instance.metrics as string[];
     expect(listed).toContain('loki_last_sync_timestamp_seconds'); // the Worker's own gauge

@@ -173,7 +173,7 @@ beforeAll(async () => {
   // The user the shipped web-config.yml names.
   swap(template.basic_auth, 'username', Object.keys(shippedBasic.basic_auth_users)[0], 'prometheus');
   swap(template.basic_auth, 'password_file', '/etc/prometheus/secrets/loki-metrics.password', right);
-  swap(template.static_configs[0], 'targets', ['loki.example.com:57374'], ['set per job']);
+  swap(template.static_configs[0], 'targets', ['loki.example.com:57373'], ['set per job']);
 
   const job = (name: string, webConfig: string, edit: (job: Json) => void = () => undefined): Json => {
     const copy = structuredClone(template);

@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/node/server.js';
@@ -39,9 +40,17 @@ describe('startServer', () => {
     expect((await fetch(`http://127.0.0.1:${server.port}/health`)).status).toBe(200);
   });
 
-  it('says clearly when the port is taken', async () => {
+  it('says clearly when the port is taken, and by whom', async () => {
     const first = await serve();
-    await expect(serve({}, first.port)).rejects.toThrow(/already in use \(set LOKI_METRICS_PORT or --port\)/);
+    await expect(serve({}, first.port)).rejects.toThrow(`port ${first.port} on 127.0.0.1 is already served by another loki-metrics`);
+    const other = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const port = (other.address() as AddressInfo).port;
+    try {
+      await expect(serve({}, port)).rejects.toThrow(`port ${port} on 127.0.0.1 is already in use (set LOKI_METRICS_PORT or --port)`);
+    } finally {
+      other.close();
+    }
   });
 });
 

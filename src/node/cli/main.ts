@@ -1,7 +1,7 @@
 /**
- * `loki-metrics`'s commands and their dispatch: `check`, `sync` and `token` (`serve` and `scrape` have
- * their own modules), `help`, `--version`, and how an error becomes a line on stderr and an exit
- * code. Everything but the `process` it runs in (src/node/cli.ts): tested in-process.
+ * `loki-metrics`'s commands and their dispatch: `check`, `sync` and `token` (`serve`, `scrape` and
+ * `assets` have their own modules), `help`, `--version`, and how an error becomes a line on stderr
+ * and an exit code. Everything but the `process` it runs in (src/node/cli.ts): tested in-process.
  */
 import { resolve } from 'node:path';
 import { ANSI_PAINT, formatCheck, NO_PAINT } from '../../cli/report.js';
@@ -12,6 +12,7 @@ import { DEFAULT_SESSION, SESSION_NAME } from '../../sync/protocol.js';
 import { sessionSyncToken } from '../../sync/tokens.js';
 import { VERSION } from '../../version.js';
 import { parseInterval, runSync } from '../sync.js';
+import { assets } from './assets.js';
 import { configFrom, dirProblem, parse, UsageError, type Io } from './common.js';
 import { scrape } from './scrape.js';
 import { serve } from './serve.js';
@@ -131,7 +132,7 @@ async function token(args: string[], io: Io): Promise<number> {
 }
 
 /** The commands by name: a Map, so Object.prototype's names (`toString`, `constructor`) are none. */
-const COMMANDS = new Map<string | undefined, (args: string[], io: Io) => Promise<number>>(Object.entries({ serve, scrape, check, sync, token }));
+const COMMANDS = new Map<string | undefined, (args: string[], io: Io) => Promise<number>>(Object.entries({ serve, scrape, check, sync, token, assets }));
 
 export async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;

@@ -22,7 +22,7 @@ export function exporterUrl(text: string, metricsPath: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--url ${JSON.stringify(text)} is not a URL, e.g. http://127.0.0.1:57374/metrics`);
+    throw new UsageError(`--url ${JSON.stringify(text)} is not a URL, e.g. http://127.0.0.1:57373/metrics`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, not ${url.protocol}//`);
   if (url.pathname === '/') url.pathname = metricsPath;

@@ -15,6 +15,7 @@ Commands:
   check    Validate a .loki directory offline and print each source's verdict
   sync     Push a .loki directory's state to a remote exporter (the Cloudflare Worker)
   token    Print a session's write token (derived from LOKI_SYNC_TOKEN)
+  assets   Print where the shipped monitoring assets (rules, dashboards, configs) are
   help     Show help for a command: loki-metrics help <command>
   version  Print the version
 
@@ -40,7 +41,7 @@ Serve metrics for a .loki directory, or for many projects (read-only) until SIGI
   --registry-file FILE
                       The registry (LOKI_REGISTRY_FILE, default ~/.loki/dashboard/projects.json)
   --host HOST         Address to bind (LOKI_METRICS_HOST, default 127.0.0.1)
-  --port PORT         Port (LOKI_METRICS_PORT, default 57374)
+  --port PORT         Port (LOKI_METRICS_PORT, default ${ENV.LOKI_METRICS_PORT})
   --path PATH         Metrics path (LOKI_METRICS_PATH, default /metrics)
   --web.config.file FILE
                       Prometheus exporter-toolkit web config: TLS, client certificates, basic
@@ -69,7 +70,7 @@ Fetch a running exporter and print its metrics as a table.
                   https://loki-metrics.example.workers.dev/metrics?session=NAME
                   (a URL without a path gets LOKI_METRICS_PATH, default /metrics)
   --host HOST     Exporter host, optionally HOST:PORT (LOKI_METRICS_HOST, default 127.0.0.1)
-  --port PORT     Exporter port (LOKI_METRICS_PORT, default 57374)
+  --port PORT     Exporter port (LOKI_METRICS_PORT, default ${ENV.LOKI_METRICS_PORT})
   --path PATH     Metrics path (LOKI_METRICS_PATH, default /metrics)
   --token TOKEN   Bearer token (LOKI_METRICS_TOKEN)
   --project NAME  One project of an exporter serving several (adds ?project=NAME)
@@ -102,6 +103,17 @@ Print the write token of one session, derived from the sync secret in LOKI_SYNC_
 that project's \`loki-metrics sync\` as its LOKI_SYNC_TOKEN: it can write that session only.
 
   --session NAME     Session name (default "default")
+`,
+  assets: `Usage: loki-metrics assets [--list]
+
+Print the absolute path of the monitoring assets installed with loki-metrics: the Prometheus alert
+and recording rules with their promtool tests, scrape configs, the Grafana dashboard, the nginx
+proxy, web configs and the other recipes of docs/monitoring.md. Copy them, or load them from there:
+
+  cp -r "$(loki-metrics assets)" ~/loki-monitoring
+  promtool check rules "$(loki-metrics assets)/prometheus/loki-alerts.yml"
+
+  --list   Print the files in it instead, one per line, relative to it
 `,
   check: `Usage: loki-metrics check [--dir DIR]
 

@@ -56,7 +56,7 @@ describe('configFrom', () => {
     expect(config.port).toBe(4321);
     expect(config.host).toBe('10.0.0.1');
     expect(configFrom(io, {}).port).toBe(1234);
-    expect(configFrom(capture().io, {}).port).toBe(57374);
+    expect(configFrom(capture().io, {}).port).toBe(57373);
   });
 
   it('names the flag when a given flag is bad', () => {

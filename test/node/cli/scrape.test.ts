@@ -123,8 +123,8 @@ describe('exporterUrl', () => {
 
   it('refuses what is not an http or https URL', () => {
     expect(() => exporterUrl('localhost:9100', '/metrics')).toThrow(new UsageError('--url must be http:// or https://, not localhost://'));
-    expect(() => exporterUrl('127.0.0.1:9100', '/metrics')).toThrow(new UsageError('--url "127.0.0.1:9100" is not a URL, e.g. http://127.0.0.1:57374/metrics'));
-    expect(() => exporterUrl('exporter.local', '/metrics')).toThrow(new UsageError('--url "exporter.local" is not a URL, e.g. http://127.0.0.1:57374/metrics'));
+    expect(() => exporterUrl('127.0.0.1:9100', '/metrics')).toThrow(new UsageError('--url "127.0.0.1:9100" is not a URL, e.g. http://127.0.0.1:57373/metrics'));
+    expect(() => exporterUrl('exporter.local', '/metrics')).toThrow(new UsageError('--url "exporter.local" is not a URL, e.g. http://127.0.0.1:57373/metrics'));
     expect(() => exporterUrl('ftp://h/metrics', '/metrics')).toThrow(new UsageError('--url must be http:// or https://, not ftp://'));
   });
 });

@@ -238,7 +238,7 @@ describe('serve one directory', () => {
     const port = await freePort();
     const first = await start(['--dir', await live(), '--port', String(port)]);
     const error = await refusal(['--dir', await live(), '--port', String(port)]);
-    expect(error.message).toBe(`port ${port} on 127.0.0.1 is already in use (set LOKI_METRICS_PORT or --port)`);
+    expect(error.message).toBe(`port ${port} on 127.0.0.1 is already served by another loki-metrics: scrape that one, or stop it first`);
     expect(listeners()).toEqual(SIGNALS.map((_, i) => baseline.listeners[i]! + 1)); // the first one's
     expect(await first.stop()).toBe(0);
     expectNothingLeft();
