@@ -32,17 +32,15 @@ export function probeHost(host: string): string {
 export async function whoHolds(host: string, port: number, options: AskOptions = {}): Promise<PortHolder> {
   const signal = AbortSignal.timeout(options.timeoutMs ?? 1_000);
   const base = `http://${probeHost(host)}:${port}`;
-  const health = await answer(`${base}/health`, signal);
-  if (health !== undefined && isDashboardHealth(health)) return 'loki-dashboard';
-  const landing = await answer(`${base}/`, signal);
-  if (landing !== undefined && /<title>loki-metrics<\/title>/.test(landing)) return 'loki-metrics';
+  if (isDashboardHealth(await answer(`${base}/health`, signal))) return 'loki-dashboard';
+  if ((await answer(`${base}/`, signal)).includes('<title>loki-metrics</title>')) return 'loki-metrics';
   return 'unknown';
 }
 
 export function isDashboardHealth(text: string): boolean {
   try {
-    const body: unknown = JSON.parse(text);
-    return typeof body === 'object' && body !== null && (body as { service?: unknown }).service === 'loki-dashboard';
+    // A primitive has no `service`; `null` throws, and reads as false like any other non-object.
+    return (JSON.parse(text) as { service?: unknown }).service === 'loki-dashboard';
   } catch {
     return false;
   }
@@ -64,26 +62,22 @@ export function portInUseMessage(host: string, port: number, holder: PortHolder,
   return `${where} is already in use (set LOKI_METRICS_PORT or --port)`;
 }
 
-/** The body's first MAX_ANSWER_BYTES as text, or undefined when there is no 200 answer in time. */
-async function answer(url: string, signal: AbortSignal): Promise<string | undefined> {
+/** The first MAX_ANSWER_BYTES of a 200 answer's body as text; '' for any other answer or none in time. */
+async function answer(url: string, signal: AbortSignal): Promise<string> {
   try {
     const response = await fetch(url, { signal, redirect: 'manual' });
-    if (response.status !== 200 || response.body === null) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    const reader = response.body.getReader();
+    // Read whatever the status (a bounded read ends the exchange either way), then keep only a 200's.
     const chunks: Uint8Array[] = [];
     let size = 0;
-    while (size < MAX_ANSWER_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
+    // Node's body stream is async-iterable (TypeScript's DOM type does not say so); a body-less
+    // answer (204, 304) has none and throws here, which reads as ''.
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+      if (size >= MAX_ANSWER_BYTES) break;
     }
-    await reader.cancel();
-    return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES));
+    return response.status === 200 ? Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8') : '';
   } catch {
-    return undefined;
+    return '';
   }
 }

@@ -14,6 +14,7 @@ import { ENV as CONFIG_ENV } from '../../src/config.js';
 import { sessionSyncToken } from '../../src/sync/tokens.js';
 import { bcryptHash, issue, makeCa } from '../support/certs.js';
 import { cleanTrees, materialize, tempDir, treeDigest } from '../support/loki-tree.js';
+import { stopChildren } from '../support/children.js';
 
 // LOKI_METRICS_TEST_CLI: run these tests against another build (to show a test fails without a fix).
 const CLI = process.env.LOKI_METRICS_TEST_CLI ?? new URL('../../dist/src/node/cli.js', import.meta.url).pathname;
@@ -31,17 +32,7 @@ beforeAll(() => {
 afterAll(() => rmSync(CHILD_TMPDIR, { recursive: true, force: true }));
 
 afterEach(async () => {
-  // SIGTERM first: a serving demo removes its temporary directory on the way out; SIGKILL would leave it.
-  await Promise.all(
-    children.splice(0).map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }),
-  );
+  await stopChildren(children);
   for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
   await cleanTrees();
   expect(demoDirs()).toEqual([]);

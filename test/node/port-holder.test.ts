@@ -93,6 +93,16 @@ describe('whoHolds', () => {
     expect(written).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it('reads an answer that arrives in pieces to its end', async () => {
+    const pieces = await holder((req, res) => {
+      if (req.url !== '/health') return void res.writeHead(404).end();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write(DASHBOARD_HEALTH.slice(0, 20));
+      setTimeout(() => res.end(DASHBOARD_HEALTH.slice(20)), 50);
+    });
+    expect(await whoHolds('127.0.0.1', pieces)).toBe('loki-dashboard');
+  });
+
   it('finds a dashboard whose /health is padded, within what it reads', async () => {
     const padded = await holder((_req, res) => res.writeHead(200).end(' '.repeat(15 * 1024) + DASHBOARD_HEALTH));
     expect(await whoHolds('127.0.0.1', padded)).toBe('loki-dashboard');

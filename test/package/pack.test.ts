@@ -14,6 +14,7 @@ import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
+import { stopChildren } from '../support/children.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; scripts: Record<string, string> };
@@ -78,16 +79,7 @@ beforeAll(() => {
 }, INSTALL_DEADLINE_MS + 60_000);
 
 afterAll(async () => {
-  await Promise.all(
-    children.splice(0).map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }),
-  );
+  await stopChildren(children);
   await cleanTrees();
   for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
