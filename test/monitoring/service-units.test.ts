@@ -19,7 +19,6 @@ import { cleanTemps, freePort, MONITORING, PYTHON, ROOT, run, substitute, tempDi
 const SYSTEM_UNIT = join(MONITORING, 'systemd/system/loki-metrics.service');
 const USER_UNIT = join(MONITORING, 'systemd/user/loki-metrics.service');
 const PLIST = join(MONITORING, 'launchd/local.loki-metrics.plist');
-const CLI = join(ROOT, 'dist/src/node/cli.js');
 /**
  * The system unit's overall exposure as systemd-analyze security --offline=true rates it (Debian
  * 12's systemd 252 measured 1.3, "OK"); losing any of its hardening raises it above.
@@ -188,8 +187,26 @@ async function home(binRelative: string): Promise<{ home: string; tree: string; 
   expect(run('cp', ['-a', fixture, tree]).status).toBe(0);
   const bin = join(home, binRelative);
   await mkdir(bin, { recursive: true });
-  await writeFile(join(bin, 'loki-metrics'), `#!/bin/sh\nexec node ${CLI} "$@"\n`, { mode: 0o755 });
+  await writeFile(join(bin, 'loki-metrics'), `#!/bin/sh\nexec node ${await installedCopy(home)} "$@"\n`, { mode: 0o755 });
   return { home, tree, bin };
+}
+
+/**
+ * The built package as npm installs it (dist/src, package.json, the runtime dependencies) under
+ * `home`, so that nobody can read it: a checkout may sit in a directory only its owner can enter
+ * (CI's clone is in a mktemp -d, mode 0700). Returns its CLI.
+ */
+async function installedCopy(home: string): Promise<string> {
+  const pkg = join(home, 'lib/node_modules/loki-metrics');
+  await mkdir(join(pkg, 'dist'), { recursive: true });
+  expect(run('cp', ['-a', join(ROOT, 'dist/src'), join(pkg, 'dist/src')]).status).toBe(0);
+  expect(run('cp', ['-a', join(ROOT, 'package.json'), pkg]).status).toBe(0);
+  const { dependencies } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  for (const name of Object.keys(dependencies)) {
+    await mkdir(dirname(join(pkg, 'node_modules', name)), { recursive: true });
+    expect(run('cp', ['-a', join(ROOT, 'node_modules', name), join(pkg, 'node_modules', name)]).status).toBe(0);
+  }
+  return join(pkg, 'dist/src/node/cli.js');
 }
 
 /**
