@@ -9,7 +9,7 @@
  * applied; the system unit's non-root User= is mirrored with setpriv when the tests run as root.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -168,6 +168,7 @@ async function expectRunningFixture(url: URL): Promise<void> {
   expect(sample(metrics.body, 'loki_session_status')).toBe(1);
   expect(sample(metrics.body, 'loki_iteration_current')).toBe(6);
   expect(sample(metrics.body, 'loki_cost_usd')).toBeCloseTo(3.5313, 6);
+  expect(metrics.body).toContain(`nodeversion="${process.version}"`); // the Node under test, not /usr/bin's
   const health = await get(url, '/health');
   expect(health.status).toBe(200);
   expect(JSON.parse(health.body)).toMatchObject({ status: 'ok', up: true });
@@ -210,11 +211,15 @@ async function installedCopy(home: string): Promise<string> {
 }
 
 /**
- * Links this test's node into `bin` only when the unit's PATH has none (a CI runner's own Node
- * outside /usr/bin): the step docs/service.md gives nvm users.
+ * Puts the Node this suite runs on in `bin`, first on the unit's PATH, so the service runs on the
+ * major under test (CI runs the suite on each: docs/development.md) rather than on whatever node
+ * /usr/bin has: the step docs/service.md gives nvm users. Copied for a user who may not be able to
+ * reach this node's own directory (nobody, when the Node came from npx's cache under /root).
  */
-async function ensureNode(bin: string, path: string): Promise<void> {
-  if (!path.split(delimiter).some((dir) => existsSync(join(dir, 'node')))) await symlink(process.execPath, join(bin, 'node'));
+async function nodeFirst(bin: string, path: string, forOtherUser = false): Promise<void> {
+  expect(path.split(delimiter)[0]).toBe(bin);
+  if (forOtherUser) expect(run('cp', [process.execPath, join(bin, 'node')]).status).toBe(0);
+  else await symlink(process.execPath, join(bin, 'node'));
 }
 
 /** systemd-analyze, with a runtime directory of its own (--user needs one). */
@@ -259,7 +264,7 @@ describe('systemd units (monitoring/systemd/)', () => {
     const unit = parseUnit(text, h);
     expect(values(unit, 'Restart')).toEqual(['on-failure']);
     expect(values(unit, 'RestartPreventExitStatus')).toEqual(['2']);
-    await ensureNode(bin, unit.env.PATH!);
+    await nodeFirst(bin, unit.env.PATH!);
     const exporter = launch({ argv: unit.argv, env: { ...unit.env, HOME: h, LOKI_METRICS_PORT: 'not-a-port' }, cwd: h });
     const code = await new Promise<number | null>((resolve) => exporter.child.once('exit', resolve));
     expect(code, await exporter.output()).toBe(2);
@@ -274,7 +279,7 @@ describe('systemd units (monitoring/systemd/)', () => {
     const unit = parseUnit(substitute(text, [[`LOKI_METRICS_PORT=${shippedPort}`, `LOKI_METRICS_PORT=${port}`]]), h);
     expect(unit.env.LOKI_DIR).toBe(tree);
     expect(unit.env.PATH!.split(delimiter)[0]).toBe(bin); // ~/.local/bin, where the stand-in is
-    await ensureNode(bin, unit.env.PATH!);
+    await nodeFirst(bin, unit.env.PATH!);
     // A user manager passes HOME and starts the service in it.
     const exporter = launch({ argv: unit.argv, env: { ...unit.env, HOME: h }, cwd: h });
     const url = await served(exporter);
@@ -295,7 +300,7 @@ describe('systemd units (monitoring/systemd/)', () => {
       [`LOKI_METRICS_PORT=${shipped.env.LOKI_METRICS_PORT}`, `LOKI_METRICS_PORT=${port}`],
       [`PATH=${shipped.env.PATH}`, `PATH=${bin}${delimiter}${shipped.env.PATH}`],
     ]), '/root');
-    await ensureNode(bin, unit.env.PATH!);
+    await nodeFirst(bin, unit.env.PATH!, true);
     // A system service starts in /. The runner (this process) is root, the exporter nobody.
     const exporter = launch({ argv: unit.argv, env: unit.env, cwd: '/', asNobody: true });
     const url = await served(exporter);
@@ -380,7 +385,7 @@ describe('launchd agent (monitoring/launchd/local.loki-metrics.plist)', () => {
     const env = plist.EnvironmentVariables as Record<string, string>;
     expect(env.LOKI_DIR).toBe(tree);
     expect(env.PATH!.split(delimiter)[0]).toBe(bin);
-    await ensureNode(bin, env.PATH!);
+    await nodeFirst(bin, env.PATH!);
     await mkdir(join(h, 'Library/Logs'), { recursive: true }); // always there on macOS
     const exporter = launch({ argv: plist.ProgramArguments as string[], env, cwd: plist.WorkingDirectory as string, logFile: plist.StandardOutPath as string });
     const url = await served(exporter);

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
+import { COMPATIBILITY_DATE } from './wrangler-toml.js';
 
 export interface OwnMiniflare {
   readonly mf: Miniflare;
@@ -20,7 +21,7 @@ export async function startMiniflare(prefix: string, bindings: { r2Buckets?: str
   let mf: Miniflare;
   try {
     const { Miniflare } = await import('miniflare');
-    mf = new Miniflare({ modules: true, script: 'export default { fetch: () => new Response("") }', compatibilityDate: '2026-04-01', ...bindings });
+    mf = new Miniflare({ modules: true, script: 'export default { fetch: () => new Response("") }', compatibilityDate: COMPATIBILITY_DATE, ...bindings });
   } catch (error) {
     await rm(own, { recursive: true, force: true });
     throw error;

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
+import { COMPATIBILITY_DATE } from './wrangler-toml.js';
 
 // The TypeScript source, also when this helper runs compiled from dist/ (npm run stress).
 const ENTRY = new URL('../worker/counting-entry.ts', import.meta.url).pathname.replace('/dist/test/', '/test/');
@@ -65,7 +66,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
     mf = new Miniflare({
       modules: true,
       script,
-      compatibilityDate: '2026-04-01',
+      compatibilityDate: COMPATIBILITY_DATE,
       host: '127.0.0.1',
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.r2 !== false ? { r2Buckets: ['LOKI_STATE_BUCKET'] } : {}),

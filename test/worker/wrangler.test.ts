@@ -1,21 +1,28 @@
 /**
- * The shipped wrangler.toml builds on this Node (wrangler 4.86.0), and the bundle wrangler would
- * deploy runs in workerd: sync to it, scrape it.
+ * The shipped wrangler.toml builds on this Node with the pinned wrangler, and the bundle wrangler
+ * would deploy runs in workerd: sync to it, scrape it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Miniflare } from 'miniflare';
+import { Miniflare, supportedCompatibilityDate } from 'miniflare';
 import { afterAll, expect, it } from 'vitest';
 import { runSync } from '../../src/node/sync.js';
 import { cleanTrees, materialize } from '../support/loki-tree.js';
+import { COMPATIBILITY_DATE } from '../support/wrangler-toml.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups) await cleanup();
   await cleanTrees();
+});
+
+// A deployed Worker gets the runtime behaviour of its compatibility date; the tests can only vouch for
+// the date of the workerd they run, so the two move together (docs/development.md, "Pinned versions").
+it("deploys with the compatibility date of the workerd the tests run it in", () => {
+  expect(COMPATIBILITY_DATE).toBe(supportedCompatibilityDate);
 });
 
 it('builds with `wrangler deploy --dry-run` and the deployable bundle serves synced state', async () => {
@@ -35,7 +42,7 @@ it('builds with `wrangler deploy --dry-run` and the deployable bundle serves syn
   const mf = new Miniflare({
     modules: true,
     script: await readFile(join(out, 'index.js'), 'utf8'),
-    compatibilityDate: '2026-04-01',
+    compatibilityDate: COMPATIBILITY_DATE,
     host: '127.0.0.1',
     r2Buckets: ['LOKI_STATE_BUCKET'],
     bindings: { LOKI_SYNC_TOKEN: token },
