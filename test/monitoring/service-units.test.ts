@@ -333,11 +333,12 @@ describe('systemd units (monitoring/systemd/)', () => {
 });
 
 /**
- * A zombie of this user's and its live parent: `sh` starts a child that exits at once and execs
- * `sleep` over itself, which never reaps it. Stopped with the exporters (the zombie goes with it).
+ * A zombie of this user's and its live parent: `sh` starts a child that exits after a second, by
+ * when sh has exec'd `sleep` over itself, which never reaps it. Stopped with the exporters (the zombie goes with it).
  */
 async function zombieProcess(): Promise<{ zombie: number; parent: number }> {
-  const parent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The child exits after a second, once sh has exec'd into `sleep` (dash reaps a job that ends before).
+  const parent = spawn('/bin/sh', ['-c', 'sleep 1 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
   exporters.add(parent);
   const zombie = await new Promise<number>((resolve, reject) => {
     parent.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));

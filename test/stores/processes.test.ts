@@ -76,8 +76,10 @@ describe.runIf(asRootOnLinux)('isProcessAlive for a process of another user', ()
   });
 
   it('EPERM from a zombie: someone else\'s process that has exited but is not yet reaped is dead', async () => {
-    // `sleep 0` exits at once; its parent execs into `sleep 5`, which never reaps it: a zombie of root's.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The child exits after a second; by then its parent has exec'd into `sleep 8`, which never reaps
+    // it: a zombie of root's. (A child exiting at once could be reaped by sh itself before the exec,
+    // as dash reaps finished jobs between commands: a loaded CI machine saw that.)
+    const parent = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 8'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const zombie = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
       await expect.poll(() => readFileSync(`/proc/${zombie}/stat`, 'utf8').replace(/^.*\) /s, '')[0], { timeout: 5_000 }).toBe('Z');
