@@ -4,9 +4,10 @@ import { createGuard } from './auth.js';
 import type { BasicAuthUsers } from './basic-auth.js';
 import { createCollector, type Collector } from './collect.js';
 import type { Config } from './config.js';
-import { PROCESS_FAMILIES } from './catalogue.js';
-import { contentType, negotiate, renderEnd, renderFamilies, type Format } from './render.js';
-import { processSamples, withScrapeDuration, type ProcessMetricsSampler } from './self-metrics.js';
+import { MetricsBody } from './metrics-body.js';
+import { contentType, negotiate, type Format } from './render.js';
+import { EVERY_RESPONSE, everyResponseHeaders, exceptionResponse } from './response-headers.js';
+import { withScrapeDuration, type ProcessMetrics, type ProcessMetricsSampler } from './self-metrics.js';
 import type { Snapshot } from './snapshot.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import type { Log } from './source-tracker.js';
@@ -30,7 +31,8 @@ export interface AppDeps {
   /** Let concurrent scrapes share one refresh (default). Workers turn it off: see SnapshotCache. */
   readonly shareRefreshes?: boolean;
   /**
-   * The runtime's own process, sampled on every scrape (Node: `createProcessMetrics()`); without it
+   * The runtime's own process, asked for on every scrape (Node: `createProcessMetrics()`, which
+   * reuses a reading for 100 ms; `MetricsBody` renders it once per reading); without it
    * (the Worker) the process families are left out altogether.
    */
   readonly processMetrics?: ProcessMetricsSampler;
@@ -55,6 +57,12 @@ export interface AppDeps {
  * hung store gives `loki_up 0` rather than a failed scrape.
  */
 export const STORE_TIMEOUT_MS = 5_000;
+
+/** A scrape's answer headers, per format: every response's own, the content type, never cached. */
+const METRICS_HEADERS: Readonly<Record<Format, Readonly<Record<string, string>>>> = {
+  prometheus: { ...EVERY_RESPONSE, 'Content-Type': contentType('prometheus'), 'Cache-Control': 'no-store' },
+  openmetrics: { ...EVERY_RESPONSE, 'Content-Type': contentType('openmetrics'), 'Cache-Control': 'no-store' },
+};
 
 /** How long an empty agent list may follow a non-empty one before it is believed (writer resets it every ~2 s). */
 const AGENTS_HOLD_MS = 10_000;
@@ -88,15 +96,12 @@ export function createApp(deps: AppDeps): Hono {
     clock,
     deps.shareRefreshes ?? true,
   );
-  const rendered = new WeakMap<Snapshot, Partial<Record<Format, string>>>();
+  const body = new MetricsBody();
   const metricsPath = config.metricsPath;
 
   const app = new Hono();
 
-  app.use('*', async (c, next) => {
-    await next();
-    c.header('X-Content-Type-Options', 'nosniff');
-  });
+  app.use('*', everyResponseHeaders);
 
   // With credentials (a token, basic-auth users from a web config, or both), /metrics needs them,
   // and so does /health unless LOKI_METRICS_HEALTH_PUBLIC=true, when an unauthenticated probe gets
@@ -119,13 +124,10 @@ export function createApp(deps: AppDeps): Hono {
     }
     const format = negotiate(c.req.header('Accept'));
     const snapshot = await cache.get();
-    // The snapshot's families are rendered once per snapshot; the process's own (a few lines that
-    // change on every scrape) are sampled and rendered per scrape, then the exposition is ended.
-    const forSnapshot = rendered.get(snapshot) ?? {};
-    const body = (forSnapshot[format] ??= renderFamilies(snapshot.samples, format));
-    rendered.set(snapshot, forSnapshot);
-    const own = deps.processMetrics ? processPart(deps.processMetrics, format, log) : '';
-    return c.body(body + own + renderEnd(format), 200, { 'Content-Type': contentType(format), 'Cache-Control': 'no-store' });
+    const reading = deps.processMetrics ? readProcess(deps.processMetrics, log) : undefined;
+    // A Response of our own with a plain header object, not `c.body`: Hono would copy the headers
+    // into a Headers object, which @hono/node-server then copies out again, on every scrape.
+    return new Response(body.bytes(snapshot, reading, format), { status: 200, headers: METRICS_HEADERS[format] });
   });
 
   app.get('/health', async (c) => {
@@ -160,7 +162,7 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => c.text(`not found: metrics are at ${metricsPath}\n`, 404));
 
   app.onError((error, c) => {
-    if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof HTTPException) return exceptionResponse(error);
     // Never a stack trace in a response; one line in the log.
     log(`loki-metrics: internal error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? error.message : String(error)}`);
     return c.text('internal error\n', 500);
@@ -203,13 +205,13 @@ async function refresh(
   }
 }
 
-/** The process families for one scrape; none (and one log line) if the sampler fails. */
-function processPart(sample: ProcessMetricsSampler, format: Format, log: Log): string {
+/** The process's reading for one scrape; none (and one log line) if the sampler fails. */
+function readProcess(sample: ProcessMetricsSampler, log: Log): ProcessMetrics | undefined {
   try {
-    return renderFamilies(processSamples(sample()), format, PROCESS_FAMILIES);
+    return sample();
   } catch (error) {
     log(`loki-metrics: cannot sample the process metrics: ${error instanceof Error ? error.message : String(error)}`);
-    return '';
+    return undefined;
   }
 }
 

@@ -4,6 +4,7 @@ import { createApp, landingPage, type AppDeps } from './app.js';
 import { createGuard } from './auth.js';
 import { hostAllowed } from './host-check.js';
 import { capText, escapeForLog } from './log.js';
+import { everyResponseHeaders, exceptionResponse } from './response-headers.js';
 import type { Log } from './source-tracker.js';
 import type { StateStore } from './stores/store.js';
 import { VERSION } from './version.js';
@@ -104,10 +105,7 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
   }
 
   const app = new Hono();
-  app.use('*', async (c, next) => {
-    await next();
-    c.header('X-Content-Type-Options', 'nosniff');
-  });
+  app.use('*', everyResponseHeaders);
   if (deps.allowedHosts) app.use('*', hostCheck(deps.allowedHosts, log));
 
   // Credentials before anything that could name a project or cost a read. /health stays open
@@ -159,7 +157,7 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
   });
 
   app.onError((error, c) => {
-    if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof HTTPException) return exceptionResponse(error);
     log(`loki-metrics: internal error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? error.message : String(error)}`);
     return c.text('internal error\n', 500);
   });

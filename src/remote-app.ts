@@ -26,6 +26,7 @@ import { describeIssues } from './schemas/parse.js';
 import type { Log } from './source-tracker.js';
 import type { ObjectStore } from './stores/object-store.js';
 import { FILE_SET_NAMES, type FileSetName } from './stores/store.js';
+import { everyResponseHeaders, exceptionResponse } from './response-headers.js';
 import { parseDoc } from './stores/synced.js';
 import { syncCadence } from './sync/cadence.js';
 import { ingestShards } from './sync/ingest.js';
@@ -66,10 +67,7 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   // The session cap, per isolate: on R2 serialised through the registry object (sync/admission.ts).
   const admission = bucket ? new SessionAdmission(bucket, { maxSessions: config.maxSessions, clock }) : undefined;
   const app = new Hono();
-  app.use('*', async (c, next) => {
-    await next();
-    c.header('X-Content-Type-Options', 'nosniff');
-  });
+  app.use('*', everyResponseHeaders);
 
   // ---- ingest (write side)
   const ingest = new Hono();
@@ -178,7 +176,7 @@ export function createRemoteApp(deps: RemoteAppDeps): Hono {
   );
 
   app.onError((error, c) => {
-    if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof HTTPException) return exceptionResponse(error);
     log(`loki-metrics: internal error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? error.message : String(error)}`);
     return c.json({ error: 'internal error' }, 500);
   });

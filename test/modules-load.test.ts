@@ -64,6 +64,8 @@ const MODULES: Record<string, () => Promise<Record<string, unknown>>> = {
   'schemas/project-registry.ts': () => import('../src/schemas/project-registry.js'),
   'schemas/proof.ts': () => import('../src/schemas/proof.js'),
   'schemas/web-config.ts': () => import('../src/schemas/web-config.js'),
+  'metrics-body.ts': () => import('../src/metrics-body.js'),
+  'response-headers.ts': () => import('../src/response-headers.js'),
   'self-metrics.ts': () => import('../src/self-metrics.js'),
   'snapshot-cache.ts': () => import('../src/snapshot-cache.js'),
   'snapshot.ts': () => import('../src/snapshot.js'),

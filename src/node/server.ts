@@ -10,9 +10,10 @@ import { capText, escapeForLog } from '../log.js';
 import { WebConfigError } from '../schemas/web-config.js';
 import type { Log } from '../source-tracker.js';
 import type { StateStore } from '../stores/store.js';
+import { EVERY_RESPONSE } from '../response-headers.js';
 import { nodeBuildInfo } from './build-info.js';
 import { portInUseMessage, whoHolds } from './port-holder.js';
-import { createProcessMetrics } from './process-metrics.js';
+import { createProcessMetrics, SERVER_READING_REUSE_MS } from './process-metrics.js';
 import { clientCertificateProblem, loadWebConfig, WebConfigReloader, type LoadedTls, type LoadedWebConfig } from './web-config.js';
 
 export interface RunningServer {
@@ -110,7 +111,7 @@ export async function startFleetServer(
     config,
     log,
     ...(deps.defaultProject !== undefined ? { defaultProject: deps.defaultProject } : {}),
-    processMetrics: createProcessMetrics(),
+    processMetrics: createProcessMetrics({ reuseMs: SERVER_READING_REUSE_MS }),
     build: nodeBuildInfo(process.env),
     ...(allowedHosts ? { allowedHosts } : {}),
     ...(web ? { basicAuthUsers: () => reloader?.current.users, clientAddress: (c: Context<{ Bindings: HttpBindings }>) => c.env?.incoming?.socket?.remoteAddress } : {}),
@@ -122,7 +123,7 @@ export async function startFleetServer(
     errorHandler: (error) =>
       new Response(error instanceof RequestError ? 'bad request\n' : 'internal error\n', {
         status: error instanceof RequestError ? 400 : 500,
-        headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' },
+        headers: { 'Content-Type': 'text/plain; charset=utf-8', ...EVERY_RESPONSE },
       }),
   });
   let lastCheck = 0;

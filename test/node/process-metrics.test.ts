@@ -6,7 +6,7 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createProcessMetrics } from '../../src/node/process-metrics.js';
+import { createProcessMetrics, SERVER_READING_REUSE_MS } from '../../src/node/process-metrics.js';
 
 /** Listing a directory fails while `fail` is set: a system without `/proc` (macOS). */
 const listing = vi.hoisted(() => ({ fail: false }));
@@ -169,6 +169,35 @@ describe('createProcessMetrics', () => {
     expect(reading.cpuSeconds).toBe(1.75);
     expect(reading.residentMemoryBytes).toBe(123_456_789);
     expect(reading.startTimeSeconds).toBe(1_767_225_499.5);
+  });
+
+  it('with `reuseMs`, hands out the same reading until it has passed, then takes a new one (and starts the next lag probe then)', async () => {
+    const clock = controlledClock(1_000);
+    const cpu = vi.spyOn(process, 'cpuUsage').mockReturnValue({ user: 1_000_000, system: 0 });
+    const rss = vi.spyOn(process.memoryUsage, 'rss').mockReturnValue(1_000);
+    const sample = createProcessMetrics({ reuseMs: 100 });
+    const first = sample();
+    expect(first).toMatchObject({ cpuSeconds: 1, residentMemoryBytes: 1_000 });
+    cpu.mockReturnValue({ user: 2_000_000, system: 0 });
+    rss.mockReturnValue(2_000);
+    clock.set(1_099);
+    expect(sample()).toBe(first); // the same object: a caller may render it once
+    expect(cpu).toHaveBeenCalledTimes(1);
+    clock.set(1_100);
+    const second = sample();
+    expect(second).not.toBe(first);
+    expect(second).toMatchObject({ cpuSeconds: 2, residentMemoryBytes: 2_000 });
+    expect(cpu).toHaveBeenCalledTimes(2);
+  });
+
+  it('without `reuseMs`, takes a new reading on every call', () => {
+    controlledClock(1_000);
+    const sample = createProcessMetrics();
+    expect(sample()).not.toBe(sample());
+  });
+
+  it('reuses a reading for 100 ms in the server: values at most that old, a tenth of a second a scrape interval never shows', () => {
+    expect(SERVER_READING_REUSE_MS).toBe(100);
   });
 
   it('event-loop lag on a controlled clock: the previous probe\'s measure, or the time since it started while it has not run', async () => {

@@ -13,7 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
-import fsPromises, { appendFile, open, truncate, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import fsPromises, { appendFile, chmod, open, truncate, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -156,18 +156,56 @@ describe.runIf(process.platform === 'linux')('descriptors', () => {
 });
 
 describe('what a refresh reads', () => {
-  it('the first 64 bytes to recognise the file, then only the bytes not read yet', async () => {
+  it('the first 64 bytes to recognise the file, then only the bytes not read yet; nothing, not even an open, while nothing is written', async () => {
     const text = notes(0, 10).repeat(12); // 960 bytes
     const { path, counters, tracker } = await tracked(text);
     const read = countReadBytes();
+    const opens = countOpens();
     expect((await tracker.read()).lines).toBe(120);
     expect(read.bytes).toBe(64 + text.length);
     expect((await tracker.read()).lines).toBe(120);
-    expect(read.bytes).toBe(64 + text.length + 64);
+    expect((await tracker.read()).lines).toBe(120);
+    expect(read.bytes).toBe(64 + text.length);
+    expect(opens.get(path)).toBe(1);
     await appendFile(path, notes(0, 2));
     expect((await tracker.read()).lines).toBe(122);
-    expect(read.bytes).toBe(64 + text.length + 64 + 64 + 16);
+    expect(read.bytes).toBe(64 + text.length + 64 + 16);
+    expect(opens.get(path)).toBe(2);
     expect(counters.eventBytesRead).toBe(text.length + 16);
+  });
+
+  it('opened and recognised again after anything that moves its mtime or ctime, though the size stays: a rewrite in place, a touch, a chmod', async () => {
+    const text = notes(0, 10).repeat(2);
+    const { path, tracker } = await tracked(text);
+    const opens = countOpens();
+    expect((await tracker.read()).lines).toBe(20);
+    // Rewritten in place, the same size and a new mtime: another file's lines, counted from the start.
+    await writeFile(path, notes(0, 5).repeat(4));
+    await utimes(path, new Date(), new Date(Date.now() + 5_000));
+    expect((await tracker.read()).lines).toBe(20);
+    expect(opens.get(path)).toBe(2);
+    await utimes(path, new Date(), new Date(Date.now() + 10_000)); // touched
+    expect((await tracker.read()).lines).toBe(20);
+    expect(opens.get(path)).toBe(3);
+    await chmod(path, 0o600); // ctime only
+    expect((await tracker.read()).lines).toBe(20);
+    expect(opens.get(path)).toBe(4);
+    expect((await tracker.read()).lines).toBe(20);
+    expect(opens.get(path)).toBe(4);
+  });
+
+  it('opened again, though nothing was written, after a refresh that stopped short of the end (a read error)', async () => {
+    const { path, counters, tracker } = await tracked(notes(0, 10));
+    const opens = countOpens();
+    const restore = interceptReads(async (n, [buffer, offset, length, position], real) => {
+      if (n === 3) throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+      return real(buffer, offset, n === 2 ? 10 : length, position); // the first chunk: 10 bytes
+    });
+    expect((await tracker.read()).error).toBe('EIO');
+    restore();
+    expect(await tracker.read()).toMatchObject({ present: true, lines: 10 });
+    expect(opens.get(path)).toBe(2);
+    expect(counters.eventBytesRead).toBe(80);
   });
 });
 

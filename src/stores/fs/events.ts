@@ -1,6 +1,6 @@
 /**
- * `events.jsonl` on disk, fed incrementally to the `EventsScanner`: a stat, a 64-byte read to
- * recognise the file, and the appended bytes only. Rotation (`events.jsonl.1`), truncation and a
+ * `events.jsonl` on disk, fed incrementally to the `EventsScanner`: a stat (all a refresh costs when
+ * nothing was written), a 64-byte read to recognise the file, and the appended bytes only. Rotation (`events.jsonl.1`), truncation and a
  * rewrite in place (the same size with a new mtime; an append always grows the file) start the
  * line count over; the session start is remembered.
  */
@@ -9,7 +9,7 @@ import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventsScanner, type SequenceSearch } from '../../events.js';
 import { EVENTS_FILE, type EventsSummary } from '../store.js';
-import { isMissing, mtimeMsOf, NOT_REGULAR, OPEN_FLAGS, reason, SYMLINK } from './read-file.js';
+import { isMissing, lstatIfThere, mtimeMsOf, NOT_REGULAR, OPEN_FLAGS, reason, SYMLINK } from './read-file.js';
 
 const EVENTS_CHUNK_BYTES = 1024 * 1024;
 /** The read buffer a store keeps between refreshes (appends between two scrapes are small). */
@@ -27,6 +27,8 @@ interface LiveFile {
   /** Size and mtime at the last read: the same size with a new mtime is a rewrite, not an append. */
   seenSize: number;
   seenMtimeNs: bigint;
+  /** The inode's change time at the last read: any write, rename or chmod moves it. */
+  seenCtimeNs: bigint;
 }
 
 export class EventsTracker {
@@ -54,19 +56,26 @@ export class EventsTracker {
   }
 
   async #readLive(): Promise<Omit<EventsSummary, 'lines'>> {
-    let st: BigIntStats;
+    let st: BigIntStats | undefined;
     try {
-      st = await lstat(this.#path, { bigint: true });
+      st = lstatIfThere(this.#path);
     } catch (error) {
-      if (isMissing(error)) {
-        this.#forget();
-        return { present: false };
-      }
       return { present: true, error: reason(error) };
+    }
+    if (st === undefined) {
+      this.#forget();
+      return { present: false };
     }
     const mtimeMs = mtimeMsOf(st);
     if (st.isSymbolicLink()) return this.#forget(), { present: true, mtimeMs, error: SYMLINK };
     if (!st.isFile()) return this.#forget(), { present: true, mtimeMs, error: NOT_REGULAR };
+    // Nothing written since the last read, which took the file to its end: the same inode with the
+    // same size, mtime and ctime (a rewrite, a rename over it or a truncation moves ctime), so the
+    // open, fstat, fingerprint read and close are not needed. Most refreshes end here.
+    const file = this.#file;
+    if (file !== undefined && file.dev === st.dev && file.ino === st.ino && file.offset === Number(st.size) && file.seenSize === Number(st.size) && file.seenMtimeNs === st.mtimeNs && file.seenCtimeNs === st.ctimeNs) {
+      return { present: true, mtimeMs };
+    }
     let handle: FileHandle | undefined;
     try {
       handle = await open(this.#path, OPEN_FLAGS);
@@ -87,7 +96,7 @@ export class EventsTracker {
   }
 
   /** Feeds the scanner what is new in the open file, starting over if it is another file now. */
-  async #catchUp(handle: FileHandle, { dev, ino, mtimeNs }: BigIntStats, size: number): Promise<void> {
+  async #catchUp(handle: FileHandle, { dev, ino, mtimeNs, ctimeNs }: BigIntStats, size: number): Promise<void> {
     const head = new Uint8Array(Math.min(FINGERPRINT_BYTES, size));
     if (head.length > 0) {
       let got = 0;
@@ -108,12 +117,13 @@ export class EventsTracker {
       file.fingerprint.every((byte, i) => head[i] === byte);
     if (!same) {
       if (file !== undefined) this.#scanner.reset();
-      file = { dev, ino, offset: 0, fingerprint: new Uint8Array(0), seenSize: -1, seenMtimeNs: 0n };
+      file = { dev, ino, offset: 0, fingerprint: new Uint8Array(0), seenSize: -1, seenMtimeNs: 0n, seenCtimeNs: 0n };
       this.#file = file;
     }
     if (!file) return;
     file.seenSize = size;
     file.seenMtimeNs = mtimeNs;
+    file.seenCtimeNs = ctimeNs;
     try {
       // The offset moves with every chunk fed, so a read error part-way never feeds a chunk twice.
       await this.#feed(handle, file.offset, size, this.#scanner, (pos) => (file.offset = pos));

@@ -21,10 +21,9 @@
  * them, not grown.
  */
 import { closeSync, lstatSync, opendirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
-import { lstat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ABSENT, type FileRead, type FileSetEntryRead, type FileSetRead, type FileSetSpec } from '../store.js';
-import { isDirectory, isMissing, openCheckedDir, OVER_BUDGET, readSmallFileSync, reason, SYMLINK, type OpenedPathCheck } from './read-file.js';
+import { isDirectory, isMissing, lstatIfThere, openCheckedDir, OVER_BUDGET, readSmallFileSync, reason, SYMLINK, type OpenedPathCheck } from './read-file.js';
 import { capProblems, HeldEntry, type EntrySource, type FileSetCaps } from './set-entry.js';
 
 export interface FileSetOptions {
@@ -116,14 +115,14 @@ export class FileSetTracker {
 
   async read(): Promise<FileSetRead> {
     this.#release();
-    let st: BigIntStats;
+    let st: BigIntStats | undefined;
     try {
-      st = await lstat(this.#dir, { bigint: true });
+      st = lstatIfThere(this.#dir);
     } catch (error) {
       this.#forget();
-      if (isMissing(error)) return { present: false, files: NO_FILES };
       return { present: true, files: NO_FILES, error: reason(error) };
     }
+    if (st === undefined) return this.#forget(), { present: false, files: NO_FILES };
     if (st.isSymbolicLink()) return this.#forget(), { present: true, files: NO_FILES, error: SYMLINK };
     if (!st.isDirectory()) return this.#forget(), { present: true, files: NO_FILES, error: 'not a directory' };
 

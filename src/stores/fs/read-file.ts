@@ -76,6 +76,22 @@ export const isMissing = (error: unknown) => {
   return code === 'ENOENT' || code === 'ENOTDIR';
 };
 
+/**
+ * `path`'s lstat, or undefined when there is nothing there (missing, or under a non-directory);
+ * other errors are thrown. Synchronous, as the sweeps' reads are: a refresh with nothing changed is
+ * a couple of dozen of these, a few microseconds each on a local disk, where each through the
+ * thread pool costs tens (hundreds after an idle spell, as threads wake). No exception is made for
+ * a missing file, so absent documents cost no more than present ones.
+ */
+export function lstatIfThere(path: string): BigIntStats | undefined {
+  try {
+    return lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
 /** A short reason for an I/O error. */
 export function reason(error: unknown): string {
   const code = errorCode(error);
