@@ -58,11 +58,9 @@ export interface AppDeps {
  */
 export const STORE_TIMEOUT_MS = 5_000;
 
-/** A scrape's answer headers, per format: every response's own, the content type, never cached. */
-const METRICS_HEADERS: Readonly<Record<Format, Readonly<Record<string, string>>>> = {
-  prometheus: { ...EVERY_RESPONSE, 'Content-Type': contentType('prometheus'), 'Cache-Control': 'no-store' },
-  openmetrics: { ...EVERY_RESPONSE, 'Content-Type': contentType('openmetrics'), 'Cache-Control': 'no-store' },
-};
+/** A scrape's answer headers in `format`: every response's own, the content type, never cached. */
+const metricsHeaders = (format: Format): Readonly<Record<string, string>> => ({ ...EVERY_RESPONSE, 'Content-Type': contentType(format), 'Cache-Control': 'no-store' });
+const METRICS_HEADERS: Readonly<Record<Format, Readonly<Record<string, string>>>> = { prometheus: metricsHeaders('prometheus'), openmetrics: metricsHeaders('openmetrics') };
 
 /** How long an empty agent list may follow a non-empty one before it is believed (writer resets it every ~2 s). */
 const AGENTS_HOLD_MS = 10_000;
